@@ -1,0 +1,217 @@
+// Owns the local store on disk: trees/<digest> (immutable trees, usable as overlay lowers),
+// keys/<key>.json (records), logs/<key>.log, tmp/ (staging) and locks/. Nothing partial is ever
+// visible: trees arrive by rename after a syncfs, records by write-to-temp + fsync + rename.
+
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync,
+  unlinkSync, writeSync,
+} from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { CastleError } from "@castle/errors";
+import type { CommitMeta, KeyRecord, LayerKey, OutputDigest, Staging, Store } from "../types";
+import { digestTree } from "./digest-tree";
+import { withLock } from "./file-lock";
+import { removeTree } from "./remove-tree";
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** The default store directory: $CASTLE_CACHE_DIR, else $XDG_CACHE_HOME/castle, else ~/.cache/castle. */
+export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.CASTLE_CACHE_DIR) return env.CASTLE_CACHE_DIR;
+  const base = env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache");
+  return join(base, "castle");
+}
+
+/** Opens (creating if needed) the local store at root. */
+export function openStore(root: string = defaultStoreRoot()): LocalStore {
+  return new LocalStore(root);
+}
+
+export class LocalStore implements Store {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+    for (const sub of ["trees", "keys", "logs", "tmp", "locks"]) {
+      mkdirSync(join(root, sub), { recursive: true });
+    }
+  }
+
+  lookup(key: LayerKey): KeyRecord | undefined {
+    assertHex(key, "layer key");
+    const file = this.recordPath(key);
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      return undefined;
+    }
+    const record = parseRecord(text, key);
+    if (!record || !this.hasTree(record.digest)) {
+      // A damaged record or a missing tree: forget it so the layer is built or pulled again.
+      rmQuiet(file);
+      return undefined;
+    }
+    return record;
+  }
+
+  treePath(digest: OutputDigest): string {
+    assertHex(digest, "output digest");
+    return join(this.root, "trees", digest);
+  }
+
+  hasTree(digest: OutputDigest): boolean {
+    return existsSync(this.treePath(digest));
+  }
+
+  async stage(label: string): Promise<Staging> {
+    const safe = label.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 40);
+    const dir = join(this.root, "tmp", `${safe}-${process.pid}-${randomBytes(4).toString("hex")}`);
+    const tree = join(dir, "tree");
+    const work = join(dir, "work");
+    mkdirSync(tree, { recursive: true });
+    mkdirSync(work);
+    return { dir, tree, work, discard: async () => removeTree(dir) };
+  }
+
+  async commit(staging: Staging, key: LayerKey, meta: CommitMeta): Promise<KeyRecord> {
+    assertHex(key, "layer key");
+    try {
+      const { digest, bytes, entries } = digestTree(staging.tree);
+      if (meta.expectDigest !== undefined && meta.expectDigest !== digest) {
+        throw new CastleError(
+          "CASTLE_DIGEST_MISMATCH",
+          `the tree for ${meta.name} has digest ${digest}, expected ${meta.expectDigest}; it was discarded`,
+          { data: { key, name: meta.name, expected: meta.expectDigest, actual: digest } },
+        );
+      }
+      this.placeTree(staging.tree, digest);
+      return this.writeRecord({ key, digest, bytes, entries, ...recordMeta(meta) });
+    } finally {
+      await staging.discard();
+    }
+  }
+
+  link(key: LayerKey, digest: OutputDigest, meta: CommitMeta): KeyRecord {
+    if (!this.hasTree(digest)) {
+      throw new CastleError("CASTLE_CACHE_MISSING_TREE", `no tree ${digest} in the store`, {
+        data: { key, digest },
+      });
+    }
+    const sizes = this.records().find((r) => r.digest === digest);
+    return this.writeRecord({
+      key, digest, bytes: sizes?.bytes ?? 0, entries: sizes?.entries ?? 0, ...recordMeta(meta),
+    });
+  }
+
+  withKeyLock<T>(key: LayerKey, fn: () => Promise<T>): Promise<T> {
+    assertHex(key, "layer key");
+    return withLock(join(this.root, "locks", `${key}.lock`), fn);
+  }
+
+  logPath(key: LayerKey): string {
+    assertHex(key, "layer key");
+    return join(this.root, "logs", `${key}.log`);
+  }
+
+  dir(kind: string): string {
+    if (!/^[a-z][a-z0-9-]*$/.test(kind)) throw new Error(`bad store dir kind ${kind}`);
+    const path = join(this.root, kind);
+    mkdirSync(path, { recursive: true });
+    return path;
+  }
+
+  records(): KeyRecord[] {
+    const out: KeyRecord[] = [];
+    for (const name of readdirSync(join(this.root, "keys"))) {
+      if (!name.endsWith(".json")) continue;
+      const key = name.slice(0, -5);
+      try {
+        const record = parseRecord(readFileSync(join(this.root, "keys", name), "utf8"), key);
+        if (record) out.push(record);
+      } catch {
+        // A record removed while listing is simply not listed.
+      }
+    }
+    return out;
+  }
+
+  /** Path of a key's record file. */
+  recordPath(key: LayerKey): string {
+    return join(this.root, "keys", `${key}.json`);
+  }
+
+  private placeTree(staged: string, digest: OutputDigest): void {
+    const target = this.treePath(digest);
+    if (existsSync(target)) return; // Same content is already stored; the staging copy goes.
+    syncFilesystem(staged);
+    try {
+      renameSync(staged, target);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // Another process committed the same digest between our check and our rename.
+      if ((code === "ENOTEMPTY" || code === "EEXIST") && existsSync(target)) return;
+      throw new CastleError("CASTLE_CACHE_IO", `cannot move a built tree into ${target}`, {
+        cause: error, data: { target },
+      });
+    }
+  }
+
+  private writeRecord(record: KeyRecord): KeyRecord {
+    writeFileAtomic(this.recordPath(record.key), JSON.stringify(record, null, 2) + "\n");
+    return record;
+  }
+}
+
+function recordMeta(meta: CommitMeta): Pick<KeyRecord, "name" | "buildMs" | "origin" | "createdAt"> {
+  return { name: meta.name, buildMs: meta.buildMs, origin: meta.origin, createdAt: new Date().toISOString() };
+}
+
+function parseRecord(text: string, key: LayerKey): KeyRecord | undefined {
+  try {
+    const record = JSON.parse(text) as KeyRecord;
+    if (record.key !== key || typeof record.digest !== "string" || !HEX64.test(record.digest)) {
+      return undefined;
+    }
+    return record;
+  } catch {
+    return undefined;
+  }
+}
+
+function assertHex(value: string, what: string): void {
+  if (!HEX64.test(value)) throw new Error(`invalid ${what}: ${JSON.stringify(value)}`);
+}
+
+function rmQuiet(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Writes a file so that readers see the old content or the new, never a mix. */
+export function writeFileAtomic(file: string, content: string | Buffer): void {
+  const temp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  const fd = openSync(temp, "w", 0o644);
+  try {
+    writeSync(fd, typeof content === "string" ? Buffer.from(content) : content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, file);
+}
+
+/** Flushes the filesystem that holds path (one syncfs instead of an fsync per file). */
+function syncFilesystem(path: string): void {
+  const result = spawnSync("sync", ["-f", path]);
+  if (result.error || result.status !== 0) {
+    // `sync -f` needs coreutils ≥ 8.24; fall back to a global sync rather than skip durability.
+    spawnSync("sync");
+  }
+}

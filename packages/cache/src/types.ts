@@ -1,0 +1,100 @@
+// Owns the nouns of the cache: keys (hashes of inputs), digests (hashes of content), the records
+// that tie them, the local Store and the Remote. "key" always means inputs; "digest" always means
+// content. All three hashes are lowercase hex sha256, 64 characters.
+
+/** Hash of everything that can change a layer's output (computed by the graph). */
+export type LayerKey = string;
+/** Deterministic digest of a built tree: paths, types, modes, contents, link targets, whiteouts. */
+export type OutputDigest = string;
+/** sha256 of an archive's bytes (a blob in a remote cache). */
+export type BlobDigest = string;
+
+/** What the store remembers about a key: which tree it produced and how. */
+export interface KeyRecord {
+  key: LayerKey;
+  digest: OutputDigest;
+  /** Layer name, for humans, logs and `explain`. */
+  name: string;
+  /** ISO time the record was written. */
+  createdAt: string;
+  /** Wall time of the build, 0 when pulled from a remote. */
+  buildMs: number;
+  /** Bytes of file contents and number of entries in the tree. */
+  bytes: number;
+  entries: number;
+  origin: "built" | "pulled";
+}
+
+/** One entry of a tree, as walked in sorted order (see store/walk-tree.ts). */
+export type TreeEntry =
+  | { kind: "dir"; path: string; mode: number; opaque: boolean }
+  | { kind: "file"; path: string; mode: number; size: number; absPath: string }
+  | { kind: "symlink"; path: string; target: string }
+  | { kind: "whiteout"; path: string }
+  | { kind: "device"; path: string; mode: number; type: "char" | "block"; major: number; minor: number }
+  | { kind: "fifo"; path: string; mode: number };
+
+/** A private directory on the store's filesystem where one build or pull writes its tree. */
+export interface Staging {
+  /** The staging directory itself (removed by discard or consumed by commit). */
+  readonly dir: string;
+  /** Where the tree goes: an overlay upper dir, or an archive's unpack target. */
+  readonly tree: string;
+  /** An empty overlayfs work dir beside `tree` (same filesystem, as overlayfs requires). */
+  readonly work: string;
+  /** Remove everything staged. Safe to call twice and after commit. */
+  discard(): Promise<void>;
+}
+
+export interface CommitMeta {
+  name: string;
+  buildMs: number;
+  origin: KeyRecord["origin"];
+  /** When given, the committed tree must have this digest or the commit fails and leaves nothing. */
+  expectDigest?: OutputDigest;
+}
+
+/** A manifest stored remotely under keys/<LayerKey>. Written only after its blob is verified. */
+export interface RemoteManifest {
+  key: LayerKey;
+  digest: OutputDigest;
+  blob: BlobDigest;
+  /** Size of the blob in bytes. */
+  size: number;
+  name: string;
+  created: string;
+  castleVersion: string;
+}
+
+/** Byte-level progress of a transfer, for the UI. */
+export interface TransferProgress {
+  key: LayerKey;
+  name: string;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+/** The local content-addressed store: trees by digest, records by key, build logs. */
+export interface Store {
+  /** The store's directory (e.g. ~/.cache/castle). */
+  readonly root: string;
+  /** The record for a key if it and its tree are present; a damaged record counts as absent. */
+  lookup(key: LayerKey): KeyRecord | undefined;
+  /** Where the committed tree with this digest lives: ready to be an overlay lower. */
+  treePath(digest: OutputDigest): string;
+  hasTree(digest: OutputDigest): boolean;
+  /** A new staging area on the store's filesystem (so commit is an atomic rename). */
+  stage(label: string): Promise<Staging>;
+  /** Digests the staged tree, moves it into place and records key → digest, all or nothing. */
+  commit(staging: Staging, key: LayerKey, meta: CommitMeta): Promise<KeyRecord>;
+  /** Records key → digest for a tree that is already in the store. */
+  link(key: LayerKey, digest: OutputDigest, meta: CommitMeta): KeyRecord;
+  /** Runs fn holding this process's exclusive lock on key, across processes. */
+  withKeyLock<T>(key: LayerKey, fn: () => Promise<T>): Promise<T>;
+  /** Where the build log of a key is kept. */
+  logPath(key: LayerKey): string;
+  /** A directory for a named kind of auxiliary state (e.g. "explain", "sources"), created. */
+  dir(kind: string): string;
+  /** Every record in the store. */
+  records(): KeyRecord[];
+}

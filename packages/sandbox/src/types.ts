@@ -1,0 +1,69 @@
+// Owns the nouns of the sandbox: what a caller asks for (SandboxSpec) and what it gets back
+// (SandboxExit, SandboxStarted). The C helper reads a serialised SandboxSpec; see spec.ts.
+
+/** A filesystem composed by overlayfs: read-only lowers, optionally one writable upper. */
+export interface OverlaySpec {
+  /**
+   * Read-only lower directories, ordered bottom (index 0, e.g. the base rootfs) to top.
+   * At most 500. Whiteouts (0/0 char devices) and `user.overlay.opaque` dirs in a lower are honoured.
+   */
+  lowers: string[];
+  /** Writable upper directory; writes and whiteouts land here. Omit for a read-only mount. */
+  upper?: string;
+  /** overlayfs work directory: empty, on the same filesystem as `upper`. Required with `upper`. */
+  work?: string;
+}
+
+/** A mount made inside the sandbox after the root, in the order given. */
+export type MountSpec =
+  | { type: "bind"; source: string; target: string; readonly?: boolean }
+  | ({ type: "overlay"; target: string } & OverlaySpec)
+  | { type: "tmpfs"; target: string; sizeBytes?: number; mode?: number };
+
+export type RlimitName =
+  | "as" | "core" | "cpu" | "data" | "fsize" | "memlock" | "nofile" | "nproc" | "stack";
+
+/** Which overlay implementation builds overlay mounts. "auto" prefers the kernel's. */
+export type OverlayDriver = "auto" | "kernel" | "fuse";
+
+export interface SandboxSpec {
+  /** The root filesystem: an overlay of layers (bottom first), optionally with a writable upper. */
+  root: OverlaySpec;
+  /** Extra mounts, applied in order after the root; targets are absolute paths inside. */
+  mounts?: MountSpec[];
+  /** Command and arguments; argv[0] is looked up in PATH from `env` when it has no slash. */
+  argv: string[];
+  /** The whole environment of the command (nothing is inherited). Default: PATH only. */
+  env?: Record<string, string>;
+  /** Working directory inside. Default "/". */
+  cwd?: string;
+  /** Hostname inside the UTS namespace. Default "castle". */
+  hostname?: string;
+  /** uid/gid the command runs as inside. Default 0 (mapped to the caller outside). */
+  uid?: number;
+  gid?: number;
+  /** "none" (default): a private network namespace with only `lo`, up. "host": share the host's. */
+  network?: "none" | "host";
+  /** Overlay implementation. Default "auto": kernel overlayfs, else fuse-overlayfs. */
+  overlay?: OverlayDriver;
+  /** Give the command a pseudo-terminal relayed to the caller's terminal (job control works). */
+  tty?: boolean;
+  /** Resource limits for the command: a number sets soft and hard, a pair sets them apart. */
+  rlimits?: Partial<Record<RlimitName, number | [soft: number, hard: number]>>;
+  /** Capabilities kept in the bounding set, e.g. ["CAP_CHOWN"]. Default: a small build set. */
+  keepCaps?: string[];
+}
+
+/** Reported once the command has started inside the sandbox. */
+export interface SandboxStarted {
+  /** Host pid of the sandbox's init (pid 1 inside); its /proc/<pid>/ns/* name the namespaces. */
+  initPid: number;
+  /** Which overlay implementation built the root: "kernel" or "fuse". */
+  overlay: "kernel" | "fuse";
+}
+
+/** How the command ended. `code` follows shell convention: the exit status, or 128+signal. */
+export interface SandboxExit {
+  code: number;
+  signal?: NodeJS.Signals;
+}

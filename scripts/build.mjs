@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+// Owns the install-time build (run by `npm ci` through the root postinstall, or `npm run build`):
+// compiles the C programs with the system cc (no node-gyp) and bundles the CLI with esbuild.
+// Each step says what it does; a missing compiler is a clear error naming the apt package.
+
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** C programs: each folder has a Makefile whose default target builds it. */
+const nativeDirs = ["packages/sandbox/helper", "packages/cache/native"];
+
+function compileNative() {
+  for (const dir of nativeDirs) {
+    const abs = join(root, dir);
+    if (!existsSync(join(abs, "Makefile"))) continue;
+    try {
+      execFileSync("make", ["-s", "-C", abs], { stdio: "inherit" });
+    } catch (error) {
+      const missing = error && error.code === "ENOENT";
+      console.error(
+        `castle build: compiling ${dir} failed` +
+          (missing ? ": `make` is not installed (apt install build-essential)" : ""),
+      );
+      process.exit(1);
+    }
+  }
+}
+
+async function bundleCli() {
+  const bundle = join(root, "scripts/bundle-cli.mjs");
+  if (!existsSync(bundle)) return;
+  const { bundleCli: run } = await import(bundle);
+  await run(root);
+}
+
+compileNative();
+await bundleCli();

@@ -1,0 +1,13 @@
+// Test runner configuration: one suite for the whole workspace (see test/README.md for categories).
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: "forks",
+    // Sandboxes and builds use both cores; running many test files at once only adds noise.
+    maxWorkers: 2,
+  },
+});
