@@ -29,11 +29,9 @@ export class CastleError extends Error {
 
 /** True for a CastleError from any copy of this module (bundles may hold more than one). */
 export function isCastleError(error: unknown): error is CastleError {
-  return (
-    error instanceof Error &&
-    typeof (error as { code?: unknown }).code === "string" &&
-    (error as { code: string }).code.startsWith("CASTLE_")
-  );
+  if (!(error instanceof Error)) return false;
+  const code: unknown = (error as Error & { code?: unknown }).code;
+  return typeof code === "string" && code.startsWith("CASTLE_");
 }
 
 /** The message of any thrown value, for logs and wrapping. */

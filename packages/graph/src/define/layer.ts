@@ -1,0 +1,192 @@
+// Owns `layer()`, `layer.import()` and `layer.merge()`: the three kinds of layer a definition
+// declares. They only check and record options; nothing is built or hashed here.
+
+import { LAYER_BRAND, SOURCE_BRAND, type Layer, type LayerRef, type Mountable, type Source } from "../types";
+import { checkMountPath, checkName, checkStringMap, checkStrings } from "./checks";
+import { DefinitionError } from "./errors";
+import { callerSite } from "./site";
+
+export interface LayerOptions {
+  /** Unique name in the system; used in logs, overrides and `castle why`. */
+  name: string;
+  /** Shell script that builds the layer; everything it writes outside mounts is the output. */
+  script: string;
+  /** Layers composed beneath the build root while building, not part of the result. Default []. */
+  buildDeps?: LayerRef[];
+  /** Layers composed beneath this one while building and whenever the system runs. Default []. */
+  runDeps?: LayerRef[];
+  /** Shorthand for layers that are both build and run dependencies. Default []. */
+  deps?: LayerRef[];
+  /** Sources or layers mounted at absolute paths during the build, copy-on-write. Default {}. */
+  mounts?: Record<string, Mountable>;
+  /** Environment for the script, over Castle's defaults. Default {}. */
+  env?: Record<string, string>;
+  /** Working directory of the script. Default "/". */
+  cwd?: string;
+  /** "none" (default, only loopback) or "host" (e.g. for a fetch step). */
+  network?: "none" | "host";
+  /** Persistent writable dirs kept between builds of this layer, by path → cache id (not hashed:
+   * a build must give the same output with or without them, as with BuildKit cache mounts). Default {}. */
+  caches?: Record<string, string>;
+  /** Command that runs the script, which is appended as its last argument. Default ["/bin/sh", "-euc"]. */
+  shell?: string[];
+}
+
+/**
+ * Declares a layer built by a shell script in a sandbox. Its output is what the script wrote
+ * into the root (deletions become whiteouts); writes into mounts and /tmp are discarded.
+ *
+ * @example
+ * const base = layer.import({ name: "base", from: source.local("./rootfs") });
+ * const hello = layer({
+ *   name: "hello",
+ *   runDeps: [base],
+ *   script: "mkdir -p /etc && echo hello > /etc/motd",
+ * });
+ */
+export function layer(options: LayerOptions): Layer {
+  const site = callerSite();
+  if (typeof options !== "object" || options === null) {
+    throw new DefinitionError("layer() takes an options object", site);
+  }
+  const name = checkName(options.name, "layer", site);
+  if (typeof options.script !== "string" || options.script.trim() === "") {
+    throw new DefinitionError(`layer ${name}: script must be a non-empty string`, site);
+  }
+  const deps = refs(options.deps, `layer ${name}: deps`, site);
+  const caches = checkStringMap(options.caches, `layer ${name}: caches`, site);
+  const checkedCaches: Record<string, string> = {};
+  for (const [path, id] of Object.entries(caches)) {
+    checkedCaches[checkMountPath(path, `layer ${name}: cache path`, site)] = checkName(id, "cache", site);
+  }
+  const network = options.network ?? "none";
+  if (network !== "none" && network !== "host") {
+    throw new DefinitionError(`layer ${name}: network must be "none" or "host"`, site);
+  }
+  const shell = options.shell === undefined ? ["/bin/sh", "-euc"] : checkStrings(options.shell, `layer ${name}: shell`, site);
+  if (shell.length === 0) throw new DefinitionError(`layer ${name}: shell must not be empty`, site);
+  return Object.freeze({
+    [LAYER_BRAND]: true as const,
+    kind: "build" as const,
+    name,
+    buildDeps: [...deps, ...refs(options.buildDeps, `layer ${name}: buildDeps`, site)],
+    runDeps: [...deps, ...refs(options.runDeps, `layer ${name}: runDeps`, site)],
+    mounts: mounts(options.mounts, name, site),
+    build: {
+      script: options.script,
+      env: checkStringMap(options.env, `layer ${name}: env`, site),
+      cwd: options.cwd === undefined ? "/" : cwdOf(options.cwd, name, site),
+      network,
+      caches: checkedCaches,
+      shell,
+    },
+    definedAt: site,
+  });
+}
+
+export interface ImportOptions {
+  name: string;
+  /** The source whose files are this layer's output: a directory, a tarball, a git tree... */
+  from: Source;
+  /** Layers composed beneath this one at run time. Default []. */
+  runDeps?: LayerRef[];
+}
+
+/**
+ * Declares a layer whose output is a source's files, as they are: a base rootfs from a tarball
+ * or a directory, prebuilt files, a git checkout.
+ *
+ * @example
+ * const base = layer.import({ name: "base", from: source.local("./rootfs") });
+ */
+function importLayer(options: ImportOptions): Layer {
+  const site = callerSite();
+  const name = checkName(options?.name, "layer", site);
+  if (!isSourceValue(options.from)) {
+    throw new DefinitionError(`layer ${name}: from must be a source (source.local, source.http, ...)`, site);
+  }
+  return Object.freeze({
+    [LAYER_BRAND]: true as const,
+    kind: "import" as const,
+    name,
+    buildDeps: [],
+    runDeps: refs(options.runDeps, `layer ${name}: runDeps`, site),
+    mounts: {},
+    from: options.from,
+    definedAt: site,
+  });
+}
+
+export interface MergeOptions {
+  name: string;
+  /** Layers composed in order (later ones win where paths collide). */
+  layers: LayerRef[];
+}
+
+/**
+ * Declares a layer that is the composition of others: one name for a group of layers. Later
+ * layers take precedence where paths collide; a symlink is replaced, never followed.
+ *
+ * @example
+ * const userland = layer.merge({ name: "userland", layers: [busybox, zlib] });
+ */
+function mergeLayer(options: MergeOptions): Layer {
+  const site = callerSite();
+  const name = checkName(options?.name, "layer", site);
+  const layers = refs(options.layers, `layer ${name}: layers`, site);
+  if (layers.length === 0) throw new DefinitionError(`layer ${name}: layers must not be empty`, site);
+  return Object.freeze({
+    [LAYER_BRAND]: true as const,
+    kind: "merge" as const,
+    name,
+    buildDeps: [],
+    runDeps: layers,
+    mounts: {},
+    definedAt: site,
+  });
+}
+
+layer.import = importLayer;
+layer.merge = mergeLayer;
+
+function refs(value: unknown, what: string, site: Layer["definedAt"]): LayerRef[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new DefinitionError(`${what} must be an array of layers`, site);
+  return value.map((ref, i) => {
+    if (typeof ref === "string" || isLayerValue(ref)) return ref;
+    throw new DefinitionError(
+      `${what}[${i}] is ${ref === undefined ? "undefined (a missing dependency? is it declared before use?)" : "not a layer"}`,
+      site,
+    );
+  });
+}
+
+function mounts(value: unknown, name: string, site: Layer["definedAt"]): Record<string, Mountable> {
+  if (value === undefined) return {};
+  if (typeof value !== "object" || value === null) {
+    throw new DefinitionError(`layer ${name}: mounts must map paths to sources or layers`, site);
+  }
+  const out: Record<string, Mountable> = {};
+  for (const [path, target] of Object.entries(value)) {
+    const normal = checkMountPath(path, `layer ${name}: mount path`, site);
+    if (!isSourceValue(target) && !isLayerValue(target)) {
+      throw new DefinitionError(`layer ${name}: mount ${path} must be a source or a layer`, site);
+    }
+    if (out[normal]) throw new DefinitionError(`layer ${name}: mount ${normal} is given twice`, site);
+    out[normal] = target;
+  }
+  return out;
+}
+
+function cwdOf(cwd: string, name: string, site: Layer["definedAt"]): string {
+  if (cwd === "/") return cwd;
+  return checkMountPath(cwd, `layer ${name}: cwd`, site);
+}
+
+export function isLayerValue(value: unknown): value is Layer {
+  return typeof value === "object" && value !== null && (value as Layer)[LAYER_BRAND] === true;
+}
+
+export function isSourceValue(value: unknown): value is Source {
+  return typeof value === "object" && value !== null && (value as Source)[SOURCE_BRAND] === true;
+}

@@ -1,0 +1,64 @@
+// Owns `system()`: the top of a definition, naming the layers that make up the running system.
+
+import { SYSTEM_BRAND, type LayerRef, type System } from "../types";
+import { checkMountPath, checkName, checkStringMap, checkStrings } from "./checks";
+import { DefinitionError } from "./errors";
+import { isLayerValue } from "./layer";
+import { callerSite } from "./site";
+
+export interface SystemOptions {
+  /** The system's name: it keys its persistent state (home, /var...) across runs. */
+  name: string;
+  /** Layers composed, with their run dependencies, into the root; later ones win. */
+  layers: LayerRef[];
+  /** What `castle run` starts when no command is given. Default ["/bin/sh"]. */
+  entrypoint?: string[];
+  /** Environment of the entrypoint. Default { PATH, HOME: "/root", TERM from the caller }. */
+  env?: Record<string, string>;
+  /** Working directory of the entrypoint. Default "/root". */
+  cwd?: string;
+  /** Hostname inside. Default: the system's name. */
+  hostname?: string;
+}
+
+/**
+ * Declares a system: what `castle build` builds and `castle run` runs. A castle.ts file
+ * default-exports one.
+ *
+ * @example
+ * export default system({ name: "hello", layers: [hello], entrypoint: ["/bin/sh"] });
+ */
+export function system(options: SystemOptions): System {
+  const site = callerSite();
+  if (typeof options !== "object" || options === null) {
+    throw new DefinitionError("system() takes an options object", site);
+  }
+  const name = checkName(options.name, "system", site);
+  if (!Array.isArray(options.layers) || options.layers.length === 0) {
+    throw new DefinitionError(`system ${name}: layers must be a non-empty array`, site);
+  }
+  options.layers.forEach((ref, i) => {
+    if (typeof ref !== "string" && !isLayerValue(ref)) {
+      throw new DefinitionError(
+        `system ${name}: layers[${i}] is ${ref === undefined ? "undefined (a missing dependency?)" : "not a layer"}`,
+        site,
+      );
+    }
+  });
+  const entrypoint = options.entrypoint === undefined ? ["/bin/sh"] : checkStrings(options.entrypoint, `system ${name}: entrypoint`, site);
+  if (entrypoint.length === 0) throw new DefinitionError(`system ${name}: entrypoint must not be empty`, site);
+  return Object.freeze({
+    [SYSTEM_BRAND]: true as const,
+    name,
+    layers: [...options.layers],
+    entrypoint,
+    env: checkStringMap(options.env, `system ${name}: env`, site),
+    cwd: options.cwd === undefined ? "/root" : checkMountPath(options.cwd, `system ${name}: cwd`, site),
+    hostname: options.hostname ?? name,
+    definedAt: site,
+  });
+}
+
+export function isSystemValue(value: unknown): value is System {
+  return typeof value === "object" && value !== null && (value as System)[SYSTEM_BRAND] === true;
+}

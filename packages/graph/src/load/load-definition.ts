@@ -1,0 +1,172 @@
+// Owns loading a castle.ts: bundling it and its relative imports with esbuild (with "castle"
+// resolved to the running Castle's API), caching the bundle by the content of its inputs, and
+// importing it — with source maps on, so every error points at the user's file and line.
+
+import { readFileSync, statSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { CastleError, messageOf } from "@castle/errors";
+import { writeFileAtomic } from "@castle/cache";
+import { isSystemValue } from "../define/system";
+import { sha256Hex } from "../hash/canonical";
+import type { System } from "../types";
+import { castleApiPath } from "./api-path";
+
+export interface LoadOptions {
+  /** Directory that holds the definition, or the definition file itself. */
+  path: string;
+  /** Where compiled definitions are cached (e.g. store.dir("defs")). */
+  cacheDir: string;
+  /** Definition API module to resolve "castle" to. Default: the running Castle's. */
+  apiPath?: string;
+}
+
+export interface LoadedDefinition {
+  system: System;
+  /** Absolute path of the castle.ts that was loaded. */
+  file: string;
+  /** True when the compiled bundle came from the cache (no esbuild run). */
+  cached: boolean;
+}
+
+interface BundleIndex {
+  api: string;
+  bundle: string;
+  inputs: { path: string; size: number; mtimeMs: number; sha256: string }[];
+}
+
+/** Loads the system a castle.ts default-exports. */
+export async function loadDefinition(options: LoadOptions): Promise<LoadedDefinition> {
+  const file = definitionFile(options.path);
+  const apiPath = options.apiPath ?? castleApiPath();
+  const apiStamp = stamp(apiPath);
+  const indexFile = join(options.cacheDir, `${sha256Hex(file).slice(0, 32)}.json`);
+  let bundle = reuseBundle(indexFile, apiStamp, options.cacheDir);
+  const cached = bundle !== undefined;
+  if (!bundle) bundle = await compile(file, apiPath, apiStamp, indexFile, options.cacheDir);
+  process.setSourceMapsEnabled(true);
+  let exports: { default?: unknown };
+  try {
+    exports = (await import(pathToFileURL(bundle).href)) as { default?: unknown };
+  } catch (error) {
+    throw new CastleError("CASTLE_DEFINITION_ERROR", `${file}: ${userFrame(error) ?? ""}${messageOf(error)}`, {
+      cause: error,
+      data: { file },
+    });
+  }
+  if (!isSystemValue(exports.default)) {
+    throw new CastleError("CASTLE_DEFINITION_EXPORT", `${file} must \`export default system({ ... })\``, {
+      data: { file },
+      hint: 'import { system } from "castle" and default-export the result',
+    });
+  }
+  return { system: exports.default, file, cached };
+}
+
+function definitionFile(path: string): string {
+  const abs = resolve(path);
+  let stat;
+  try {
+    stat = statSync(abs);
+  } catch {
+    throw new CastleError("CASTLE_DEFINITION_MISSING", `${abs} does not exist`, { data: { path: abs } });
+  }
+  const file = stat.isDirectory() ? join(abs, "castle.ts") : abs;
+  try {
+    statSync(file);
+  } catch {
+    throw new CastleError("CASTLE_DEFINITION_MISSING", `no castle.ts in ${abs}`, {
+      data: { path: abs },
+      hint: "a definition directory holds a castle.ts that default-exports a system",
+    });
+  }
+  return file;
+}
+
+function stamp(path: string): string {
+  const st = statSync(path);
+  return `${path}:${st.size}:${st.mtimeMs}`;
+}
+
+/** The cached bundle, if every input still has the size and content it had when compiled. */
+function reuseBundle(indexFile: string, apiStamp: string, cacheDir: string): string | undefined {
+  let index: BundleIndex;
+  try {
+    index = JSON.parse(readFileSync(indexFile, "utf8")) as BundleIndex;
+  } catch {
+    return undefined;
+  }
+  if (index.api !== apiStamp) return undefined;
+  for (const input of index.inputs) {
+    try {
+      const st = statSync(input.path);
+      if (st.size !== input.size) return undefined;
+      if (st.mtimeMs !== input.mtimeMs && sha256Hex(readFileSync(input.path, "latin1")) !== input.sha256) return undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  const bundle = join(cacheDir, index.bundle);
+  try {
+    statSync(bundle);
+  } catch {
+    return undefined;
+  }
+  return bundle;
+}
+
+async function compile(file: string, apiPath: string, apiStamp: string, indexFile: string, cacheDir: string): Promise<string> {
+  const esbuild = await import("esbuild");
+  const outfile = join(cacheDir, "definition.mjs");
+  let result;
+  try {
+    result = await esbuild.build({
+      entryPoints: [file],
+      bundle: true,
+      format: "esm",
+      platform: "node",
+      target: "node20",
+      write: false,
+      metafile: true,
+      sourcemap: "inline",
+      sourcesContent: false,
+      outfile,
+      logLevel: "silent",
+      alias: { castle: apiPath },
+      // A definition may import packages of its own; "castle" always means the running Castle.
+      banner: { js: 'import { createRequire as __castleRequire } from "node:module"; const require = __castleRequire(import.meta.url);' },
+    });
+  } catch (error) {
+    const failure = error as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] };
+    const first = failure.errors?.[0];
+    const where = first?.location ? `${resolve(first.location.file)}:${first.location.line}:${first.location.column + 1}: ` : `${file}: `;
+    throw new CastleError("CASTLE_DEFINITION_SYNTAX", `${where}${first?.text ?? messageOf(error)}`, {
+      cause: error,
+      data: { file, errors: failure.errors?.map((e) => e.text) },
+    });
+  }
+  const output = result.outputFiles[0]!.text;
+  const bundleName = `${sha256Hex(output).slice(0, 32)}.mjs`;
+  const bundle = join(cacheDir, bundleName);
+  writeFileAtomic(bundle, output);
+  const inputs = Object.keys(result.metafile.inputs)
+    .map((p) => (isAbsolute(p) ? p : resolve(p)))
+    .filter((p) => p !== apiPath && !p.includes("/node_modules/"))
+    .map((p) => {
+      const st = statSync(p);
+      return { path: p, size: st.size, mtimeMs: st.mtimeMs, sha256: sha256Hex(readFileSync(p, "latin1")) };
+    });
+  writeFileAtomic(indexFile, JSON.stringify({ api: apiStamp, bundle: bundleName, inputs } satisfies BundleIndex));
+  return bundle;
+}
+
+/** "castle.ts:12:7: " for the first stack frame in the user's own files, if there is one. */
+function userFrame(error: unknown): string | undefined {
+  const stack = error instanceof Error ? error.stack ?? "" : "";
+  for (const line of stack.split("\n").slice(1)) {
+    const m = /\(?((?:file:\/\/)?\/[^()\s]+):(\d+):(\d+)\)?$/.exec(line.trim());
+    if (!m || /node_modules|[\\/]packages[\\/]graph[\\/]src[\\/]|[\\/]dist[\\/]|node:/.test(m[1]!)) continue;
+    return `${m[1]!.replace(/^file:\/\//, "")}:${m[2]}:${m[3]}: `;
+  }
+  return undefined;
+}

@@ -1,0 +1,112 @@
+// Owns the nouns of the graph: what a definition declares (Layer, Source, System — plain data,
+// branded so that copies of the API from different bundles agree), and what the scheduler
+// reports (BuildEvent). Keys and digests come from @castle/cache's types.
+
+import type { KeyRecord, LayerKey, OutputDigest } from "@castle/cache";
+
+export const LAYER_BRAND = Symbol.for("castle.layer");
+export const SOURCE_BRAND = Symbol.for("castle.source");
+export const SYSTEM_BRAND = Symbol.for("castle.system");
+
+/** Where in the user's definition something was declared, e.g. "castle.ts:12:15". */
+export type DefinitionSite = string | undefined;
+
+/** A layer, or the name of one declared elsewhere in the same system. */
+export type LayerRef = Layer | string;
+
+/** What can be mounted at a path while a layer builds. */
+export type Mountable = Source | Layer;
+
+export interface BuildOptions {
+  /** Shell script run with `/bin/sh -euc` inside the build root. */
+  script: string;
+  /** Extra environment (merged over Castle's defaults: PATH, HOME, TMPDIR, MAKEFLAGS...). */
+  env: Record<string, string>;
+  /** Working directory of the script. */
+  cwd: string;
+  /** Network during the build: "none" (only lo) or "host". */
+  network: "none" | "host";
+  /** Persistent, writable directories shared by successive builds of this layer (not in the key). */
+  caches: Record<string, string>;
+  /** Command that runs the script; the script is appended as the last argument. */
+  shell: string[];
+}
+
+export interface Layer {
+  readonly [LAYER_BRAND]: true;
+  readonly kind: "build" | "import" | "merge";
+  readonly name: string;
+  /** Mounted (composed, read-only) beneath the build root while building; not in the result. */
+  readonly buildDeps: readonly LayerRef[];
+  /** Composed beneath this layer in the build root and whenever the system runs. */
+  readonly runDeps: readonly LayerRef[];
+  /** Sources or layers mounted at absolute paths while building (copy-on-write, discarded). */
+  readonly mounts: Readonly<Record<string, Mountable>>;
+  /** For kind "build". */
+  readonly build?: BuildOptions;
+  /** For kind "import": the source whose tree is this layer's output. */
+  readonly from?: Source;
+  readonly definedAt: DefinitionSite;
+}
+
+export type SourceSpec =
+  | { type: "http"; url: string; sha256: string; mirrors: string[]; extract: boolean; strip: number }
+  | { type: "git"; url: string; commit: string; ref?: string; subdir: string }
+  | { type: "local"; dir: string; ignore: string[] }
+  | { type: "inline"; files: Record<string, { content: string; mode: number }> };
+
+export interface Source {
+  readonly [SOURCE_BRAND]: true;
+  /** Name used for overrides: CASTLE_OVERRIDE_<name, lower-cased, "-" → "_">. */
+  readonly name: string;
+  readonly spec: SourceSpec;
+  readonly definedAt: DefinitionSite;
+}
+
+export interface System {
+  readonly [SYSTEM_BRAND]: true;
+  readonly name: string;
+  /** Layers composed (with their run dependencies) into the system's root, bottom first. */
+  readonly layers: readonly LayerRef[];
+  /** Command run by `castle run` when none is given. */
+  readonly entrypoint: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string;
+  readonly hostname: string;
+  readonly definedAt: DefinitionSite;
+}
+
+/** Why a layer is being built, compared with the last build of a layer with the same name. */
+export interface BuildReason {
+  /** "new": never built under this name; "changed": inputs differ; "forced". */
+  kind: "new" | "changed" | "forced";
+  /** Human-readable differences, e.g. "dependency musl: output 1a2b… → 9f8e…". */
+  changes: string[];
+}
+
+/** What the scheduler reports; the CLI's UI reduces these into its view. */
+export type BuildEvent =
+  | { type: "queued"; layer: string }
+  | { type: "cache-hit"; layer: string; key: LayerKey; digest: OutputDigest }
+  | { type: "pulling"; layer: string; key: LayerKey; bytesDone: number; bytesTotal: number }
+  | { type: "building"; layer: string; key: LayerKey; reason: BuildReason; logPath: string; jobs: number }
+  | { type: "log"; layer: string; line: string }
+  | { type: "done"; layer: string; key: LayerKey; record: KeyRecord; origin: "built" | "pulled" | "local" }
+  | { type: "pushed"; layer: string; key: LayerKey; uploadedBytes: number }
+  | { type: "warning"; layer?: string; message: string; code?: string }
+  | { type: "failed"; layer: string; message: string; code?: string; logPath?: string; logTail: string[] }
+  | { type: "skipped"; layer: string; because: string }
+  | { type: "finished"; ok: boolean; stats: BuildStats };
+
+export interface BuildStats {
+  layers: number;
+  built: number;
+  pulled: number;
+  cached: number;
+  failed: number;
+  pushedBytes: number;
+  pulledBytes: number;
+  wallMs: number;
+  /** Sum of recorded build times of the layers that did not have to be built. */
+  savedMs: number;
+}

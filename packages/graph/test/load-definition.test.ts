@@ -1,0 +1,83 @@
+// Tests for the definition loader: bundling castle.ts with relative imports, "castle" resolved
+// to this Castle's API, the compiled-definition cache, and errors that point at file:line.
+
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { loadDefinition } from "../src/load/load-definition";
+
+const temps: string[] = [];
+function project(files: Record<string, string>): { dir: string; cacheDir: string } {
+  const dir = mkdtempSync(join(tmpdir(), "castle-def-"));
+  temps.push(dir);
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(join(dir, name, ".."), { recursive: true });
+    writeFileSync(join(dir, name), content);
+  }
+  const cacheDir = join(dir, ".cache");
+  mkdirSync(cacheDir);
+  return { dir, cacheDir };
+}
+afterEach(() => {
+  for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+const good = {
+  "castle.ts": `import { layer, source, system } from "castle";
+import { base } from "./lib/base";
+const hello = layer({ name: "hello", runDeps: [base], script: "echo hi > /hello" });
+export default system({ name: "demo", layers: [hello] });
+`,
+  "lib/base.ts": `import { layer, source } from "castle";
+export const base = layer.import({ name: "base", from: source.local("../rootfs") });
+`,
+};
+
+describe("loadDefinition", () => {
+  it("loads a definition with relative imports and records where layers were declared", async () => {
+    const { dir, cacheDir } = project(good);
+    const loaded = await loadDefinition({ path: dir, cacheDir });
+    expect(loaded.system.name).toBe("demo");
+    expect(loaded.cached).toBe(false);
+    const hello = loaded.system.layers[0] as { name: string; definedAt?: string; runDeps: { from: { spec: { dir: string } } }[] };
+    expect(hello.name).toBe("hello");
+    expect(hello.definedAt).toMatch(/castle\.ts:3:\d+$/);
+    // source.local resolves relative to the file that declares it (lib/), not the cwd.
+    expect(hello.runDeps[0]!.from.spec.dir).toBe(join(dir, "rootfs"));
+  });
+
+  it("reuses the compiled bundle until an input changes", async () => {
+    const { dir, cacheDir } = project(good);
+    await loadDefinition({ path: dir, cacheDir });
+    expect((await loadDefinition({ path: dir, cacheDir })).cached).toBe(true);
+    writeFileSync(join(dir, "lib/base.ts"), good["lib/base.ts"].replace('"base"', '"base2"'));
+    const third = await loadDefinition({ path: dir, cacheDir });
+    expect(third.cached).toBe(false);
+  });
+
+  it("reports a syntax error at its file and line", async () => {
+    const { dir, cacheDir } = project({ "castle.ts": 'import { system } from "castle";\nexport default system({ name: "x", layers: [ });\n' });
+    await expect(loadDefinition({ path: dir, cacheDir })).rejects.toMatchObject({
+      code: "CASTLE_DEFINITION_SYNTAX",
+      message: expect.stringMatching(/castle\.ts:2:\d+: /),
+    });
+  });
+
+  it("reports an error thrown by the definition at the user's line", async () => {
+    const { dir, cacheDir } = project({
+      "castle.ts": 'import { layer, system } from "castle";\n\nconst x = layer({ name: "bad name!", script: "true" });\nexport default system({ name: "x", layers: [x] });\n',
+    });
+    await expect(loadDefinition({ path: dir, cacheDir })).rejects.toMatchObject({
+      code: "CASTLE_DEFINITION_ERROR",
+      message: expect.stringMatching(/castle\.ts:3:\d+: .*layer name "bad name!" is invalid/),
+    });
+  });
+
+  it("says what is wrong when castle.ts is missing or exports no system", async () => {
+    const empty = project({ "README": "nothing here" });
+    await expect(loadDefinition({ path: empty.dir, cacheDir: empty.cacheDir })).rejects.toMatchObject({ code: "CASTLE_DEFINITION_MISSING" });
+    const noExport = project({ "castle.ts": "export const x = 1;\n" });
+    await expect(loadDefinition({ path: noExport.dir, cacheDir: noExport.cacheDir })).rejects.toMatchObject({ code: "CASTLE_DEFINITION_EXPORT" });
+  });
+});
