@@ -1,0 +1,98 @@
+// Owns how the sources module reaches isomorphic-git: loading it lazily (it is large, and most
+// runs need no git), the injected fs/http clients, telling local repositories from http(s)
+// ones, and mapping isomorphic-git's errors onto CastleError codes.
+
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { SourceError, reasonOf } from "./errors";
+
+export type Git = typeof import("isomorphic-git");
+export type GitFs = typeof import("node:fs");
+export type GitHttp = import("isomorphic-git").HttpClient;
+
+/** isomorphic-git itself, loaded on first use. */
+export function loadGit(): Promise<Git> {
+  return import("isomorphic-git");
+}
+
+/** The default http client: isomorphic-git/http/node. */
+export async function defaultGitHttp(): Promise<GitHttp> {
+  return (await import("isomorphic-git/http/node")).default as GitHttp;
+}
+
+/** An http client that passes the caller's AbortSignal to every request. */
+export function withSignal(http: GitHttp, signal: AbortSignal | undefined): GitHttp {
+  if (!signal) return http;
+  return { request: (request) => http.request({ ...request, signal: request.signal ?? signal }) };
+}
+
+/** True for http(s) URLs (fetched over the smart protocol); false for local paths and file:// URLs. */
+export function isRemoteGitUrl(url: string): boolean {
+  return /^https?:\/\//i.test(url);
+}
+
+/** The git directory of a local repository given as a path or file:// URL (worktree or bare). */
+export function localGitdir(url: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(url) && !url.startsWith("file:")) {
+    throw new SourceError("CASTLE_FETCH_FAILED", `cannot fetch ${url}: only http(s) URLs and local paths are supported`, {
+      data: { url },
+    });
+  }
+  const path = url.startsWith("file:") ? fileURLToPath(url) : resolve(url);
+  const dotgit = join(path, ".git");
+  let gitdir = path;
+  try {
+    if (statSync(dotgit).isDirectory()) gitdir = dotgit;
+    else {
+      const pointer = /^gitdir:\s*(.+)$/m.exec(readFileSync(dotgit, "utf8"));
+      if (pointer?.[1]) gitdir = resolve(dirname(dotgit), pointer[1].trim());
+    }
+  } catch {
+    // No .git: a bare repository, or not a repository (checked below).
+  }
+  if (!existsSync(join(gitdir, "HEAD")) || !existsSync(join(gitdir, "objects"))) {
+    throw new SourceError("CASTLE_FETCH_FAILED", `cannot fetch ${url}: ${path} is not a git repository`, {
+      data: { url, path },
+    });
+  }
+  return gitdir;
+}
+
+/** Maps a failure of an isomorphic-git network call onto our codes. */
+export function gitFetchError(error: unknown, url: string, ref: string | undefined, commit?: string): SourceError {
+  if (error instanceof SourceError) return error;
+  const code = (error as { code?: unknown }).code;
+  if (code === "NotFoundError") {
+    return refMissing(url, ref ?? "HEAD", error);
+  }
+  let reason = reasonOf(error);
+  if (code === "HttpError") {
+    const data = (error as { data?: { statusCode?: number; statusMessage?: string } }).data;
+    reason = `HTTP ${data?.statusCode ?? "?"} ${data?.statusMessage ?? ""}`.trim();
+  }
+  return new SourceError("CASTLE_FETCH_FAILED", `cannot fetch ${url}${ref ? ` (${ref})` : ""}: ${reason}`, {
+    cause: error, data: { url, ref, commit, attempts: [{ url, reason }] },
+    hint: "check the URL and your network",
+  });
+}
+
+export function refMissing(url: string, ref: string, cause?: unknown, available: string[] = []): SourceError {
+  const some = available.slice(0, 10).join(", ");
+  return new SourceError(
+    "CASTLE_GIT_REF_MISSING",
+    `${url} has no branch or tag ${ref}${some ? ` (it has: ${some}${available.length > 10 ? ", …" : ""})` : ""}`,
+    { cause, data: { url, ref, available } },
+  );
+}
+
+export function commitMissing(url: string, ref: string | undefined, commit: string): SourceError {
+  return new SourceError(
+    "CASTLE_GIT_COMMIT_MISSING",
+    `${url} has no commit ${commit}${ref ? ` reachable from ${ref}` : " reachable from its branches"}`,
+    {
+      data: { url, ref, commit },
+      hint: ref ? "check the commit id, or set ref to the branch or tag that contains it" : "set ref to the branch or tag that contains the commit",
+    },
+  );
+}

@@ -1,0 +1,46 @@
+// Owns snapshotting a local directory into a staging tree: directories, files (modes kept,
+// reflinked where the filesystem can) and symlinks verbatim, from the entry list the digest walk
+// produced, so ignores apply identically. The caller commits with expectDigest: a file that
+// changed during the copy makes the digests differ, and nothing half-copied is ever stored.
+
+import { chmodSync, constants, copyFileSync, mkdirSync, symlinkSync } from "node:fs";
+import type { LocalEntry } from "./local-digest";
+
+export interface CopyProgress {
+  (bytesDone: number, bytesTotal: number): void;
+}
+
+/** Copies entries (relative to src, parents before children) into dest, an empty directory. */
+export function copyLocalEntries(src: string, entries: readonly LocalEntry[], dest: string, onProgress?: CopyProgress): void {
+  const total = entries.reduce((n, e) => n + (e.kind === "file" ? e.size : 0), 0);
+  let done = 0;
+  let lastReport = 0;
+  const dirs: Array<{ path: string; mode: number }> = [];
+  for (const entry of entries) {
+    const from = `${src}/${entry.path}`;
+    const to = `${dest}/${entry.path}`;
+    switch (entry.kind) {
+      case "dir":
+        mkdirSync(to, { mode: 0o700 });
+        dirs.push({ path: to, mode: entry.mode });
+        break;
+      case "file":
+        // copyFile copies the mode too; the digest check catches a mode changed meanwhile.
+        copyFileSync(from, to, constants.COPYFILE_FICLONE);
+        done += entry.size;
+        if (onProgress && Date.now() - lastReport >= 100) {
+          lastReport = Date.now();
+          onProgress(done, total);
+        }
+        break;
+      case "symlink":
+        symlinkSync(entry.target, to);
+        break;
+      default:
+        break;
+    }
+  }
+  // Directory modes last, deepest first, so a read-only directory can still be filled.
+  for (let i = dirs.length - 1; i >= 0; i--) chmodSync(dirs[i]!.path, dirs[i]!.mode);
+  onProgress?.(done, total);
+}
