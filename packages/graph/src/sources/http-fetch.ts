@@ -158,7 +158,9 @@ async function readHttpUrl(url: string, request: DownloadRequest, sink: Sink, re
     if (timedOut) throw new AttemptError(`timed out: no data for ${seconds} s after ${received()} bytes`);
     if (received() > 0) {
       const of = total === undefined ? "" : ` of ${total}`;
-      throw new AttemptError(`connection closed after ${received()}${of} bytes (truncated): ${reasonOf(error)}`);
+      const why = reasonOf(error);
+      const detail = why === "connection closed early" ? "" : ` (${why})`;
+      throw new AttemptError(`truncated: connection closed after ${received()}${of} bytes${detail}`);
     }
     throw error;
   } finally {
