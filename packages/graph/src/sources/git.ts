@@ -59,7 +59,10 @@ export async function resolveRef(options: GitRemoteOptions): Promise<ResolvedRef
     const gitdir = localGitdir(url);
     let full: string;
     try {
-      full = await git.expandRef({ fs, gitdir, ref: wanted });
+      full =
+        wanted === "HEAD"
+          ? ((await git.currentBranch({ fs, gitdir, fullname: true })) ?? "HEAD")
+          : await git.expandRef({ fs, gitdir, ref: wanted });
     } catch (error) {
       throw refMissing(url, wanted, error, await git.listBranches({ fs, gitdir }).catch(() => []));
     }
@@ -98,7 +101,10 @@ export async function fetchGitCommit(options: FetchGitCommitOptions): Promise<Gi
   const gitdir = join(options.cacheDir, createHash("sha256").update(url).digest("hex"));
   const lockFile = `${gitdir}.lock`;
   const commit = await withLock(lockFile, async () => {
-    if (!existsSync(join(gitdir, "config"))) await git.init({ fs, dir: gitdir, gitdir, bare: true });
+    if (!existsSync(join(gitdir, "config"))) {
+      await git.init({ fs, dir: gitdir, gitdir, bare: true });
+      await git.addRemote({ fs, gitdir, remote: "origin", url, force: true });
+    }
     if (options.commit && (await hasCommit(git, fs, gitdir, options.commit, cache))) return options.commit;
     const wanted = options.commit ?? (await resolveRef(options)).commit;
     if (await hasCommit(git, fs, gitdir, wanted, cache)) return wanted;
