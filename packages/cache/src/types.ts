@@ -98,3 +98,35 @@ export interface Store {
   /** Every record in the store. */
   records(): KeyRecord[];
 }
+
+export interface PullOptions {
+  /** Layer name, for progress and messages. */
+  name?: string;
+  onProgress?: (progress: TransferProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface PushResult {
+  /** Bytes of blob uploaded (0 when the blob was already there). */
+  uploadedBytes: number;
+  /** True when the manifest was already present and nothing was written. */
+  skipped: boolean;
+}
+
+/**
+ * A remote cache. It is only a cache: `pull` resolves undefined when the key is not there, and
+ * throws a CastleError (code CASTLE_REMOTE_*) on any fault — unreachable, timeout, auth, bad
+ * digest — after discarding whatever it received; callers turn that into a warning and build.
+ */
+export interface Remote {
+  /** The remote's URL as the user wrote it, e.g. s3://bucket/prefix. */
+  readonly url: string;
+  /** The manifest for key, or undefined when the remote does not have it. */
+  lookup(key: LayerKey): Promise<RemoteManifest | undefined>;
+  /** Downloads, verifies and commits key into the store; undefined when the remote lacks it. */
+  pull(key: LayerKey, store: Store, options?: PullOptions): Promise<KeyRecord | undefined>;
+  /** Uploads a stored key: its blob unless present, then its manifest, last. */
+  push(record: KeyRecord, store: Store, options?: PullOptions): Promise<PushResult>;
+  /** Every manifest in the remote. */
+  list(): AsyncIterable<RemoteManifest>;
+}

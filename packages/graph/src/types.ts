@@ -91,7 +91,7 @@ export type BuildEvent =
   | { type: "pulling"; layer: string; key: LayerKey; bytesDone: number; bytesTotal: number }
   | { type: "building"; layer: string; key: LayerKey; reason: BuildReason; logPath: string; jobs: number }
   | { type: "log"; layer: string; line: string }
-  | { type: "done"; layer: string; key: LayerKey; record: KeyRecord; origin: "built" | "pulled" | "local" }
+  | { type: "done"; layer: string; key: LayerKey; record?: KeyRecord; origin: "built" | "pulled" | "local" }
   | { type: "pushed"; layer: string; key: LayerKey; uploadedBytes: number }
   | { type: "warning"; layer?: string; message: string; code?: string }
   | { type: "failed"; layer: string; message: string; code?: string; logPath?: string; logTail: string[] }

@@ -40,7 +40,7 @@ describe("loadDefinition", () => {
     const loaded = await loadDefinition({ path: dir, cacheDir });
     expect(loaded.system.name).toBe("demo");
     expect(loaded.cached).toBe(false);
-    const hello = loaded.system.layers[0] as { name: string; definedAt?: string; runDeps: { from: { spec: { dir: string } } }[] };
+    const hello = loaded.system.layers[0] as unknown as { name: string; definedAt?: string; runDeps: { from: { spec: { dir: string } } }[] };
     expect(hello.name).toBe("hello");
     expect(hello.definedAt).toMatch(/castle\.ts:3:\d+$/);
     // source.local resolves relative to the file that declares it (lib/), not the cwd.

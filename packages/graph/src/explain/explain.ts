@@ -1,30 +1,40 @@
 // Owns `explain`: why a layer must be built, as the differences between the inputs of its last
 // build (recorded per system and layer name in the store) and the inputs it has now.
 
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic, type Store } from "@castle/cache";
 import type { KeyInputs, KeyedDep } from "../hash/layer-key";
 import type { BuildReason } from "../types";
 
-/** The inputs of the last build of this layer name in this system, if any was recorded. */
-export function lastInputs(store: Store, system: string, layer: string): KeyInputs | undefined {
-  const file = inputsFile(store, system, layer);
+/** What was last used for a layer name in a system: its key, inputs and build time. */
+export interface LastUse {
+  key: string;
+  inputs: KeyInputs;
+  /** Wall time of the last build of this layer, for scheduling priorities. */
+  buildMs: number;
+}
+
+/** The last use of this layer name in this system, if any was recorded. */
+export function lastUse(store: Store, system: string, layer: string): LastUse | undefined {
+  const file = useFile(store, system, layer);
   if (!existsSync(file)) return undefined;
   try {
-    return JSON.parse(readFileSync(file, "utf8")) as KeyInputs;
+    return JSON.parse(readFileSync(file, "utf8")) as LastUse;
   } catch {
     return undefined;
   }
 }
 
-/** Records the inputs of a layer that was just built or fetched. */
-export function recordInputs(store: Store, system: string, layer: string, inputs: KeyInputs): void {
-  writeFileAtomic(inputsFile(store, system, layer), JSON.stringify(inputs) + "\n");
+/** Records the inputs of a layer that was just built, pulled or found, unless unchanged. */
+export function recordUse(store: Store, system: string, layer: string, use: LastUse, previous?: LastUse): void {
+  if (previous && previous.key === use.key && previous.buildMs === use.buildMs) return;
+  writeFileAtomic(useFile(store, system, layer), JSON.stringify(use) + "\n");
 }
 
-function inputsFile(store: Store, system: string, layer: string): string {
+function useFile(store: Store, system: string, layer: string): string {
   const dir = join(store.dir("explain"), system);
+  mkdirSync(dir, { recursive: true });
   return join(dir, `${layer}.json`);
 }
 

@@ -1,0 +1,14 @@
+// @castle/graph: definitions, their loader, the validated layer graph, keys, the scheduler.
+export type * from "./types";
+export * from "./define/index";
+export { isLayerValue, isSourceValue } from "./define/layer";
+export { isSystemValue } from "./define/system";
+export { loadDefinition, type LoadOptions, type LoadedDefinition } from "./load/load-definition";
+export { castleApiPath } from "./load/api-path";
+export { buildGraph, runClosure, buildRootClosure, type LayerGraph, type LayerNode } from "./dag/graph";
+export { layerKey, keyInputs, type KeyInputs, DEFAULT_BUILD_ENV } from "./hash/layer-key";
+export { describeChanges, lastUse } from "./explain/explain";
+export { buildSystem, type SchedulerOptions, type BuildOutcome } from "./schedule/scheduler";
+export { planSystem, type LayerPlan } from "./schedule/plan";
+export type { SandboxRunner, SandboxProcess } from "./schedule/sandbox-runner";
+export * from "./sources/index";

@@ -1,0 +1,69 @@
+// Owns `plan` (what `castle why` shows): for every layer, whether it is stored locally, in the
+// remote, must be built — and why — or cannot be known until a dependency is rebuilt.
+
+import type { LayerKey, OutputDigest, Remote, Store } from "@castle/cache";
+import { edges, type LayerGraph, type LayerNode } from "../dag/graph";
+import { describeChanges, lastUse } from "../explain/explain";
+import type { SourceContext } from "../sources";
+import type { BuildEvent, BuildReason } from "../types";
+import { Resolver } from "./resolve";
+
+export type LayerPlan =
+  | { layer: string; status: "local" | "remote"; key: LayerKey; digest: OutputDigest }
+  | { layer: string; status: "build"; key: LayerKey; reason: BuildReason }
+  | { layer: string; status: "merge" }
+  | { layer: string; status: "blocked"; waitingFor: string[] };
+
+export interface PlanOptions {
+  store: Store;
+  remote?: Remote;
+  sources: Omit<SourceContext, "store">;
+  onEvent?: (event: BuildEvent) => void;
+}
+
+/** What a build would do now, without building, pulling or fetching anything but identities. */
+export async function planSystem(graph: LayerGraph, options: PlanOptions): Promise<LayerPlan[]> {
+  const mustBuild = new Set<LayerNode>();
+  const resolver = new Resolver(
+    graph,
+    { store: options.store, remote: options.remote, sources: { ...options.sources, store: options.store }, onEvent: options.onEvent ?? (() => {}) },
+    async (node) => {
+      mustBuild.add(node);
+      throw new Unknown(node.name);
+    },
+  );
+  const plans: LayerPlan[] = [];
+  for (const node of graph.order) {
+    if (node.layer.kind === "merge") {
+      plans.push({ layer: node.name, status: "merge" });
+      continue;
+    }
+    const blockers = edges(node).filter((dep) => mustBuild.has(dep) || blockedBy(dep, mustBuild));
+    if (blockers.length > 0) {
+      plans.push({ layer: node.name, status: "blocked", waitingFor: blockers.map((b) => b.name) });
+      mustBuild.add(node);
+      continue;
+    }
+    const resolution = await resolver.resolve(node);
+    if (resolution.where === "missing") {
+      mustBuild.add(node);
+      const before = lastUse(options.store, graph.system.name, node.name);
+      plans.push({ layer: node.name, status: "build", key: resolution.key, reason: describeChanges(before?.inputs, resolution.inputs) });
+    } else {
+      const digest = resolution.record?.digest ?? resolution.manifest!.digest;
+      resolver.setDigest(node, digest);
+      plans.push({ layer: node.name, status: resolution.where, key: resolution.key, digest });
+    }
+  }
+  return plans;
+}
+
+function blockedBy(node: LayerNode, mustBuild: Set<LayerNode>): boolean {
+  return node.layer.kind === "merge" && node.runDeps.some((d) => mustBuild.has(d) || blockedBy(d, mustBuild));
+}
+
+class Unknown extends Error {
+  constructor(layer: string) {
+    super(`the output of ${layer} is not known until it is built`);
+  }
+}

@@ -1,0 +1,107 @@
+// Owns building one scripted layer: staging an upper dir, assembling the sandbox spec (build
+// root of composed dependency trees, copy-on-write mounts, persistent caches), running the
+// script with its log captured, and committing the upper dir as the layer's output.
+
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { messageOf } from "@castle/errors";
+import type { KeyRecord, LayerKey, Staging, Store } from "@castle/cache";
+import type { MountSpec, SandboxSpec } from "@castle/sandbox";
+import type { LayerNode } from "../dag/graph";
+import { DEFAULT_BUILD_ENV } from "../hash/layer-key";
+import { BuildFailedError } from "./errors";
+import { LogSink } from "./log-sink";
+import type { SandboxRunner } from "./sandbox-runner";
+
+export interface BuildPlan {
+  node: LayerNode;
+  key: LayerKey;
+  /** Trees beneath the build root, bottom first. */
+  rootTrees: string[];
+  /** Per mount path: the trees composed there, bottom first. */
+  mountTrees: { path: string; trees: string[] }[];
+  /** Concurrent jobs this build may use (MAKEFLAGS, CASTLE_JOBS). */
+  jobs: number;
+}
+
+export interface BuildContext {
+  store: Store;
+  sandbox: SandboxRunner;
+  onLine: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/** Paths that must exist in the root for the sandbox to mount over them. */
+const SYSTEM_MOUNTS = ["/proc", "/dev", "/tmp", "/sys"];
+
+export async function runBuild(plan: BuildPlan, ctx: BuildContext): Promise<KeyRecord> {
+  const { node, key } = plan;
+  const build = node.layer.build!;
+  const staging = await ctx.store.stage(node.name);
+  const logPath = ctx.store.logPath(key);
+  const log = new LogSink(logPath, ctx.onLine);
+  const started = Date.now();
+  try {
+    const spec = buildSpec(plan, staging, ctx.store);
+    log.note(`building ${node.name} (key ${key.slice(0, 12)}) with ${plan.jobs} job(s)`);
+    const child = ctx.sandbox.spawn(spec, { stdio: ["ignore", "pipe", "pipe"], signal: ctx.signal });
+    child.stdout?.on("data", (d: Buffer) => log.write(d));
+    child.stderr?.on("data", (d: Buffer) => log.write(d));
+    let exit;
+    try {
+      exit = await child.wait();
+    } catch (error) {
+      log.note(messageOf(error));
+      throw new BuildFailedError(node.name, messageOf(error), { logPath, logTail: log.lastLines() }, error);
+    }
+    if (exit.code !== 0) {
+      const how = exit.signal ? `killed by ${exit.signal}` : `exited with status ${exit.code}`;
+      log.note(`the build script ${how}`);
+      throw new BuildFailedError(node.name, `the build script ${how}`, { logPath, logTail: log.lastLines(), exitCode: exit.code });
+    }
+    const record = await ctx.store.commit(staging, key, { name: node.name, buildMs: Date.now() - started, origin: "built" });
+    log.note(`done in ${((Date.now() - started) / 1000).toFixed(1)} s: output ${record.digest.slice(0, 12)}, ${record.entries} entries, ${record.bytes} bytes`);
+    return record;
+  } finally {
+    await log.close();
+    await staging.discard();
+  }
+}
+
+function buildSpec(plan: BuildPlan, staging: Staging, store: Store): SandboxSpec {
+  const build = plan.node.layer.build!;
+  // An extra bottom lower holds empty directories for every mount point, so that creating them
+  // never writes into the upper dir (which is the layer's output).
+  const mountpoints = join(staging.dir, "mountpoints");
+  const targets = [...SYSTEM_MOUNTS, ...plan.mountTrees.map((m) => m.path), ...Object.keys(build.caches)];
+  if (build.cwd !== "/") targets.push(build.cwd);
+  for (const target of targets) mkdirSync(join(mountpoints, target), { recursive: true });
+
+  const mounts: MountSpec[] = plan.mountTrees.map((mount, i) => {
+    const scratch = join(staging.dir, `mount${i}`);
+    mkdirSync(join(scratch, "upper"), { recursive: true });
+    mkdirSync(join(scratch, "work"));
+    return { type: "overlay", target: mount.path, lowers: mount.trees, upper: join(scratch, "upper"), work: join(scratch, "work") };
+  });
+  for (const [path, id] of Object.entries(build.caches)) {
+    const dir = join(store.dir("build-caches"), id);
+    mkdirSync(dir, { recursive: true });
+    mounts.push({ type: "bind", source: dir, target: path, readonly: false });
+  }
+  return {
+    root: { lowers: [mountpoints, ...plan.rootTrees], upper: staging.tree, work: staging.work },
+    mounts,
+    argv: [...build.shell, build.script],
+    // Job counts are not part of the key: a build must not depend on how many cores it had.
+    env: {
+      ...DEFAULT_BUILD_ENV,
+      CASTLE_LAYER: plan.node.name,
+      CASTLE_JOBS: String(plan.jobs),
+      MAKEFLAGS: `-j${plan.jobs}`,
+      ...build.env,
+    },
+    cwd: build.cwd,
+    hostname: "castle-build",
+    network: build.network,
+  };
+}

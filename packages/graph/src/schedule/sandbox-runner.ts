@@ -1,0 +1,16 @@
+// Owns the scheduler's view of the sandbox: the one call it needs, so that the CLI can pass the
+// real sandbox (possibly dropping privileges) and nothing here imports a process-wide instance.
+
+import type { Readable } from "node:stream";
+import type { SandboxExit, SandboxSpec } from "@castle/sandbox";
+
+export interface SandboxProcess {
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  wait(): Promise<SandboxExit>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export interface SandboxRunner {
+  spawn(spec: SandboxSpec, options: { stdio: ["ignore", "pipe", "pipe"]; signal?: AbortSignal }): SandboxProcess;
+}

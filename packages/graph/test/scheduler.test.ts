@@ -1,0 +1,182 @@
+// Tests for the scheduler on the real sandbox and real stores: cache hits, rebuilding only what
+// changed, early cutoff, whiteouts through composition, overrides, concurrency, failures.
+
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { openStore, removeTree, type LocalStore } from "@castle/cache";
+import { run as runSandbox, spawn } from "@castle/sandbox";
+import { busyboxMissing, makeBusyboxRootfs } from "../../../test/fixtures/rootfs";
+import { buildGraph, buildSystem, layer, source, system, type BuildEvent, type Layer, type System } from "../src/index";
+
+const skip = busyboxMissing();
+if (skip) console.warn(`skipping scheduler tests: ${skip}`);
+
+const sandbox = { spawn };
+let rootfs: string;
+const temps: string[] = [];
+function temp(): string {
+  const dir = mkdtempSync(join(tmpdir(), "castle-sched-"));
+  temps.push(dir);
+  return dir;
+}
+beforeAll(() => {
+  if (!skip) rootfs = makeBusyboxRootfs(temp());
+});
+afterEach(() => {
+  for (const dir of temps.splice(1)) removeTree(dir);
+});
+
+async function build(store: LocalStore, sys: System, extra: Partial<Parameters<typeof buildSystem>[1]> = {}) {
+  const events: BuildEvent[] = [];
+  const outcome = await buildSystem(buildGraph(sys), {
+    store,
+    sandbox,
+    onEvent: (e) => events.push(e),
+    sources: { overrides: new Map(), env: {} },
+    ...extra,
+  });
+  const built = events.filter((e) => e.type === "building").map((e) => e.layer).sort();
+  const hits = events.filter((e) => e.type === "cache-hit").map((e) => e.layer).sort();
+  return { outcome, events, built, hits };
+}
+
+/** Runs a command in the composed root of a build outcome. */
+async function inRoot(lowers: string[], command: string): Promise<string> {
+  const result = await runSandbox({ root: { lowers }, argv: ["/bin/sh", "-c", command] });
+  expect(result.stderr).toBe("");
+  return result.stdout;
+}
+
+function chain(scriptB = "echo b > /b.txt"): { sys: System; base: Layer } {
+  const base = layer.import({ name: "base", from: source.local(rootfs) });
+  const a = layer({ name: "a", runDeps: [base], script: "echo a > /a.txt" });
+  const b = layer({ name: "b", runDeps: [a], script: scriptB });
+  const c = layer({ name: "c", runDeps: [b], script: "cat /a.txt /b.txt > /c.txt" });
+  return { sys: system({ name: "chain", layers: [c] }), base };
+}
+
+describe.skipIf(skip)("buildSystem", () => {
+  it("builds a chain once, then finds every layer in the store", async () => {
+    const store = openStore(temp());
+    const first = await build(store, chain().sys);
+    expect(first.built).toEqual(["a", "b", "c"]);
+    expect(await inRoot(first.outcome.lowers, "cat /c.txt")).toBe("a\nb\n");
+    const second = await build(store, chain().sys);
+    expect(second.built).toEqual([]);
+    expect(second.hits).toEqual(["a", "b", "base", "c"]);
+    expect(second.outcome.lowers).toEqual(first.outcome.lowers);
+  });
+
+  it("rebuilds a changed layer and its dependents only, saying why", async () => {
+    const store = openStore(temp());
+    await build(store, chain().sys);
+    const changed = await build(store, chain("echo B > /b.txt").sys);
+    expect(changed.built).toEqual(["b", "c"]);
+    const reason = changed.events.find((e) => e.type === "building" && e.layer === "b");
+    expect(reason).toMatchObject({ reason: { kind: "changed", changes: ["script changed"] } });
+    const dependent = changed.events.find((e) => e.type === "building" && e.layer === "c");
+    expect(dependent).toMatchObject({ reason: { changes: [expect.stringMatching(/^dependency b: output /)] } });
+  });
+
+  it("does not rebuild dependents when a rebuilt layer's output is identical (early cutoff)", async () => {
+    const store = openStore(temp());
+    const src = temp();
+    writeFileSync(join(src, "data.txt"), "payload\n");
+    writeFileSync(join(src, "notes.md"), "a comment\n");
+    const make = () => {
+      const base = layer.import({ name: "base", from: source.local(rootfs) });
+      const gen = layer({ name: "gen", runDeps: [base], mounts: { "/src": source.local(src, { name: "gen-src" }) }, script: "cp /src/data.txt /data.txt" });
+      const use = layer({ name: "use", runDeps: [gen], script: "wc -c < /data.txt > /size" });
+      return system({ name: "cutoff", layers: [use] });
+    };
+    await build(store, make());
+    writeFileSync(join(src, "notes.md"), "a different comment\n");
+    const again = await build(store, make());
+    expect(again.built).toEqual(["gen"]);
+    expect(again.hits).toContain("use");
+  });
+
+  it("keeps deletions as whiteouts so composed roots do not show deleted files", async () => {
+    const store = openStore(temp());
+    const base = layer.import({ name: "base", from: source.local(rootfs) });
+    const add = layer({ name: "add", runDeps: [base], script: "mkdir -p /opt/d && echo x > /opt/d/f && echo y > /opt/keep" });
+    const del = layer({ name: "del", runDeps: [add], script: "rm /opt/keep && rm -r /opt/d && mkdir /opt/d && echo z > /opt/d/new" });
+    const { outcome } = await build(store, system({ name: "wh", layers: [del] }));
+    expect(await inRoot(outcome.lowers, "ls -A /opt; ls -A /opt/d")).toBe("d\nnew\n");
+  });
+
+  it("applies a source override to that source's dependents only", async () => {
+    const store = openStore(temp());
+    const src = temp();
+    const patched = temp();
+    writeFileSync(join(src, "v"), "1\n");
+    writeFileSync(join(patched, "v"), "2\n");
+    const make = () => {
+      const base = layer.import({ name: "base", from: source.local(rootfs) });
+      const lib = layer({ name: "lib", runDeps: [base], mounts: { "/src": source.local(src, { name: "lib-src" }) }, script: "cp /src/v /v" });
+      const other = layer({ name: "other", runDeps: [base], script: "echo other > /other" });
+      const app = layer({ name: "app", runDeps: [lib, other], script: "cat /v /other > /app" });
+      return system({ name: "ovr", layers: [app] });
+    };
+    await build(store, make());
+    const overridden = await build(store, make(), { sources: { overrides: new Map([["lib_src", patched]]), env: {} } });
+    expect(overridden.built).toEqual(["app", "lib"]);
+    expect(await inRoot(overridden.outcome.lowers, "cat /app")).toBe("2\nother\n");
+    const back = await build(store, make());
+    expect(back.built).toEqual([]);
+  });
+
+  it("runs independent layers in parallel", async () => {
+    const store = openStore(temp());
+    const base = layer.import({ name: "base", from: source.local(rootfs) });
+    const wide = ["w1", "w2", "w3", "w4"].map((name) => layer({ name, runDeps: [base], script: `sleep 1; echo ${name} > /${name}` }));
+    const started = Date.now();
+    const { built } = await build(store, system({ name: "wide", layers: wide }), { jobs: 4 });
+    expect(built).toEqual(["w1", "w2", "w3", "w4"]);
+    expect(Date.now() - started).toBeLessThan(3500);
+  });
+
+  it("builds one key once when two builds run at the same time", async () => {
+    const store = openStore(temp());
+    const [first, second] = await Promise.all([build(store, chain().sys), build(openStore(store.root), chain().sys)]);
+    const builtTotal = first.built.length + second.built.length;
+    expect(builtTotal).toBe(3);
+    expect(first.outcome.lowers).toEqual(second.outcome.lowers);
+  });
+
+  it("reports a failing layer with its log tail, stops its dependents and commits nothing for it", async () => {
+    const store = openStore(temp());
+    const base = layer.import({ name: "base", from: source.local(rootfs) });
+    const bad = layer({ name: "bad", runDeps: [base], script: "echo about to fail; echo reason >&2; exit 3" });
+    const after = layer({ name: "after", runDeps: [bad], script: "true" });
+    const events: BuildEvent[] = [];
+    await expect(
+      buildSystem(buildGraph(system({ name: "fail", layers: [after] })), {
+        store, sandbox, onEvent: (e) => events.push(e), sources: { overrides: new Map(), env: {} },
+      }),
+    ).rejects.toMatchObject({ code: "CASTLE_BUILD_FAILED", data: { layer: "bad", exitCode: 3 } });
+    const failed = events.find((e) => e.type === "failed");
+    expect(failed).toMatchObject({ layer: "bad", logTail: expect.arrayContaining(["about to fail", "reason"]) });
+    expect(events.find((e) => e.type === "skipped" && e.layer === "after")).toBeTruthy();
+    expect(events.at(-1)).toMatchObject({ type: "finished", ok: false });
+    expect(readdirSync(join(store.root, "tmp"))).toEqual([]);
+    expect(store.records().map((r) => r.name).sort()).toEqual(["base"]);
+  });
+
+  it("does not let a build write into its mounts' sources or its dependencies", async () => {
+    const store = openStore(temp());
+    const src = temp();
+    mkdirSync(join(src, "sub"));
+    writeFileSync(join(src, "sub/f"), "orig\n");
+    const base = layer.import({ name: "base", from: source.local(rootfs) });
+    const w = layer({
+      name: "w", runDeps: [base], mounts: { "/src": source.local(src, { name: "w-src" }) },
+      script: "echo changed > /src/sub/f && echo new > /src/new && rm /bin/busybox.old 2>/dev/null; echo out > /out",
+    });
+    const { outcome } = await build(store, system({ name: "ro", layers: [w] }));
+    expect(await inRoot(outcome.lowers, "test -e /src/new && echo leaked; cat /out")).toBe("out\n");
+    expect(readdirSync(src).sort()).toEqual(["sub"]);
+  });
+});
