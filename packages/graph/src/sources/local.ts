@@ -16,6 +16,7 @@ export function copyLocalEntries(src: string, entries: readonly LocalEntry[], de
   let done = 0;
   let lastReport = 0;
   const dirs: Array<{ path: string; mode: number }> = [];
+  onProgress?.(0, total);
   for (const entry of entries) {
     const from = `${src}/${entry.path}`;
     const to = `${dest}/${entry.path}`;

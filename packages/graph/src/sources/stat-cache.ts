@@ -8,15 +8,17 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "@castle/cache";
 
+/** What a file looked like when it was hashed. Times are lstat's mtimeMs/ctimeMs: doubles with
+ * sub-microsecond resolution, exact through JSON, and much cheaper than BigInt stats. */
 export interface CachedStat {
-  size: bigint;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-  ino: bigint;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
   sha256: string;
 }
 
-const VERSION = 1;
+const VERSION = 2;
 
 /** The cache file for one source directory: named by a hash of its absolute path. */
 export function statCachePath(cacheDir: string, absoluteDir: string): string {
@@ -35,34 +37,21 @@ export function loadStatCache(file: string): Map<string, CachedStat> {
   if (parsed.version !== VERSION || typeof parsed.entries !== "object" || parsed.entries === null) return out;
   for (const [path, value] of Object.entries(parsed.entries)) {
     if (!Array.isArray(value) || value.length !== 5) continue;
-    const [size, mtime, ctime, ino, sha256] = value as unknown[];
-    if (typeof sha256 !== "string" || !/^[0-9a-f]{64}$/.test(sha256)) continue;
-    try {
-      out.set(path, {
-        size: BigInt(size as string), mtimeNs: BigInt(mtime as string), ctimeNs: BigInt(ctime as string),
-        ino: BigInt(ino as string), sha256,
-      });
-    } catch {
-      // A malformed entry is simply hashed again.
-    }
+    const [size, mtimeMs, ctimeMs, ino, sha256] = value as unknown[];
+    if (typeof size !== "number" || typeof mtimeMs !== "number" || typeof ctimeMs !== "number" || typeof ino !== "number") continue;
+    if (typeof sha256 !== "string" || sha256.length !== 64) continue;
+    out.set(path, { size, mtimeMs, ctimeMs, ino, sha256 });
   }
   return out;
 }
 
-/** Writes the entries that are not racy at `nowNs` (atomically; the last writer wins). */
-export function saveStatCache(
-  file: string, dir: string, entries: Map<string, CachedStat>, nowNs: bigint, racyMs: number,
-): void {
-  const limit = nowNs - BigInt(Math.round(racyMs * 1e6));
-  const out: Record<string, [string, string, string, string, string]> = {};
+/** Writes the entries that are not racy at `nowMs` (atomically; the last writer wins). */
+export function saveStatCache(file: string, dir: string, entries: Map<string, CachedStat>, nowMs: number, racyMs: number): void {
+  const limit = nowMs - racyMs;
+  const out: Record<string, [number, number, number, number, string]> = {};
   for (const [path, e] of entries) {
-    if (e.mtimeNs >= limit || e.ctimeNs >= limit) continue;
-    out[path] = [e.size.toString(), e.mtimeNs.toString(), e.ctimeNs.toString(), e.ino.toString(), e.sha256];
+    if (e.mtimeMs >= limit || e.ctimeMs >= limit) continue;
+    out[path] = [e.size, e.mtimeMs, e.ctimeMs, e.ino, e.sha256];
   }
   writeFileAtomic(file, JSON.stringify({ version: VERSION, dir, entries: out }));
-}
-
-/** Wall-clock time in nanoseconds, comparable with file mtimes and ctimes. */
-export function nowNs(): bigint {
-  return BigInt(Date.now()) * 1_000_000n;
 }
