@@ -11,7 +11,7 @@ import { beforeAll, afterAll, describe, expect, it } from "vitest";
 import { source } from "../src/define/index";
 import { defaultGitHttp, fetchGitCommit, realizeSource, resolveRef, sourceIdentity } from "../src/sources/index";
 import { startGitServer } from "./helpers/git-server";
-import { refusedPort, type TestServer } from "./helpers/http-server";
+import { refusedPort, startHttpServer, type TestServer } from "./helpers/http-server";
 import { sourceContext, tempStore, useTempDirs } from "./helpers/temp-dirs";
 
 const temp = useTempDirs();
@@ -144,6 +144,18 @@ describe("git sources", () => {
     }
     const unreachable = `http://127.0.0.1:${await refusedPort()}/repo.git`;
     expect(await fail(source.git({ url: unreachable, commit: absent }))).toMatchObject({ code: "CASTLE_FETCH_FAILED" });
+  });
+
+  it("gives up on a server that stops answering", async () => {
+    const silent = await startHttpServer(() => undefined);
+    try {
+      const src = source.git({ url: `${silent.url}/repo.git`, commit: repo.first });
+      const error = await realizeSource(src, sourceContext(tempStore(temp), { timeoutMs: 300 })).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "CASTLE_FETCH_FAILED" });
+      expect((error as Error).message).toMatch(/timed out/i);
+    } finally {
+      await silent.close();
+    }
   });
 
   it("resolves refs like ls-remote and fetches by ref for the CLI, reusing the cache", async () => {

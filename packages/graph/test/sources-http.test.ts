@@ -2,7 +2,7 @@
 // archives made with the system tar, mirrors, checksum and truncation failures, hostile archives,
 // and concurrent realizations. Category: graph (see test/README.md).
 
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -175,6 +175,31 @@ describe("http sources", () => {
       expect(server.requests).toEqual(["/p.tar.bz2"]);
       expect(store.records()).toHaveLength(1);
     });
+  });
+
+  it("downloads once when two processes realize one source at once", async () => {
+    const body = archives.gz;
+    const server = await startHttpServer((_req, res) => {
+      // Slow enough that both processes are inside realizeSource together.
+      res.setHeader("content-length", body.length);
+      setTimeout(() => res.end(body), 800);
+    });
+    try {
+      const storeDir = tempStore(temp).root;
+      const child = join(import.meta.dirname, "helpers/realize-child.ts");
+      const run = () =>
+        new Promise<string>((resolve, reject) =>
+          execFile(process.execPath, ["--import", "tsx", child, storeDir, `${server.url}/p.tar.gz`, sha256(body)], (error, stdout) =>
+            error ? reject(error) : resolve(stdout),
+          ),
+        );
+      const [a, b] = await Promise.all([run(), run()]);
+      expect(a).toMatch(/^[0-9a-f]{64}$/);
+      expect(b).toBe(a);
+      expect(server.requests).toEqual(["/p.tar.gz"]);
+    } finally {
+      await server.close();
+    }
   });
 
   it("gives up on a stalled server after the idle timeout, and stops at once when aborted", async () => {

@@ -21,10 +21,20 @@ export async function defaultGitHttp(): Promise<GitHttp> {
   return (await import("isomorphic-git/http/node")).default as GitHttp;
 }
 
-/** An http client that passes the caller's AbortSignal to every request. */
-export function withSignal(http: GitHttp, signal: AbortSignal | undefined): GitHttp {
-  if (!signal) return http;
-  return { request: (request) => http.request({ ...request, signal: request.signal ?? signal }) };
+/**
+ * An http client that passes the caller's AbortSignal to every request, and an idle timeout
+ * (honoured by isomorphic-git/http/node; other clients may ignore it).
+ */
+export function tunedHttp(http: GitHttp, options: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined }): GitHttp {
+  const { signal, timeoutMs = 30_000 } = options;
+  return {
+    request: (request) =>
+      http.request({
+        ...request,
+        ...(signal ? { signal: request.signal ?? signal } : {}),
+        fetchOptions: { timeout: timeoutMs, ...(request as { fetchOptions?: object }).fetchOptions },
+      } as typeof request),
+  };
 }
 
 /** True for http(s) URLs (fetched over the smart protocol); false for local paths and file:// URLs. */

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { withLock } from "@castle/cache";
 import { throwIfAborted } from "./errors";
 import {
-  commitMissing, gitFetchError, isRemoteGitUrl, loadGit, localGitdir, refMissing, withSignal,
+  commitMissing, gitFetchError, isRemoteGitUrl, loadGit, localGitdir, refMissing, tunedHttp,
   type Git, type GitFs, type GitHttp,
 } from "./git-client";
 import { writeGitTree } from "./git-tree";
@@ -25,6 +25,8 @@ export interface GitRemoteOptions {
   /** isomorphic-git http client (isomorphic-git/http/node); unused for local repositories. */
   http: GitHttp;
   signal?: AbortSignal;
+  /** Give up on a request when no data arrives for this long. Default 30 000. */
+  timeoutMs?: number;
 }
 
 export interface ResolvedRef {
@@ -72,7 +74,7 @@ export async function resolveRef(options: GitRemoteOptions): Promise<ResolvedRef
   let refs: Awaited<ReturnType<Git["listServerRefs"]>>;
   try {
     refs = await git.listServerRefs({
-      http: withSignal(options.http, options.signal), url, protocolVersion: 1, symrefs: true, peelTags: true,
+      http: tunedHttp(options.http, options), url, protocolVersion: 1, symrefs: true, peelTags: true,
     });
   } catch (error) {
     throw gitFetchError(error, url, options.ref);
@@ -119,7 +121,7 @@ export async function fetchGitCommit(options: FetchGitCommitOptions): Promise<Gi
       throwIfAborted(options.signal, `fetching ${url}`);
       try {
         await git.fetch({
-          fs, http: withSignal(options.http, options.signal), gitdir, url, cache,
+          fs, http: tunedHttp(options.http, options), gitdir, url, cache,
           ...(options.ref ? { ref: options.ref } : {}),
           singleBranch: attempt.singleBranch, tags: !attempt.singleBranch, depth: attempt.depth,
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),

@@ -54,6 +54,7 @@ async function writeTree(source: Source, ctx: SourceContext, staging: Staging): 
         url: spec.url, commit: spec.commit, fs, http, cacheDir: ctx.store.dir("git"),
         ...(spec.ref ? { ref: spec.ref } : {}),
         ...(ctx.signal ? { signal: ctx.signal } : {}),
+        ...(ctx.timeoutMs ? { timeoutMs: ctx.timeoutMs } : {}),
         onProgress: (p) =>
           ctx.onProgress?.({ source: source.name, phase: "fetch", bytesDone: p.loaded, ...(p.total ? { bytesTotal: p.total } : {}) }),
       });
