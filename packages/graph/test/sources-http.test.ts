@@ -78,7 +78,7 @@ describe("http sources", () => {
     const id = await sourceIdentity(src, sourceContext(tempStore(temp)));
     expect(id).toEqual({ name: "pkg", id: `http:${sha256(archives.gz)}:x1:s1` });
     const raw = source.http({ url: `http://127.0.0.1:${port}/f.bin`, sha256: sha256(archives.gz), extract: false });
-    expect((await sourceIdentity(raw, sourceContext(tempStore(temp)))).id).toBe(`http:${sha256(archives.gz)}:x0:s0`);
+    expect((await sourceIdentity(raw, sourceContext(tempStore(temp)))).id).toBe(`http:${sha256(archives.gz)}:x0:s0:f.bin`);
   });
 
   it("places a file that is not extracted under its name", async () => {

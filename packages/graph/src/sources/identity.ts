@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import type { Source } from "../types";
 import type { SourceContext, SourceIdentity } from "./context";
+import { fileName } from "./http";
 import { inlineDigest } from "./inline";
 import { digestLocalDir, type LocalDigestOptions } from "./local-digest";
 import { effectiveSource } from "./overrides";
@@ -21,7 +22,10 @@ export function identityOf(source: Source, ctx: SourceContext, local: Partial<Lo
   const spec = source.spec;
   switch (spec.type) {
     case "http":
-      return `http:${spec.sha256}:x${spec.extract ? 1 : 0}:s${spec.strip}`;
+      // A file that is not unpacked is stored under its name, so the name is part of what it is.
+      return spec.extract
+        ? `http:${spec.sha256}:x1:s${spec.strip}`
+        : `http:${spec.sha256}:x0:s${spec.strip}:${encodeURIComponent(fileName(spec.url))}`;
     case "git":
       return `git:${spec.commit}:${spec.subdir}`;
     case "inline":

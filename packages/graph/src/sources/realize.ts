@@ -4,7 +4,7 @@
 // realizations of one source (threads or processes), and the store is checked again under it.
 
 import type { Staging } from "@castle/cache";
-import { isCastleError } from "@castle/errors";
+import { isCastleError, messageOf } from "@castle/errors";
 import type { Source } from "../types";
 import type { SourceContext } from "./context";
 import { SourceError, throwIfAborted } from "./errors";
@@ -19,6 +19,17 @@ import { effectiveSource } from "./overrides";
 
 /** Ensures the source's files are a tree in the store; returns its OutputDigest. */
 export async function realizeSource(source: Source, ctx: SourceContext): Promise<string> {
+  try {
+    return await realize(source, ctx);
+  } catch (error) {
+    if (isCastleError(error)) throw error;
+    throw new SourceError("CASTLE_SOURCE_IO", `${source.name}: cannot write the source into the store: ${messageOf(error)}`, {
+      cause: error, data: { name: source.name },
+    });
+  }
+}
+
+async function realize(source: Source, ctx: SourceContext): Promise<string> {
   const used = effectiveSource(source, ctx.overrides).source;
   if (used.spec.type === "local") return realizeLocal(used, ctx);
   const key = sourceKey(identityOf(used, ctx));
