@@ -1,32 +1,17 @@
-// Tests for local sources, ignores, the stat cache and overrides, on real directories; and for
-// inline sources. Category: graph (see test/README.md).
+// Tests for local sources, their ignore patterns and the stat cache, on real directories.
+// Category: graph (see test/README.md).
 
-import { chmodSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { chmodSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { digestTree, hashFile } from "@castle/cache";
 import { describe, expect, it } from "vitest";
 import { source } from "../src/define/index";
 import { compileIgnore } from "../src/sources/ignore";
-import { digestLocalDir, normaliseSourceName, parseOverrides, realizeSource, sourceIdentity } from "../src/sources/index";
+import { digestLocalDir, realizeSource, sourceIdentity } from "../src/sources/index";
+import { writeProject } from "./helpers/project";
 import { sourceContext, tempStore, useTempDirs } from "./helpers/temp-dirs";
 
 const temp = useTempDirs();
-
-function writeProject(dir: string): void {
-  mkdirSync(join(dir, "src/obj"), { recursive: true });
-  mkdirSync(join(dir, ".git/objects"), { recursive: true });
-  mkdirSync(join(dir, "build/out"), { recursive: true });
-  writeFileSync(join(dir, "src/main.c"), "int main(void) { return 0; }\n");
-  writeFileSync(join(dir, "src/main.o"), "object");
-  writeFileSync(join(dir, "src/obj/x.o"), "object");
-  writeFileSync(join(dir, ".git/HEAD"), "ref: refs/heads/main\n");
-  writeFileSync(join(dir, "build/out/a"), "out");
-  writeFileSync(join(dir, "build/keep"), "keep");
-  writeFileSync(join(dir, "run.sh"), "#!/bin/sh\n", { mode: 0o755 });
-  chmodSync(join(dir, "run.sh"), 0o755);
-  symlinkSync("src/main.c", join(dir, "main-link"));
-  symlinkSync("/nonexistent/absolute", join(dir, "dangling"));
-}
 
 describe("ignore patterns", () => {
   it("match names anywhere, anchored paths, globs and directory-only patterns", () => {
@@ -171,61 +156,5 @@ describe("the stat cache", () => {
     expect(digestLocalDir(dir, { ignore: [], statCacheDir }).hashed).toBe(100);
     // Just written: every entry was racy when the cache was saved, so all are hashed again.
     expect(digestLocalDir(dir, { ignore: [], statCacheDir }).hashed).toBe(100);
-  });
-});
-
-describe("overrides", () => {
-  it("normalise names and read env vars and CLI pairs", () => {
-    const a = temp("ovr");
-    const b = temp("ovr");
-    expect(normaliseSourceName("Musl-Src")).toBe("musl_src");
-    const map = parseOverrides({ CASTLE_OVERRIDE_MUSL_SRC: a, CASTLE_OVERRIDE_EMPTY: "", OTHER: "x" }, { "busy-box": relative(process.cwd(), b) });
-    expect([...map.entries()].sort()).toEqual([["busy_box", b], ["musl_src", a]].sort());
-  });
-
-  it("reject a missing override dir, naming the variable and the path", () => {
-    const missing = join(temp("ovr"), "absent");
-    const env = () => parseOverrides({ CASTLE_OVERRIDE_musl: missing });
-    expect(env).toThrow(expect.objectContaining({ code: "CASTLE_OVERRIDE_MISSING" }));
-    expect(env).toThrow(/CASTLE_OVERRIDE_musl.*absent/);
-    const file = join(temp("ovr"), "file");
-    writeFileSync(file, "");
-    expect(() => parseOverrides({}, { musl: file })).toThrow(/--override musl=.*not a directory/);
-  });
-
-  it("replace a source by a local dir, changing its identity and its tree", async () => {
-    const dir = temp("ovr");
-    writeProject(dir);
-    const store = tempStore(temp);
-    const src = source.http({ name: "Musl-Src", url: "http://127.0.0.1:1/musl-1.2.3.tar.gz", sha256: "a".repeat(64) });
-    const plain = await sourceIdentity(src, sourceContext(store));
-    const overrides = parseOverrides({ CASTLE_OVERRIDE_MUSL_SRC: dir });
-    const ctx = sourceContext(store, { overrides });
-    const over = await sourceIdentity(src, ctx);
-    expect(over.id).not.toBe(plain.id);
-    expect(over).toEqual({ name: "Musl-Src", id: over.id, overriddenBy: dir });
-    const digest = await realizeSource(src, ctx);
-    expect(over.id).toBe(`local:${digest}`);
-    expect(readdirSync(store.treePath(digest))).not.toContain(".git");
-    expect(readdirSync(store.treePath(digest))).toContain("run.sh");
-  });
-});
-
-describe("inline sources", () => {
-  it("write contents and modes, and have an identity that is stable and covers modes", async () => {
-    const store = tempStore(temp);
-    const files = { "etc/hostname": "castle\n", "bin/hello": { content: "#!/bin/sh\necho hi\n", mode: 0o755 } };
-    const src = source.inline(files);
-    const id = await sourceIdentity(src, sourceContext(store));
-    const reordered = source.inline({ "bin/hello": files["bin/hello"], "etc/hostname": "castle\n" });
-    expect((await sourceIdentity(reordered, sourceContext(tempStore(temp)))).id).toBe(id.id);
-    expect(id.id).toMatch(/^inline:[0-9a-f]{64}$/);
-    const execOff = source.inline({ ...files, "bin/hello": { content: files["bin/hello"].content, mode: 0o644 } });
-    expect((await sourceIdentity(execOff, sourceContext(store))).id).not.toBe(id.id);
-    const tree = store.treePath(await realizeSource(src, sourceContext(store)));
-    expect(readFileSync(join(tree, "etc/hostname"), "utf8")).toBe("castle\n");
-    expect(statSync(join(tree, "bin/hello")).mode & 0o777).toBe(0o755);
-    expect(statSync(join(tree, "etc/hostname")).mode & 0o777).toBe(0o644);
-    expect(statSync(join(tree, "etc")).mode & 0o777).toBe(0o755);
   });
 });
