@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { lstatSync, readdirSync, readlinkSync, statSync, type Stats } from "node:fs";
 import { resolve } from "node:path";
-import { hashFile as defaultHashFile } from "@castle/cache";
+import { entryRecord, hashFile as defaultHashFile } from "@castle/cache";
 import { SourceError } from "./errors";
 import { compileIgnore } from "./ignore";
 import { loadStatCache, saveStatCache, statCachePath, type CachedStat } from "./stat-cache";
@@ -74,7 +74,7 @@ export function digestLocalDir(dir: string, options: LocalDigestOptions): LocalD
       const mode = st.mode & 0o7777;
       if (isDir) {
         entries.push({ kind: "dir", path, mode });
-        record(`d\0${path}\0${mode.toString(8)}\0\n`);
+        record(entryRecord({ kind: "dir", path, mode, opaque: false }));
         visit(abs, path);
       } else if (st.isFile()) {
         const old = cached.get(path);
@@ -89,11 +89,11 @@ export function digestLocalDir(dir: string, options: LocalDigestOptions): LocalD
         fresh.set(path, { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, sha256 });
         bytes += st.size;
         entries.push({ kind: "file", path, mode, size: st.size });
-        record(`f\0${path}\0${mode.toString(8)}\0${sha256}\n`);
+        record(entryRecord({ kind: "file", path, mode, size: st.size, absPath: abs }, sha256));
       } else if (st.isSymbolicLink()) {
         const target = readlinkSync(abs);
         entries.push({ kind: "symlink", path, target });
-        record(`l\0${path}\0\0${target}\n`);
+        record(entryRecord({ kind: "symlink", path, target }));
       }
     }
   };
