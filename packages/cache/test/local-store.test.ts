@@ -107,6 +107,18 @@ describe("LocalStore", () => {
   });
 });
 
+describe("stale staging", () => {
+  it("removes what dead processes left in tmp/ and keeps live ones", async () => {
+    const store = openStore(temp());
+    const live = await store.stage("live");
+    const dead = join(store.root, "tmp", "gone-999999999-0123abcd");
+    mkdirSync(join(dead, "tree/sub"), { recursive: true });
+    chmodSync(join(dead, "tree/sub"), 0o500);
+    expect(store.removeStaleStaging()).toBe(1);
+    expect(readdirSync(join(store.root, "tmp"))).toEqual([live.dir.split("/").pop()]);
+  });
+});
+
 describe("file locks", () => {
   it("serialises holders in one process", async () => {
     const file = join(temp(), "l.lock");

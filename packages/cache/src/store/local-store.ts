@@ -40,6 +40,21 @@ export class LocalStore implements Store {
     }
   }
 
+  /**
+   * Removes what killed processes left in tmp/ (staging dirs and downloads are named
+   * `<label>-<pid>-<random>`): anything whose process is gone. Returns how many were removed.
+   */
+  removeStaleStaging(): number {
+    let removed = 0;
+    for (const name of readdirSync(join(this.root, "tmp"))) {
+      const owner = /-(\d+)-[0-9a-f]{8}(\.tmp)?$/.exec(name);
+      if (!owner || processAlive(Number(owner[1]))) continue;
+      removeTree(join(this.root, "tmp", name));
+      removed++;
+    }
+    return removed;
+  }
+
   lookup(key: LayerKey): KeyRecord | undefined {
     assertHex(key, "layer key");
     const file = this.recordPath(key);
@@ -191,6 +206,16 @@ function rmQuiet(file: string): void {
     unlinkSync(file);
   } catch {
     // Already gone.
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -128,6 +128,11 @@ export class Resolver {
     return { key, inputs, where: "missing" };
   }
 
+  /** The identity a source had when keys were computed. */
+  sourceId(name: string): string | undefined {
+    return this.sourceIds.get(name);
+  }
+
   private identify(source: Source): Promise<void> {
     let pending = this.identities.get(source.name);
     if (!pending) {

@@ -83,6 +83,7 @@ class Scheduler {
       { store: options.store, remote: options.remote, sources: this.sourceContext, onEvent: options.onEvent, force: options.force },
       (node, resolution) => this.produce(node, resolution),
     );
+    options.store.removeStaleStaging();
     for (const node of graph.order) this.lastUses.set(node, lastUse(options.store, graph.system.name, node.name));
     this.priorities = criticalPaths(graph.order, (node) => this.lastUses.get(node)?.buildMs ?? 1000);
     options.signal?.addEventListener("abort", () => this.fail(new CastleError("CASTLE_CANCELLED", "the build was cancelled")), { once: true });
@@ -223,7 +224,17 @@ class Scheduler {
   private sourceTree(name: string, source: Parameters<typeof realizeSource>[0]): Promise<OutputDigest> {
     let pending = this.sourceTrees.get(name);
     if (!pending) {
-      pending = realizeSource(source, this.sourceContext);
+      pending = realizeSource(source, this.sourceContext).then((digest) => {
+        // A local directory is keyed by its content: if it changed since the keys were computed,
+        // building with it would store an output under a key that does not describe it.
+        const id = this.resolver.sourceId(name);
+        if (id?.startsWith("local:") && id !== `local:${digest}`) {
+          throw new CastleError("CASTLE_SOURCE_CHANGED", `source ${name} changed while Castle was building; run the build again`, {
+            data: { source: name, expected: id, actual: `local:${digest}` },
+          });
+        }
+        return digest;
+      });
       this.sourceTrees.set(name, pending);
     }
     return pending;
