@@ -97,6 +97,8 @@ export interface Store {
   dir(kind: string): string;
   /** Every record in the store. */
   records(): KeyRecord[];
+  /** Removes staging dirs and temp files left behind by processes that died. */
+  removeStaleStaging(): number;
 }
 
 export interface PullOptions {
