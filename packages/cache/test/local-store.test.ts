@@ -2,11 +2,11 @@
 // on real files in temp dirs.
 
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { applyOverlayMarks, digestTree, openStore, removeTree, treeutilPath, withLock } from "../src/index";
+import { applyOverlayMarks, digestTree, openStore, pruneStore, recordRoot, removeTree, treeutilPath, verifyStore, withLock } from "../src/index";
 
 const temps: string[] = [];
 function temp(): string {
@@ -146,5 +146,53 @@ describe("file locks", () => {
     const started = Date.now();
     await withLock(file, async () => undefined);
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
+
+describe("prune and verify", () => {
+  async function commitSample(store: ReturnType<typeof openStore>, key: string, content: string) {
+    const staging = await store.stage("s");
+    writeFileSync(join(staging.tree, "f"), content);
+    return store.commit(staging, key, { name: `n${key[0]}`, buildMs: 1, origin: "built" });
+  }
+
+  it("keeps what recently used systems need and removes the rest", async () => {
+    const store = openStore(temp());
+    const used = await commitSample(store, "1".repeat(64), "one");
+    const stale = await commitSample(store, "2".repeat(64), "two");
+    const old = await commitSample(store, "3".repeat(64), "three");
+    recordRoot(store, "fresh", [used]);
+    recordRoot(store, "old", [old]);
+    const rootFile = join(store.dir("roots"), "old.json");
+    const root = JSON.parse(readFileSync(rootFile, "utf8"));
+    writeFileSync(rootFile, JSON.stringify({ ...root, usedAt: new Date(Date.now() - 40 * 86400e3).toISOString() }));
+    const result = pruneStore(store, { keepForMs: 30 * 86400e3 });
+    expect(result).toMatchObject({ removedRecords: 2, removedTrees: 2 });
+    expect(store.lookup(used.key)).toBeTruthy();
+    expect(store.lookup(stale.key)).toBeUndefined();
+    expect(store.hasTree(old.digest)).toBe(false);
+  });
+
+  it("evicts least recently used layers to fit a size limit", async () => {
+    const store = openStore(temp());
+    const a = await commitSample(store, "4".repeat(64), "a".repeat(100));
+    const b = await commitSample(store, "5".repeat(64), "b".repeat(100));
+    recordRoot(store, "sysA", [a]);
+    await new Promise((r) => setTimeout(r, 5));
+    recordRoot(store, "sysB", [b]);
+    pruneStore(store, { maxBytes: 150 });
+    expect(store.lookup(a.key)).toBeUndefined();
+    expect(store.lookup(b.key)).toBeTruthy();
+  });
+
+  it("finds a tree whose files were changed and removes it with its records", async () => {
+    const store = openStore(temp());
+    const good = await commitSample(store, "6".repeat(64), "good");
+    const bad = await commitSample(store, "7".repeat(64), "bad");
+    writeFileSync(join(store.treePath(bad.digest), "f"), "tampered");
+    const result = verifyStore(store);
+    expect(result).toMatchObject({ checked: 2, corrupt: [bad.digest], removedRecords: 1 });
+    expect(store.lookup(bad.key)).toBeUndefined();
+    expect(store.lookup(good.key)).toBeTruthy();
   });
 });

@@ -1,0 +1,90 @@
+// Owns garbage collection of the local store: records, trees and logs that no recently used
+// system needs are removed; with a size limit, the least recently used go next until the store
+// fits. A tree is removed only when no remaining record points at it.
+
+import { readdirSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { KeyRecord } from "../types";
+import type { LocalStore } from "./local-store";
+import { removeTree } from "./remove-tree";
+import { readRoots } from "./roots";
+
+export interface PruneOptions {
+  /** Systems used within this many milliseconds keep their layers. Default 30 days. */
+  keepForMs?: number;
+  /** Remove least recently used layers, even reachable ones, until trees total at most this. */
+  maxBytes?: number;
+  /** Only report what would go. */
+  dryRun?: boolean;
+  now?: number;
+}
+
+export interface PruneResult {
+  removedRecords: number;
+  removedTrees: number;
+  freedBytes: number;
+  keptBytes: number;
+}
+
+export function pruneStore(store: LocalStore, options: PruneOptions = {}): PruneResult {
+  const now = options.now ?? Date.now();
+  const cutoff = now - (options.keepForMs ?? 30 * 24 * 3600 * 1000);
+  const lastUse = new Map<string, number>();
+  for (const root of readRoots(store)) {
+    const used = Date.parse(root.usedAt);
+    if (!(used >= cutoff)) continue;
+    for (const key of root.keys) lastUse.set(key, Math.max(lastUse.get(key) ?? 0, used));
+  }
+  const records = store.records();
+  const keep: KeyRecord[] = [];
+  const drop: KeyRecord[] = [];
+  for (const record of records) (lastUse.has(record.key) ? keep : drop).push(record);
+  const treeBytes = (list: KeyRecord[]) => {
+    const sizes = new Map(list.map((r) => [r.digest, r.bytes]));
+    return [...sizes.values()].reduce((a, b) => a + b, 0);
+  };
+  if (options.maxBytes !== undefined) {
+    keep.sort((a, b) => (lastUse.get(a.key) ?? 0) - (lastUse.get(b.key) ?? 0));
+    while (keep.length > 0 && treeBytes(keep) > options.maxBytes) drop.push(keep.shift()!);
+  }
+  const kept = new Set(keep.map((r) => r.digest));
+  const doomedTrees = new Map<string, number>();
+  for (const record of drop) if (!kept.has(record.digest)) doomedTrees.set(record.digest, record.bytes);
+  // Trees no record points at at all (e.g. left by an interrupted prune) go too.
+  const referenced = new Set(records.map((r) => r.digest));
+  for (const digest of readdirSync(join(store.root, "trees"))) {
+    if (!referenced.has(digest) && !doomedTrees.has(digest)) doomedTrees.set(digest, 0);
+  }
+  const result: PruneResult = {
+    removedRecords: drop.length,
+    removedTrees: doomedTrees.size,
+    freedBytes: [...doomedTrees.values()].reduce((a, b) => a + b, 0),
+    keptBytes: treeBytes(keep),
+  };
+  if (options.dryRun) return result;
+  // Records first, so that no record ever points at a missing tree for long (lookup copes anyway).
+  for (const record of drop) {
+    rmSync(store.recordPath(record.key), { force: true });
+    rmSync(store.logPath(record.key), { force: true });
+  }
+  for (const digest of doomedTrees.keys()) removeTree(store.treePath(digest));
+  return result;
+}
+
+/** Total bytes of files under a directory (for `cache stats`). */
+export function diskUsage(path: string): number {
+  let total = 0;
+  const visit = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const abs = join(dir, entry.name);
+      if (entry.isDirectory()) visit(abs);
+      else if (entry.isFile()) total += statSync(abs).size;
+    }
+  };
+  try {
+    visit(path);
+  } catch {
+    // Unreadable parts are not counted.
+  }
+  return total;
+}
