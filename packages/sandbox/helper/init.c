@@ -1,0 +1,160 @@
+/* init.c: pid 1 inside the sandbox. It forks the command (pid 2), reports to the monitor when
+ * the exec succeeded (a CLOEXEC pipe closes) or failed (the command writes a report into it
+ * first), forwards INT TERM HUP QUIT USR1 USR2 WINCH to the command, reaps every zombie, relays
+ * the pty in tty mode, and exits with the command's status once the command is gone (the
+ * kernel then kills whatever else is left in the pid namespace). */
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+
+#include "sandbox.h"
+
+void forward_signals(sigset_t *set) {
+  static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+  sigemptyset(set);
+  for (size_t i = 0; i < N_ELEMENTS(sigs); i++) sigaddset(set, sigs[i]);
+}
+
+static void send_report(int fd, int type, int code, int sig, const char *overlay) {
+  struct report r = {.type = type, .code = code, .signal = sig};
+  if (overlay != NULL) snprintf(r.overlay, sizeof r.overlay, "%s", overlay);
+  /* If the monitor is gone there is nobody to tell; PDEATHSIG is about to end us anyway. */
+  (void)!write_all(fd, &r, sizeof r);
+}
+
+/* fuse-overlayfs ran in this pid namespace and took pids 2 and 3; point the pid allocator back
+ * so the command still gets pid 2 (free again: that process exited and was reaped). */
+static void reset_last_pid(void) {
+  int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, "1", 1) != 1) warn("reset ns_last_pid: %s", strerror(errno));
+  if (fd >= 0) close(fd);
+}
+
+struct init_state {
+  pid_t command;
+  int exec_fd;     /* read end of the exec pipe, -1 once it hit EOF */
+  bool started;    /* REPORT_STARTED sent */
+  bool failed;     /* the command reported an exec/setup error */
+  struct report error;
+  bool done;
+  int status;
+};
+
+/* Reads the exec pipe: a report means the command failed before exec; EOF means exec worked. */
+static void read_exec_pipe(struct init_state *st, int report_fd, const char *overlay, bool block) {
+  for (;;) {
+    struct report r;
+    ssize_t n = read(st->exec_fd, &r, sizeof r);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN && !block) return;
+    if (n == (ssize_t)sizeof r && r.type == REPORT_ERROR) {
+      st->failed = true;
+      st->error = r;
+      continue;
+    }
+    /* EOF (or a broken pipe): nobody holds the write end any more. */
+    close(st->exec_fd);
+    st->exec_fd = -1;
+    if (!st->failed && !st->started) {
+      send_report(report_fd, REPORT_STARTED, 0, 0, overlay);
+      st->started = true;
+    }
+    return;
+  }
+}
+
+static void reap(struct init_state *st) {
+  for (;;) {
+    int status;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid < 0 && errno == EINTR) continue;
+    if (pid <= 0) return; /* ECHILD or nothing more to reap */
+    if (pid == st->command) {
+      st->done = true;
+      st->status = status;
+    }
+  }
+}
+
+void init_run(const struct spec *spec, const struct idmap *map, const struct mount_plan *plan,
+              int report_fd) {
+  const char *overlay = plan->used == DRIVER_FUSE ? "fuse" : "kernel";
+  int master = -1, slave_keep = -1;
+  if (spec->tty) {
+    master = tty_open_master();
+    slave_keep = tty_open_slave(master);
+    tty_copy_winsize(master);
+  }
+  if (plan->spawned_helpers) reset_last_pid();
+
+  int exec_pipe[2];
+  if (pipe2(exec_pipe, O_CLOEXEC) < 0) die_errno("pipe");
+  pid_t pid = fork();
+  if (pid < 0) die_errno("fork the command");
+  if (pid == 0) {
+    close(exec_pipe[0]);
+    close(report_fd);
+    die_sink_report(exec_pipe[1]);
+    command_exec(spec, map, master, exec_pipe[1]);
+  }
+  close(exec_pipe[1]);
+
+  struct init_state st = {.command = pid, .exec_fd = exec_pipe[0]};
+  if (fcntl(st.exec_fd, F_SETFL, O_NONBLOCK) < 0) die_errno("fcntl exec pipe");
+  struct tty_relay *relay = master >= 0 ? tty_relay_new(master) : NULL;
+
+  /* The monitor blocked these before clone, so none were lost; read them from a signalfd. */
+  sigset_t set;
+  forward_signals(&set);
+  sigaddset(&set, SIGCHLD);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) die_errno("signalfd");
+
+  while (!st.done) {
+    struct pollfd fds[4];
+    int n = 0;
+    fds[n++] = (struct pollfd){sfd, POLLIN, 0};
+    if (st.exec_fd >= 0) fds[n++] = (struct pollfd){st.exec_fd, POLLIN, 0};
+    int first_tty = n;
+    if (relay != NULL) n += tty_relay_poll_fds(relay, fds + n, 4 - n);
+    if (poll(fds, (nfds_t)n, -1) < 0) {
+      if (errno == EINTR) continue;
+      die_errno("poll");
+    }
+    if (fds[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        int sig = (int)si.ssi_signo;
+        if (sig == SIGCHLD) reap(&st);
+        else if (sig == SIGWINCH && master >= 0) tty_copy_winsize(master);
+        else if (kill(st.command, sig) < 0 && errno != ESRCH) warn("forward signal %d", sig);
+      }
+    }
+    if (st.exec_fd >= 0 && fds[1].revents != 0) read_exec_pipe(&st, report_fd, overlay, false);
+    if (relay != NULL) tty_relay_handle(relay, fds + first_tty, n - first_tty);
+  }
+
+  /* The command is gone: its end of the exec pipe is closed, so this read cannot block. */
+  if (st.exec_fd >= 0) {
+    if (fcntl(st.exec_fd, F_SETFL, 0) < 0) die_errno("fcntl exec pipe");
+    read_exec_pipe(&st, report_fd, overlay, true);
+  }
+  if (st.failed) {
+    /* Relay the command's own record: it carries the message (e.g. "exec foo: not found"). */
+    (void)!write_all(report_fd, &st.error, sizeof st.error);
+    _exit(st.error.code);
+  }
+  if (relay != NULL) tty_relay_drain(relay);
+  if (slave_keep >= 0) close(slave_keep);
+
+  int code, sig = 0;
+  if (WIFSIGNALED(st.status)) {
+    sig = WTERMSIG(st.status);
+    code = 128 + sig;
+  } else {
+    code = WEXITSTATUS(st.status);
+  }
+  send_report(report_fd, REPORT_EXIT, code, sig, NULL);
+  _exit(code);
+}

@@ -1,0 +1,382 @@
+/* mount.c: builds the sandbox's filesystem the way bubblewrap does: a private tmpfs base, a
+ * pivot_root into it (the host root now at /oldroot), the new root assembled at /newroot, a
+ * second pivot_root into it and the old root detached, so nothing of the host stays reachable.
+ *
+ * Host paths are realpath()ed and mounted *before* the first pivot, onto the root (/newroot) or
+ * onto staging points (/stage/<i>) in the base, so they mean what the caller meant (an absolute
+ * symlink in a host path resolves on the host) and so fuse-overlayfs, a host binary, can run.
+ * The base therefore covers a host dir that no host path goes through (see pick_base). Paths
+ * inside the sandbox are resolved only after the pivot, with openat2(RESOLVE_IN_ROOT) against
+ * /newroot, so an absolute symlink in a layer stays inside the new root; mounts target them
+ * through /newroot/proc/self/fd/<fd>. Every mount is nosuid, and nodev except /dev. */
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+
+#include "kabi.h"
+#include "sandbox.h"
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#define RESOLVE_IN_ROOT_ 0x10ULL
+struct open_how_ {
+  uint64_t flags, mode, resolve;
+};
+
+/* Host dirs the base tmpfs may cover until the first pivot. */
+static const char *const base_candidates[] = {"/tmp", "/run", "/mnt", "/var/tmp", "/media",
+                                              "/srv", "/opt", "/home", "/boot"};
+
+static char *resolve_host(const char *path, const char *what) {
+  char *real = realpath(path, NULL);
+  if (real == NULL)
+    die_hint(errno, errno == EACCES ? "every parent directory must be searchable by the caller"
+                                    : NULL,
+             "%s %s", what, path);
+  return real;
+}
+
+static void resolve_overlay(struct overlay *ov, const char *what) {
+  const char **lowers = xcalloc(ov->nlowers + 1, sizeof *lowers);
+  for (size_t i = 0; i < ov->nlowers; i++) lowers[i] = resolve_host(ov->lowers[i], what);
+  ov->lowers = lowers;
+  if (ov->upper != NULL) {
+    ov->upper = resolve_host(ov->upper, "upper dir");
+    ov->work = resolve_host(ov->work, "work dir");
+  }
+}
+
+void mounts_resolve_host_paths(struct spec *spec) {
+  resolve_overlay(&spec->root, "root lower");
+  for (size_t i = 0; i < spec->nmounts; i++) {
+    struct mount_op *m = &spec->mounts[i];
+    if (m->kind == MOUNT_OVERLAY) resolve_overlay(&m->overlay, "overlay lower");
+    if (m->kind != MOUNT_BIND) continue;
+    m->source = resolve_host(m->source, "bind source");
+    struct stat st;
+    if (stat(m->source, &st) < 0) die_errno("bind source %s", m->source);
+    m->source_is_dir = S_ISDIR(st.st_mode);
+  }
+}
+
+static bool is_within(const char *dir, const char *path) {
+  size_t n = strlen(dir);
+  return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* 0: the base at dir hides no host path; 1: a recursive bind would copy it; 2: it hides one. */
+static int base_conflict(const struct spec *spec, const char *dir) {
+  int worst = 0;
+  const struct overlay *ovs[MAX_MOUNTS + 1];
+  size_t nov = 0;
+  ovs[nov++] = &spec->root;
+  for (size_t i = 0; i < spec->nmounts; i++) {
+    const struct mount_op *m = &spec->mounts[i];
+    if (m->kind == MOUNT_OVERLAY) ovs[nov++] = &m->overlay;
+    if (m->kind == MOUNT_BIND && is_within(dir, m->source)) return 2;
+    if (m->kind == MOUNT_BIND && is_within(m->source, dir)) worst = 1;
+  }
+  for (size_t k = 0; k < nov; k++) {
+    for (size_t i = 0; i < ovs[k]->nlowers; i++)
+      if (is_within(dir, ovs[k]->lowers[i])) return 2;
+    if (ovs[k]->upper != NULL && (is_within(dir, ovs[k]->upper) || is_within(dir, ovs[k]->work)))
+      return 2;
+  }
+  return worst;
+}
+
+static const char *pick_base(const struct spec *spec) {
+  const char *fallback = NULL;
+  for (size_t i = 0; i < N_ELEMENTS(base_candidates); i++) {
+    struct stat st;
+    if (lstat(base_candidates[i], &st) < 0 || !S_ISDIR(st.st_mode)) continue;
+    int conflict = base_conflict(spec, base_candidates[i]);
+    if (conflict == 0) return base_candidates[i];
+    if (conflict == 1 && fallback == NULL) fallback = base_candidates[i];
+  }
+  if (fallback != NULL) return fallback;
+  die("no host directory to hold the sandbox's base tmpfs: every one of /tmp, /run, /mnt, "
+      "/var/tmp, ... contains a layer or bind source");
+}
+
+static void xmkdir(const char *path, mode_t mode) {
+  if (mkdir(path, mode) < 0 && errno != EEXIST) die_errno("mkdir %s", path);
+}
+
+/* Mount attributes on a whole tree; remount fallback for kernels < 5.12 (top mount only). */
+static void set_attrs(const char *path, bool readonly) {
+  struct castle_mount_attr attr = {
+      .attr_set = CASTLE_MOUNT_ATTR_NOSUID | CASTLE_MOUNT_ATTR_NODEV |
+                  (readonly ? CASTLE_MOUNT_ATTR_RDONLY : 0)};
+  if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr) == 0) return;
+  if (errno != ENOSYS) die_errno("set %s nosuid,nodev%s", path, readonly ? ",ro" : "");
+  struct statvfs sv;
+  if (statvfs(path, &sv) < 0) die_errno("statvfs %s", path);
+  /* Flags the kernel locked on the source must be kept, or the remount is refused. */
+  unsigned long keep = (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0) |
+                       (sv.f_flag & ST_NOATIME ? MS_NOATIME : 0) |
+                       (sv.f_flag & ST_NODIRATIME ? MS_NODIRATIME : 0) |
+                       (sv.f_flag & ST_RELATIME ? MS_RELATIME : 0);
+  if (mount(NULL, path, NULL,
+            MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (readonly ? MS_RDONLY : 0) | keep,
+            NULL) < 0)
+    die_errno("remount %s nosuid,nodev%s", path, readonly ? ",ro" : "");
+}
+
+static void bind_host(const char *source, const char *target, bool readonly) {
+  if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0) die_mount(NULL, source, target);
+  set_attrs(target, readonly);
+}
+
+/* Names the layer that is unusable when a kernel overlay mount failed. */
+static void diagnose_overlay(const struct overlay *ov, const char *target, int err) {
+  struct stat st, up;
+  for (size_t i = 0; i < ov->nlowers; i++)
+    if (stat(ov->lowers[i], &st) < 0 || !S_ISDIR(st.st_mode))
+      die_hint(0, NULL, "overlay on %s: lower %zu (%s) is not a directory", target, i,
+               ov->lowers[i]);
+  if (ov->upper != NULL) {
+    if (stat(ov->upper, &up) < 0 || !S_ISDIR(up.st_mode))
+      die("overlay on %s: upper %s is not a directory", target, ov->upper);
+    if (stat(ov->work, &st) < 0 || !S_ISDIR(st.st_mode))
+      die("overlay on %s: work %s is not a directory", target, ov->work);
+    if (st.st_dev != up.st_dev)
+      die("overlay on %s: upper %s and work %s are on different filesystems", target, ov->upper,
+          ov->work);
+  }
+  errno = err;
+  die_mount("overlay", ov->lowers[0], target);
+}
+
+static void mount_overlay(const struct spec *spec, struct mount_plan *plan,
+                          const struct overlay *ov, const char *target, size_t index) {
+  if (plan->used == DRIVER_FUSE) {
+    overlay_mount_fuse(ov, target);
+    plan->spawned_helpers = true;
+    return;
+  }
+  char linkdir[64];
+  snprintf(linkdir, sizeof linkdir, "%s/links/%zu", plan->base, index);
+  int err = overlay_mount_kernel(ov, target, linkdir);
+  if (err == 0) {
+    plan->used = DRIVER_KERNEL;
+    return;
+  }
+  /* auto: the first overlay decides; fall back to fuse when the kernel refuses overlayfs. */
+  bool refused = err == EPERM || err == EINVAL || err == ENODEV || err == EOPNOTSUPP;
+  const char *why = NULL;
+  if (spec->driver == DRIVER_AUTO && plan->used == DRIVER_AUTO && refused) {
+    if (fuse_available(&why)) {
+      plan->used = DRIVER_FUSE;
+      overlay_mount_fuse(ov, target);
+      plan->spawned_helpers = true;
+      return;
+    }
+    warn("kernel overlayfs failed (%s) and fuse-overlayfs is unusable: %s", strerror(err), why);
+  }
+  diagnose_overlay(ov, target, err);
+}
+
+void mounts_stage_host_sources(struct spec *spec, struct mount_plan *plan) {
+  *plan = (struct mount_plan){.used = spec->driver, .root_writable = spec->root.upper != NULL};
+  /* Our copy of the host's mounts must never send mount events back to the host. */
+  if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) die_errno("make / a slave mount");
+
+  plan->base = pick_base(spec);
+  if (mount("castle", plan->base, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+    die_mount("tmpfs", NULL, plan->base);
+  const char *dirs[] = {"newroot", "oldroot", "stage", "links"};
+  for (size_t i = 0; i < N_ELEMENTS(dirs); i++) {
+    char path[64];
+    snprintf(path, sizeof path, "%s/%s", plan->base, dirs[i]);
+    xmkdir(path, 0755);
+  }
+
+  /* The root: a read-only bind for one lower and no upper, else an overlay. */
+  char target[96];
+  snprintf(target, sizeof target, "%s/newroot", plan->base);
+  if (spec->root.nlowers == 1 && spec->root.upper == NULL) {
+    bind_host(spec->root.lowers[0], target, true);
+  } else {
+    mount_overlay(spec, plan, &spec->root, target, 0);
+  }
+
+  /* Host-sourced mounts, staged under their index until the new root is assembled. */
+  for (size_t i = 0; i < spec->nmounts; i++) {
+    struct mount_op *m = &spec->mounts[i];
+    if (m->kind == MOUNT_TMPFS) continue;
+    snprintf(target, sizeof target, "%s/stage/%zu", plan->base, i);
+    if (m->kind == MOUNT_BIND && !m->source_is_dir) {
+      int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd < 0) die_errno("create %s", target);
+      close(fd);
+    } else {
+      xmkdir(target, 0755);
+    }
+    if (m->kind == MOUNT_BIND) bind_host(m->source, target, m->readonly);
+    else mount_overlay(spec, plan, &m->overlay, target, i + 1);
+  }
+  if (plan->used == DRIVER_AUTO) plan->used = DRIVER_KERNEL; /* no overlay at all */
+}
+
+void mounts_pivot_to_base(const struct mount_plan *plan) {
+  if (chdir(plan->base) < 0) die_errno("chdir %s", plan->base);
+  if (syscall(SYS_pivot_root, ".", "oldroot") < 0) die_errno("pivot_root into the base tmpfs");
+  if (chdir("/") < 0) die_errno("chdir /");
+}
+
+/* ---- after the first pivot: resolve sandbox paths inside /newroot ---- */
+
+static int open_in_root(int rootfd, const char *path) {
+  struct open_how_ how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT_};
+  while (*path == '/') path++;
+  if (*path == '\0') return (int)fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+  return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+}
+
+/* Opens target inside the new root, creating missing parents (dirs) and the leaf (a dir, or an
+ * empty file when is_dir is false). Symlinks resolve inside the new root. */
+static int open_target(int rootfd, const char *target, bool is_dir) {
+  int fd = open_in_root(rootfd, target);
+  if (fd >= 0) return fd;
+  if (errno != ENOENT) die_errno("open mount target %s", target);
+
+  char prefix[4096];
+  size_t len = strlen(target);
+  if (len >= sizeof prefix) die("mount target %s is too long", target);
+  int parent = (int)fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+  if (parent < 0) die_errno("dup");
+  for (size_t i = 1; i <= len; i++) {
+    if (target[i] != '/' && target[i] != '\0') continue;
+    memcpy(prefix, target, i);
+    prefix[i] = '\0';
+    const char *name = strrchr(prefix, '/') + 1;
+    if (*name == '\0') continue; /* "//" */
+    fd = open_in_root(rootfd, prefix);
+    if (fd < 0 && errno == ENOENT) {
+      bool leaf_file = target[i] == '\0' && !is_dir;
+      int r = leaf_file ? openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)
+                        : mkdirat(parent, name, 0755);
+      if (r < 0 && errno == EROFS)
+        die_hint(errno, "the root has no upper dir, so it is read-only: create it in a lower",
+                 "create mount target %s", prefix);
+      if (r < 0) die_errno("create mount target %s", prefix);
+      if (leaf_file) close(r);
+      fd = open_in_root(rootfd, prefix);
+    }
+    if (fd < 0) die_errno("open mount target %s", prefix);
+    close(parent);
+    parent = fd;
+  }
+  return parent;
+}
+
+/* The path mount(2) can use for an fd: the magic link in the sandbox's own /proc. */
+static const char *fd_path(char *buf, size_t size, int fd) {
+  snprintf(buf, size, "/newroot/proc/self/fd/%d", fd);
+  return buf;
+}
+
+static void mount_at(int rootfd, const char *target, bool is_dir, const char *source,
+                     const char *fstype, unsigned long flags, const char *data) {
+  autoclose int fd = open_target(rootfd, target, is_dir);
+  char path[64];
+  if (mount(source, fd_path(path, sizeof path, fd), fstype, flags, data) < 0) {
+    if (flags & MS_MOVE) die_mount(NULL, source, target);
+    die_mount(fstype, NULL, target);
+  }
+}
+
+static void setup_dev(int rootfd) {
+  mount_at(rootfd, "/dev", true, "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755");
+  /* /newroot/dev is now our fresh tmpfs: plain paths below it are safe. */
+  static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+  for (size_t i = 0; i < N_ELEMENTS(nodes); i++) {
+    char host[64], inside[64];
+    snprintf(host, sizeof host, "/oldroot/dev/%s", nodes[i]);
+    snprintf(inside, sizeof inside, "/newroot/dev/%s", nodes[i]);
+    struct stat st;
+    if (stat(host, &st) < 0 || !S_ISCHR(st.st_mode)) continue; /* e.g. no /dev/tty */
+    int fd = open(inside, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) die_errno("create %s", inside);
+    close(fd);
+    if (mount(host, inside, NULL, MS_BIND, NULL) < 0) die_mount(NULL, host, inside);
+  }
+  xmkdir("/newroot/dev/pts", 0755);
+  if (mount("devpts", "/newroot/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+            "newinstance,ptmxmode=0666,mode=620") < 0)
+    die_mount("devpts", NULL, "/dev/pts");
+  xmkdir("/newroot/dev/shm", 01777);
+  if (mount("tmpfs", "/newroot/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
+    die_mount("tmpfs", NULL, "/dev/shm");
+  static const char *const links[][2] = {
+      {"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
+      {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+  };
+  for (size_t i = 0; i < N_ELEMENTS(links); i++) {
+    char inside[64];
+    snprintf(inside, sizeof inside, "/newroot/dev/%s", links[i][1]);
+    if (symlink(links[i][0], inside) < 0) die_errno("symlink %s", inside);
+  }
+}
+
+void mounts_assemble_root(const struct spec *spec, const struct mount_plan *plan) {
+  autoclose int rootfd = open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) die_errno("open /newroot");
+
+  /* /proc first: the later mounts reach their targets through /newroot/proc/self/fd. */
+  struct stat st;
+  if (fstatat(rootfd, "proc", &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (errno != ENOENT) die_errno("stat /proc in the new root");
+    if (!plan->root_writable)
+      die_hint(0, "add an empty /proc directory to a lower layer",
+               "the root is read-only (no upper) and has no /proc directory");
+    if (mkdirat(rootfd, "proc", 0555) < 0) die_errno("mkdir /proc in the new root");
+  } else if (!S_ISDIR(st.st_mode)) {
+    die("/proc in the new root is not a directory");
+  }
+  if (mount("proc", "/newroot/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    die_mount("proc", NULL, "/proc");
+
+  setup_dev(rootfd);
+  mount_at(rootfd, "/tmp", true, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+
+  /* The spec's mounts, in order: host-sourced ones move from their staging point. */
+  for (size_t i = 0; i < spec->nmounts; i++) {
+    const struct mount_op *m = &spec->mounts[i];
+    char staged[64], data[64];
+    snprintf(staged, sizeof staged, "/stage/%zu", i);
+    switch (m->kind) {
+      case MOUNT_BIND:
+        mount_at(rootfd, m->target, m->source_is_dir, staged, NULL, MS_MOVE, NULL);
+        break;
+      case MOUNT_OVERLAY:
+        mount_at(rootfd, m->target, true, staged, NULL, MS_MOVE, NULL);
+        break;
+      case MOUNT_TMPFS:
+        if (m->size > 0)
+          snprintf(data, sizeof data, "mode=%04o,size=%llu", m->mode, (unsigned long long)m->size);
+        else
+          snprintf(data, sizeof data, "mode=%04o", m->mode);
+        mount_at(rootfd, m->target, true, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, data);
+        break;
+      default:
+        die("mount %zu has an unknown kind (internal error)", i);
+    }
+  }
+}
+
+void mounts_enter_root(void) {
+  /* Detach the host: private first, so the unmount is not propagated anywhere. */
+  if (mount("oldroot", "oldroot", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+    die_errno("make the old root private");
+  if (umount2("oldroot", MNT_DETACH) < 0) die_errno("detach the old root");
+  /* pivot_root(".", ".") stacks the base on top of the new root; detaching "." drops it. */
+  if (chdir("/newroot") < 0) die_errno("chdir /newroot");
+  if (syscall(SYS_pivot_root, ".", ".") < 0) die_errno("pivot_root into the new root");
+  if (umount2(".", MNT_DETACH) < 0) die_errno("detach the base tmpfs");
+  if (chdir("/") < 0) die_errno("chdir /");
+}

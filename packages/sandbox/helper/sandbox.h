@@ -1,0 +1,140 @@
+/* sandbox.h: the parsed spec (typed ops, see spec.c for the wire format) and the entry points
+ * of each setup stage, in the order main() calls them. */
+#pragma once
+
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+/* Caps on what can grow (the TypeScript side enforces the same numbers). */
+#define MAX_SPEC_BYTES (1024 * 1024)
+#define MAX_LOWERS 500
+#define MAX_ENV 4096
+#define MAX_ARGV 4096
+#define MAX_MOUNTS 1024
+#define MAX_RLIMITS 16
+
+enum overlay_driver { DRIVER_AUTO = 0, DRIVER_KERNEL, DRIVER_FUSE };
+
+/* A filesystem composed by overlayfs; lowers bottom first, as in the spec. */
+struct overlay {
+  const char **lowers;
+  size_t nlowers;
+  const char *upper; /* NULL: read-only */
+  const char *work;
+};
+
+enum mount_kind { MOUNT_BIND = 1, MOUNT_OVERLAY, MOUNT_TMPFS };
+
+struct mount_op {
+  enum mount_kind kind;
+  const char *target;    /* absolute path inside the sandbox */
+  const char *source;    /* MOUNT_BIND: host path */
+  bool readonly;         /* MOUNT_BIND */
+  bool source_is_dir;    /* MOUNT_BIND, set when the source is resolved */
+  struct overlay overlay; /* MOUNT_OVERLAY */
+  uint64_t size;         /* MOUNT_TMPFS: bytes, 0 = kernel default */
+  unsigned mode;         /* MOUNT_TMPFS */
+};
+
+struct rlimit_op {
+  int resource;
+  const char *name;
+  uint64_t soft, hard; /* UINT64_MAX = unlimited */
+};
+
+struct spec {
+  char *buf; /* owns every string below */
+  const char **argv; /* NULL-terminated */
+  size_t argc;
+  const char **env; /* NULL-terminated */
+  size_t nenv;
+  struct overlay root;
+  struct mount_op *mounts;
+  size_t nmounts;
+  const char *cwd;
+  const char *hostname;
+  uint32_t uid, gid;
+  bool net_host;
+  bool tty;
+  enum overlay_driver driver;
+  struct rlimit_op rlimits[MAX_RLIMITS];
+  size_t nrlimits;
+  uint64_t keep_caps; /* bit n = keep capability n in the bounding set */
+};
+
+/* spec.c */
+void spec_parse(char *buf, size_t len, struct spec *out);
+
+/* userns.c: single-id map written by the child itself, or a full subordinate range written by
+ * newuidmap/newgidmap from the monitor. */
+struct idmap {
+  bool range;
+  uid_t outer_uid;
+  gid_t outer_gid;
+  unsigned long uid_start, uid_count, gid_start, gid_count;
+  const char *newuidmap, *newgidmap;
+  char user[64];
+};
+const char *userns_hint(int err);
+void idmap_plan(struct idmap *map);
+void idmap_check(const struct idmap *map, uint32_t uid, uint32_t gid);
+void idmap_write_self(const struct idmap *map);
+void idmap_write_for(const struct idmap *map, pid_t child);
+
+/* mount.c: host sources are mounted before the first pivot, the sandbox side after it. */
+struct mount_plan {
+  const char *base;          /* host dir the base tmpfs covers until the pivot */
+  enum overlay_driver used;  /* DRIVER_KERNEL or DRIVER_FUSE */
+  bool root_writable;
+  bool spawned_helpers;      /* fuse-overlayfs ran inside the pid namespace */
+};
+void mounts_resolve_host_paths(struct spec *spec);
+void mounts_stage_host_sources(struct spec *spec, struct mount_plan *plan);
+void mounts_pivot_to_base(const struct mount_plan *plan);
+void mounts_assemble_root(const struct spec *spec, const struct mount_plan *plan);
+void mounts_enter_root(void);
+
+/* overlay.c */
+int overlay_mount_kernel(const struct overlay *ov, const char *target, const char *linkdir);
+void overlay_mount_fuse(const struct overlay *ov, const char *target);
+bool fuse_available(const char **why);
+void fuse_normalize_upper(const char *upper);
+
+/* init.c: pid 1 inside; forks the command, forwards signals, reaps, relays the tty. */
+void forward_signals(sigset_t *set);
+NORETURN void init_run(const struct spec *spec, const struct idmap *map,
+                       const struct mount_plan *plan, int report_fd);
+
+/* command.c: the command's last steps (drop privileges, seccomp, exec). */
+NORETURN void command_exec(const struct spec *spec, const struct idmap *map, int tty_master,
+                           int exec_fd);
+
+/* caps.c */
+int cap_from_name(const char *name);
+uint64_t caps_default_keep(void);
+void caps_drop_bounding(uint64_t keep);
+void caps_set_process(uint64_t set);
+
+/* seccomp.c */
+void seccomp_install(void);
+
+/* tty.c */
+void tty_raw_caller(void);
+void tty_restore_caller(void);
+int tty_open_master(void);
+void tty_copy_winsize(int master);
+int tty_open_slave(int master);
+void tty_make_controlling(int master);
+struct tty_relay;
+struct tty_relay *tty_relay_new(int master);
+int tty_relay_poll_fds(struct tty_relay *relay, struct pollfd *fds, int max);
+void tty_relay_handle(struct tty_relay *relay, struct pollfd *fds, int n);
+void tty_relay_drain(struct tty_relay *relay);
+
+/* probe.c */
+int probe_main(void);

@@ -1,0 +1,331 @@
+/* util.c: the error family (every failure ends up in vdie: one stderr line plus a status
+ * record), the JSON status writer, and checked allocation / I/O helpers. */
+#include "util.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "kabi.h"
+
+static int sink_status_fd = -1;
+static int sink_report_fd = -1;
+static void (*die_cleanup)(void);
+
+void die_sink_status(int fd) {
+  sink_status_fd = fd;
+  sink_report_fd = -1;
+}
+
+void die_sink_report(int fd) {
+  sink_report_fd = fd;
+  sink_status_fd = -1;
+}
+
+void die_set_cleanup(void (*cleanup)(void)) { die_cleanup = cleanup; }
+
+static void format_message(char *buf, size_t size, int err, const char *hint, const char *fmt,
+                           va_list ap) PRINTF(5, 0);
+static void format_message(char *buf, size_t size, int err, const char *hint, const char *fmt,
+                           va_list ap) {
+  int n = vsnprintf(buf, size, fmt, ap);
+  size_t used = n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+  if (err != 0 && used < size)
+    used += (size_t)snprintf(buf + used, size - used, ": %s", strerror(err));
+  if (hint != NULL && used < size)
+    snprintf(buf + used, size - used, " (hint: %s)", hint);
+}
+
+static NORETURN void vdie(int code, int err, const char *hint, const char *fmt, va_list ap)
+    PRINTF(4, 0);
+static NORETURN void vdie(int code, int err, const char *hint, const char *fmt, va_list ap) {
+  char message[sizeof(((struct report *)0)->message)];
+  format_message(message, sizeof message, err, hint, fmt, ap);
+  if (die_cleanup != NULL) die_cleanup();
+
+  char line[sizeof message + 32];
+  int n = snprintf(line, sizeof line, "castle-sandbox: %s\n", message);
+  if (n > 0) (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line);
+
+  if (sink_status_fd >= 0) {
+    status_error(sink_status_fd, code, message);
+  } else if (sink_report_fd >= 0) {
+    struct report r = {.type = REPORT_ERROR, .code = code};
+    snprintf(r.message, sizeof r.message, "%s", message);
+    (void)!write(sink_report_fd, &r, sizeof r);
+  }
+  _exit(code);
+}
+
+void die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vdie(EXIT_SETUP, 0, NULL, fmt, ap);
+}
+
+void die_errno(const char *fmt, ...) {
+  int err = errno;
+  va_list ap;
+  va_start(ap, fmt);
+  vdie(EXIT_SETUP, err, NULL, fmt, ap);
+}
+
+void die_hint(int err, const char *hint, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vdie(EXIT_SETUP, err, hint, fmt, ap);
+}
+
+void die_code(int code, int err, const char *hint, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vdie(code, err, hint, fmt, ap);
+}
+
+static const char *mount_hint(const char *fstype, int err) {
+  bool overlay = fstype != NULL && strcmp(fstype, "overlay") == 0;
+  bool proc = fstype != NULL && strcmp(fstype, "proc") == 0;
+  if (overlay && err == EINVAL)
+    return "overlayfs refused userxattr or the layers: kernel < 5.11? upper and work on the "
+           "same filesystem, work empty?";
+  if (overlay && err == EPERM)
+    return "this kernel does not allow overlayfs in a user namespace (needs >= 5.11); "
+           "try overlay: \"fuse\"";
+  if (overlay && (err == EOPNOTSUPP || err == ENOTSUP))
+    return "the upper directory's filesystem does not support user.* xattrs";
+  if (overlay && err == ENODEV) return "overlayfs is not available: modprobe overlay";
+  if (proc && err == EPERM)
+    return "the host's /proc is partly covered (masked paths in a container?), so a fresh "
+           "proc cannot be mounted";
+  if (err == ENOENT) return "the source or target does not exist";
+  if (err == EACCES) return "the caller cannot reach the source (check directory permissions)";
+  return NULL;
+}
+
+void die_mount(const char *fstype, const char *source, const char *target) {
+  int err = errno;
+  const char *hint = mount_hint(fstype, err);
+  if (source != NULL && fstype != NULL)
+    die_hint(err, hint, "mount %s %s on %s", fstype, source, target);
+  else if (fstype != NULL)
+    die_hint(err, hint, "mount %s on %s", fstype, target);
+  else
+    die_hint(err, hint, "bind %s on %s", source != NULL ? source : "?", target);
+}
+
+void warn(const char *fmt, ...) {
+  char message[512];
+  va_list ap;
+  va_start(ap, fmt);
+  format_message(message, sizeof message, 0, NULL, fmt, ap);
+  va_end(ap);
+  char line[sizeof message + 32];
+  int n = snprintf(line, sizeof line, "castle-sandbox: %s\n", message);
+  if (n > 0) (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line);
+}
+
+/* ---- status JSON ---- */
+
+size_t json_escape(char *out, size_t size, const char *s) {
+  size_t o = 0;
+  for (; *s != '\0' && o + 7 < size; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      out[o++] = '\\';
+      out[o++] = (char)c;
+    } else if (c < 0x20) {
+      o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
+    } else {
+      out[o++] = (char)c;
+    }
+  }
+  out[o] = '\0';
+  return o;
+}
+
+static void status_line(int fd, const char *line, int len) {
+  if (fd < 0 || len <= 0) return;
+  /* Best effort: a caller that went away must not turn into a setup failure. */
+  (void)!write_all(fd, line, (size_t)len);
+}
+
+void status_started(int fd, pid_t init_pid, const char *overlay) {
+  char line[128];
+  int n = snprintf(line, sizeof line, "{\"event\":\"started\",\"initPid\":%d,\"overlay\":\"%s\"}\n",
+                   (int)init_pid, overlay);
+  status_line(fd, line, n);
+}
+
+void status_exit(int fd, int code, int sig) {
+  char line[128];
+  int n = sig > 0 ? snprintf(line, sizeof line,
+                             "{\"event\":\"exit\",\"code\":%d,\"signal\":\"%s\"}\n", code,
+                             signal_name(sig))
+                  : snprintf(line, sizeof line, "{\"event\":\"exit\",\"code\":%d}\n", code);
+  status_line(fd, line, n);
+}
+
+void status_error(int fd, int code, const char *message) {
+  char escaped[2048];
+  json_escape(escaped, sizeof escaped, message);
+  char line[sizeof escaped + 64];
+  int n = snprintf(line, sizeof line, "{\"event\":\"error\",\"code\":%d,\"message\":\"%s\"}\n",
+                   code, escaped);
+  status_line(fd, line, n);
+}
+
+const char *signal_name(int sig) {
+  static const char *const names[] = {
+      [SIGHUP] = "SIGHUP",   [SIGINT] = "SIGINT",     [SIGQUIT] = "SIGQUIT",
+      [SIGILL] = "SIGILL",   [SIGTRAP] = "SIGTRAP",   [SIGABRT] = "SIGABRT",
+      [SIGBUS] = "SIGBUS",   [SIGFPE] = "SIGFPE",     [SIGKILL] = "SIGKILL",
+      [SIGUSR1] = "SIGUSR1", [SIGSEGV] = "SIGSEGV",   [SIGUSR2] = "SIGUSR2",
+      [SIGPIPE] = "SIGPIPE", [SIGALRM] = "SIGALRM",   [SIGTERM] = "SIGTERM",
+      [SIGCHLD] = "SIGCHLD", [SIGCONT] = "SIGCONT",   [SIGSTOP] = "SIGSTOP",
+      [SIGTSTP] = "SIGTSTP", [SIGTTIN] = "SIGTTIN",   [SIGTTOU] = "SIGTTOU",
+      [SIGURG] = "SIGURG",   [SIGXCPU] = "SIGXCPU",   [SIGXFSZ] = "SIGXFSZ",
+      [SIGVTALRM] = "SIGVTALRM", [SIGPROF] = "SIGPROF", [SIGWINCH] = "SIGWINCH",
+      [SIGIO] = "SIGIO",     [SIGPWR] = "SIGPWR",     [SIGSYS] = "SIGSYS",
+  };
+  if (sig > 0 && (size_t)sig < N_ELEMENTS(names) && names[sig] != NULL) return names[sig];
+  return "SIGUNKNOWN";
+}
+
+/* ---- cleanup, allocation ---- */
+
+void closep(int *fd) {
+  if (*fd >= 0) {
+    int saved = errno;
+    close(*fd);
+    errno = saved;
+    *fd = -1;
+  }
+}
+
+void freep(void *ptr) { free(*(void **)ptr); }
+
+void *xmalloc(size_t size) {
+  void *p = malloc(size == 0 ? 1 : size);
+  if (p == NULL) die("out of memory");
+  return p;
+}
+
+void *xcalloc(size_t n, size_t size) {
+  void *p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size);
+  if (p == NULL) die("out of memory");
+  return p;
+}
+
+void *xrealloc(void *ptr, size_t size) {
+  void *p = realloc(ptr, size == 0 ? 1 : size);
+  if (p == NULL) die("out of memory");
+  return p;
+}
+
+char *xstrdup(const char *s) {
+  char *p = strdup(s);
+  if (p == NULL) die("out of memory");
+  return p;
+}
+
+char *xasprintf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *out = NULL;
+  int n = vasprintf(&out, fmt, ap);
+  va_end(ap);
+  if (n < 0) die("out of memory");
+  return out;
+}
+
+/* ---- I/O ---- */
+
+bool write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return true;
+}
+
+char *read_fd_all(int fd, size_t max, size_t *len, const char *what) {
+  size_t cap = 4096, used = 0;
+  char *buf = xmalloc(cap + 1);
+  for (;;) {
+    if (used == cap) {
+      if (cap >= max) die("%s is larger than %zu bytes", what, max);
+      cap = cap * 2 > max ? max : cap * 2;
+      buf = xrealloc(buf, cap + 1);
+    }
+    ssize_t n = read(fd, buf + used, cap - used);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die_errno("read %s", what);
+    }
+    if (n == 0) break;
+    used += (size_t)n;
+  }
+  buf[used] = '\0';
+  *len = used;
+  return buf;
+}
+
+void write_file(const char *path, const char *content) {
+  autoclose int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) die_errno("open %s", path);
+  if (!write_all(fd, content, strlen(content))) die_errno("write %s", path);
+}
+
+bool parse_u64(const char *s, uint64_t max, uint64_t *out) {
+  if (*s == '\0') return false;
+  uint64_t v = 0;
+  for (; *s != '\0'; s++) {
+    if (*s < '0' || *s > '9') return false;
+    uint64_t d = (uint64_t)(*s - '0');
+    if (v > (max - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return true;
+}
+
+void set_cloexec(int fd) {
+  int flags = fcntl(fd, F_GETFD);
+  if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0) die_errno("fcntl fd %d", fd);
+}
+
+static int cmp_int(const void *a, const void *b) {
+  int x = *(const int *)a, y = *(const int *)b;
+  return (x > y) - (x < y);
+}
+
+static void close_range_or_loop(unsigned lo, unsigned hi) {
+  if (lo > hi) return;
+  if (syscall(SYS_close_range, lo, hi, 0) == 0) return;
+  if (errno != ENOSYS) die_errno("close_range %u..%u", lo, hi);
+  /* Kernel < 5.9: close one by one up to the soft fd limit. */
+  long max = sysconf(_SC_OPEN_MAX);
+  if (max < 0 || max > 65536) max = 65536;
+  for (unsigned fd = lo; fd <= hi && fd < (unsigned)max; fd++) close((int)fd);
+}
+
+void close_fds_except(const int *keep, size_t n) {
+  int sorted[16];
+  if (n > N_ELEMENTS(sorted)) die("close_fds_except: too many fds to keep");
+  memcpy(sorted, keep, n * sizeof *keep);
+  qsort(sorted, n, sizeof *sorted, cmp_int);
+  unsigned lo = 3;
+  for (size_t i = 0; i < n; i++) {
+    if (sorted[i] < 3) continue;
+    if ((unsigned)sorted[i] > lo) close_range_or_loop(lo, (unsigned)sorted[i] - 1);
+    lo = (unsigned)sorted[i] + 1;
+  }
+  close_range_or_loop(lo, ~0U);
+}

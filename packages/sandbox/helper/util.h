@@ -1,0 +1,89 @@
+/* util.h: what every part of castle-sandbox shares: exit codes, the report that init and the
+ * command send to the monitor, the one noreturn error family (die, die_errno, die_hint,
+ * die_code, die_mount), cleanup attributes and small checked I/O helpers. */
+#pragma once
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define CASTLE_VERSION "0.1.0"
+
+/* Exit codes, shell convention: 125 setup failed, 126 not executable, 127 not found. */
+#define EXIT_SETUP 125
+#define EXIT_NOEXEC 126
+#define EXIT_NOTFOUND 127
+
+#define NORETURN __attribute__((noreturn))
+#define PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define UNUSED __attribute__((unused))
+#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* What init and the command tell the monitor, one fixed-size record per write (atomic: it is
+ * smaller than PIPE_BUF). The monitor turns them into JSON status lines. */
+enum report_type { REPORT_ERROR = 1, REPORT_STARTED = 2, REPORT_EXIT = 3 };
+struct report {
+  int32_t type;
+  int32_t code;   /* exit code: the error's (125..127) or the command's (incl. 128+signal) */
+  int32_t signal; /* REPORT_EXIT: the signal that killed the command, else 0 */
+  char overlay[8];  /* REPORT_STARTED: "kernel" or "fuse" */
+  char message[488]; /* REPORT_ERROR: "<what>: <why>" without the program name */
+};
+
+/* Where die() sends the error besides stderr: the monitor writes a JSON line to the status fd,
+ * init and the command write a struct report to the monitor (or to init). */
+void die_sink_status(int fd);
+void die_sink_report(int fd);
+/* Called by die() before it prints, e.g. to restore the caller's terminal. */
+void die_set_cleanup(void (*cleanup)(void));
+
+NORETURN void die(const char *fmt, ...) PRINTF(1, 2);
+NORETURN void die_errno(const char *fmt, ...) PRINTF(1, 2);
+NORETURN void die_hint(int err, const char *hint, const char *fmt, ...) PRINTF(3, 4);
+NORETURN void die_code(int code, int err, const char *hint, const char *fmt, ...) PRINTF(4, 5);
+/* A failed mount(2): names what was mounted where and adds a hint for the usual causes. */
+NORETURN void die_mount(const char *fstype, const char *source, const char *target);
+/* Prints "castle-sandbox: <what>" without exiting (for best-effort steps). */
+void warn(const char *fmt, ...) PRINTF(1, 2);
+
+/* Status JSON lines, written by the monitor only. */
+void status_started(int fd, pid_t init_pid, const char *overlay);
+void status_exit(int fd, int code, int signal);
+void status_error(int fd, int code, const char *message);
+const char *signal_name(int sig);
+/* JSON string body for s (no quotes), truncated to fit size. */
+size_t json_escape(char *out, size_t size, const char *s);
+
+/* Cleanup attributes: the fd / buffer is released when the variable leaves scope. */
+void closep(int *fd);
+void freep(void *ptr);
+#define autoclose __attribute__((cleanup(closep)))
+#define autofree __attribute__((cleanup(freep)))
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) PRINTF(1, 2);
+
+/* Loops over short writes and EINTR; false on error (errno set). */
+bool write_all(int fd, const void *buf, size_t len);
+/* Reads the whole fd up to max bytes into a NUL-terminated buffer; dies on error or overflow. */
+char *read_fd_all(int fd, size_t max, size_t *len, const char *what);
+/* Writes content to an existing file (e.g. /proc/self/uid_map); dies naming the path. */
+void write_file(const char *path, const char *content);
+/* Strict decimal parse; false unless the whole string is a number <= max. */
+bool parse_u64(const char *s, uint64_t max, uint64_t *out);
+void set_cloexec(int fd);
+/* Closes every fd >= 3 except those listed (fast path: close_range). */
+void close_fds_except(const int *keep, size_t n);
