@@ -1,0 +1,256 @@
+// Owns the progress UI's view state and the pure reducer that folds the scheduler's BuildEvents
+// into it: each layer's phase (in queued order), counters, an append-only transcript of what
+// finished (for ink's <Static> and the plain printer), warnings, failures and the final stats.
+// Both views read this state; neither keeps its own bookkeeping. Estimates live in
+// progress-estimate.ts.
+
+import type { BuildEvent, BuildReason, BuildStats } from "@castle/graph";
+
+/** Log lines kept from a failed layer (the scheduler sends at most this many). */
+export const LOG_TAIL_LINES = 30;
+
+export type LayerPhase =
+  | { kind: "waiting" }
+  /** Found in the local store; its `done` follows. */
+  | { kind: "cached" }
+  | { kind: "pulling"; startedAt: number; bytesAtStart: number; bytesDone: number; bytesTotal: number; bytesPerSecond: number }
+  | { kind: "building"; startedAt: number; reason: BuildReason; logPath: string; jobs: number; lastLogLine: string | undefined }
+  | {
+      kind: "done";
+      origin: "built" | "pulled" | "local";
+      /** True when the layer came from the local store (a cache hit), not assembled. */
+      cacheHit: boolean;
+      durationMs: number;
+      /** Size of the layer's tree when recorded; for pulls, the bytes transferred. */
+      bytes: number | undefined;
+    }
+  | { kind: "failed"; message: string; code: string | undefined }
+  | { kind: "skipped"; because: string };
+
+export interface LayerView {
+  readonly name: string;
+  readonly phase: LayerPhase;
+  /** Bytes uploaded to the remote cache after the layer was done. */
+  readonly pushedBytes: number | undefined;
+}
+
+export interface FailureView {
+  readonly layer: string;
+  readonly message: string;
+  readonly code: string | undefined;
+  /** The last lines of the layer's build log, oldest first. */
+  readonly logTail: readonly string[];
+  readonly logPath: string | undefined;
+}
+
+/** Something that happened once and stays printed: a layer finished, a warning, a push. */
+export type TranscriptEntry =
+  | { kind: "finished"; layer: LayerView; position: number }
+  | { kind: "warning"; layer: string | undefined; message: string }
+  | { kind: "pushed"; layer: string; bytes: number };
+
+export interface Counters {
+  /** Layers queued (or first heard of). */
+  total: number;
+  /** Layers that ended: done, failed or skipped. */
+  finished: number;
+  cached: number;
+  pulled: number;
+  built: number;
+  failed: number;
+  skipped: number;
+  building: number;
+  pulling: number;
+}
+
+export interface ViewState {
+  /** Time of the first event. */
+  readonly startedAt: number | undefined;
+  /** Every layer, in the order it was queued. */
+  readonly layers: readonly LayerView[];
+  readonly positionOf: ReadonlyMap<string, number>;
+  readonly counters: Readonly<Counters>;
+  /** Most builds seen running at once: the build's effective parallelism, for the ETA. */
+  readonly peakBuilding: number;
+  /** Append-only: entries are never changed or removed once added. */
+  readonly transcript: readonly TranscriptEntry[];
+  readonly warnings: readonly string[];
+  /** Layers that failed, first failure first. */
+  readonly failures: readonly FailureView[];
+  /** Expected build time of layers by name, from earlier builds. */
+  readonly expectedMs: Readonly<Record<string, number>>;
+  /** Set by `finished`; the reducer ignores events after it. */
+  readonly result: { readonly ok: boolean; readonly stats: BuildStats } | undefined;
+}
+
+export interface ViewStateOptions {
+  /** Expected build time of layers by name (e.g. from their last recorded build). */
+  expectedMs?: Readonly<Record<string, number>>;
+}
+
+export function initialState(options: ViewStateOptions = {}): ViewState {
+  return {
+    startedAt: undefined,
+    layers: [],
+    positionOf: new Map(),
+    counters: { total: 0, finished: 0, cached: 0, pulled: 0, built: 0, failed: 0, skipped: 0, building: 0, pulling: 0 },
+    peakBuilding: 0,
+    transcript: [],
+    warnings: [],
+    failures: [],
+    expectedMs: options.expectedMs ?? {},
+    result: undefined,
+  };
+}
+
+/** Whether a phase is final: the layer will not change any more. */
+export function isFinished(phase: LayerPhase): boolean {
+  return phase.kind === "done" || phase.kind === "failed" || phase.kind === "skipped";
+}
+
+/** The view state after one event that happened at time `now` (ms). Never mutates `state`. */
+export function reduce(state: ViewState, event: BuildEvent, now: number): ViewState {
+  if (state.result) return state;
+  const started = state.startedAt === undefined ? { ...state, startedAt: now } : state;
+  switch (event.type) {
+    case "queued":
+      return withLayer(started, event.layer).state;
+    case "cache-hit":
+      return changePhase(started, event.layer, (phase) => (phase.kind === "cached" ? phase : { kind: "cached" }));
+    case "pulling":
+      return changePhase(started, event.layer, (phase) => pullingPhase(phase, event, now));
+    case "building":
+      return changePhase(started, event.layer, () => ({
+        kind: "building", startedAt: now, reason: event.reason, logPath: event.logPath, jobs: event.jobs, lastLogLine: undefined,
+      }));
+    case "log":
+      return changePhase(started, event.layer, (phase) =>
+        phase.kind === "building" ? { ...phase, lastLogLine: event.line } : phase);
+    case "done":
+      return changePhase(started, event.layer, (phase) => ({
+        kind: "done",
+        origin: event.origin,
+        cacheHit: phase.kind === "cached",
+        durationMs: doneDuration(phase, event, now),
+        bytes: phase.kind === "pulling" ? phase.bytesTotal : event.record?.bytes,
+      }));
+    case "pushed":
+      return recordPush(started, event.layer, event.uploadedBytes);
+    case "warning": {
+      const message = event.layer && !event.message.includes(event.layer) ? `${event.layer}: ${event.message}` : event.message;
+      return {
+        ...started,
+        warnings: [...started.warnings, message],
+        transcript: [...started.transcript, { kind: "warning", layer: event.layer, message }],
+      };
+    }
+    case "failed": {
+      const failed = changePhase(started, event.layer, () => ({ kind: "failed", message: event.message, code: event.code }));
+      if (failed.counters.failed === started.counters.failed) return failed;
+      const failure: FailureView = {
+        layer: event.layer,
+        message: event.message,
+        code: event.code,
+        logTail: event.logTail.slice(-LOG_TAIL_LINES),
+        logPath: event.logPath,
+      };
+      return { ...failed, failures: [...failed.failures, failure] };
+    }
+    case "skipped":
+      return changePhase(started, event.layer, () => ({ kind: "skipped", because: event.because }));
+    case "finished":
+      return { ...started, result: { ok: event.ok, stats: event.stats } };
+    default:
+      return started;
+  }
+}
+
+/** Folds many events that happened at the same time. */
+export function reduceAll(state: ViewState, events: Iterable<BuildEvent>, now: number): ViewState {
+  let next = state;
+  for (const event of events) next = reduce(next, event, now);
+  return next;
+}
+
+function withLayer(state: ViewState, name: string): { state: ViewState; position: number } {
+  const known = state.positionOf.get(name);
+  if (known !== undefined) return { state, position: known };
+  const position = state.layers.length;
+  const positionOf = new Map(state.positionOf).set(name, position);
+  return {
+    position,
+    state: {
+      ...state,
+      layers: [...state.layers, { name, phase: { kind: "waiting" }, pushedBytes: undefined }],
+      positionOf,
+      counters: { ...state.counters, total: state.counters.total + 1 },
+    },
+  };
+}
+
+/**
+ * Replaces a layer's phase and keeps the counters and transcript in step. A finished layer
+ * never changes again; an unchanged phase returns the same state.
+ */
+function changePhase(state: ViewState, name: string, next: (phase: LayerPhase) => LayerPhase): ViewState {
+  const { state: known, position } = withLayer(state, name);
+  const layer = known.layers[position];
+  if (!layer || isFinished(layer.phase)) return known;
+  const phase = next(layer.phase);
+  if (phase === layer.phase) return known;
+  const updated: LayerView = { ...layer, phase };
+  const layers = known.layers.slice();
+  layers[position] = updated;
+  const counters = countTransition(known.counters, layer.phase, phase);
+  const finishedNow = isFinished(phase);
+  return {
+    ...known,
+    layers,
+    counters,
+    peakBuilding: Math.max(known.peakBuilding, counters.building),
+    transcript: finishedNow ? [...known.transcript, { kind: "finished", layer: updated, position: counters.finished }] : known.transcript,
+  };
+}
+
+function countTransition(before: Readonly<Counters>, from: LayerPhase, to: LayerPhase): Counters {
+  const counters = { ...before };
+  if (from.kind === "building") counters.building--;
+  if (from.kind === "pulling") counters.pulling--;
+  if (to.kind === "building") counters.building++;
+  if (to.kind === "pulling") counters.pulling++;
+  if (to.kind === "cached") counters.cached++;
+  if (to.kind === "done" && to.origin === "built") counters.built++;
+  if (to.kind === "done" && to.origin === "pulled") counters.pulled++;
+  if (to.kind === "failed") counters.failed++;
+  if (to.kind === "skipped") counters.skipped++;
+  if (isFinished(to)) counters.finished++;
+  return counters;
+}
+
+function pullingPhase(phase: LayerPhase, event: Extract<BuildEvent, { type: "pulling" }>, now: number): LayerPhase {
+  if (phase.kind !== "pulling") {
+    return { kind: "pulling", startedAt: now, bytesAtStart: event.bytesDone, bytesDone: event.bytesDone, bytesTotal: event.bytesTotal, bytesPerSecond: 0 };
+  }
+  const seconds = (now - phase.startedAt) / 1000;
+  const bytesPerSecond = seconds > 0 ? Math.max(0, event.bytesDone - phase.bytesAtStart) / seconds : phase.bytesPerSecond;
+  return { ...phase, bytesDone: event.bytesDone, bytesTotal: event.bytesTotal, bytesPerSecond };
+}
+
+function doneDuration(phase: LayerPhase, event: Extract<BuildEvent, { type: "done" }>, now: number): number {
+  if (event.origin === "built") {
+    if (event.record && event.record.buildMs > 0) return event.record.buildMs;
+    return phase.kind === "building" ? now - phase.startedAt : 0;
+  }
+  if (event.origin === "pulled") return phase.kind === "pulling" ? now - phase.startedAt : 0;
+  return 0;
+}
+
+function recordPush(state: ViewState, name: string, bytes: number): ViewState {
+  const position = state.positionOf.get(name);
+  const layer = position === undefined ? undefined : state.layers[position];
+  const transcript: TranscriptEntry[] = [...state.transcript, { kind: "pushed", layer: name, bytes }];
+  if (!layer || position === undefined) return { ...state, transcript };
+  const layers = state.layers.slice();
+  layers[position] = { ...layer, pushedBytes: (layer.pushedBytes ?? 0) + bytes };
+  return { ...state, layers, transcript };
+}
