@@ -43,6 +43,8 @@ export interface BuildOutcome {
   lowers: string[];
   /** The layers of the system's root, bottom first, with their records. */
   layers: { name: string; key: LayerKey; record: KeyRecord }[];
+  /** Every layer this build found, pulled or built (GC roots: what the system needs). */
+  used: KeyRecord[];
   stats: BuildStats;
 }
 
@@ -107,6 +109,7 @@ class Scheduler {
     return {
       lowers: closure.map((node) => this.options.store.treePath(this.records.get(node)!.digest)),
       layers: closure.map((node) => ({ name: node.name, key: this.records.get(node)!.key, record: this.records.get(node)! })),
+      used: [...this.records.values()],
       stats: { ...this.stats },
     };
   }

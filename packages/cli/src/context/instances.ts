@@ -1,0 +1,99 @@
+// Owns the registry of running instances ($XDG_STATE_HOME/castle/instances/<id>.json): what
+// `castle ps`, `exec` and `kill` see. An entry whose process is gone (or whose pid was reused)
+// is stale and is removed when seen.
+
+import { randomBytes } from "node:crypto";
+import { readFileSync, readdirSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "@castle/cache";
+import { CastleError } from "@castle/errors";
+import { ensureDir } from "./paths";
+
+export interface Instance {
+  id: string;
+  system: string;
+  /** Host pid of the sandbox helper (signals sent to it reach the command). */
+  pid: number;
+  /** Host pid of the sandbox's init: its /proc/<pid>/ns/* are the instance's namespaces. */
+  initPid: number;
+  /** Start time of pid in clock ticks since boot, to tell a reused pid. */
+  pidStart: number;
+  command: string[];
+  startedAt: string;
+  definition: string;
+}
+
+export class InstanceRegistry {
+  private readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = ensureDir(join(stateDir, "instances"));
+  }
+
+  newId(system: string): string {
+    return `${system}-${randomBytes(3).toString("hex")}`;
+  }
+
+  add(instance: Omit<Instance, "pidStart">): Instance {
+    const entry = { ...instance, pidStart: processStart(instance.pid) ?? 0 };
+    writeFileAtomic(join(this.dir, `${instance.id}.json`), JSON.stringify(entry, null, 2) + "\n");
+    return entry;
+  }
+
+  remove(id: string): void {
+    try {
+      unlinkSync(join(this.dir, `${id}.json`));
+    } catch {
+      // Already removed (e.g. by a `castle ps` that found it stale).
+    }
+  }
+
+  /** Live instances; stale entries are deleted on the way. */
+  list(): Instance[] {
+    const out: Instance[] = [];
+    for (const name of readdirSync(this.dir)) {
+      if (!name.endsWith(".json")) continue;
+      let entry: Instance;
+      try {
+        entry = JSON.parse(readFileSync(join(this.dir, name), "utf8")) as Instance;
+      } catch {
+        continue;
+      }
+      if (isAlive(entry)) out.push(entry);
+      else this.remove(entry.id);
+    }
+    return out.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+  }
+
+  /** The live instance with this id, or the only live one whose id starts with it. */
+  find(idOrPrefix: string): Instance {
+    const live = this.list();
+    const exact = live.find((i) => i.id === idOrPrefix);
+    if (exact) return exact;
+    const matches = live.filter((i) => i.id.startsWith(idOrPrefix) || i.system === idOrPrefix);
+    if (matches.length === 1) return matches[0]!;
+    throw new CastleError(
+      "CASTLE_INSTANCE_NOT_FOUND",
+      matches.length === 0
+        ? `no running instance "${idOrPrefix}"`
+        : `"${idOrPrefix}" matches ${matches.length} instances: ${matches.map((m) => m.id).join(", ")}`,
+      { data: { id: idOrPrefix }, hint: "see `castle ps`" },
+    );
+  }
+}
+
+function isAlive(instance: Instance): boolean {
+  const start = processStart(instance.pid);
+  return start !== undefined && (instance.pidStart === 0 || start === instance.pidStart);
+}
+
+/** Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot. */
+export function processStart(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[19]);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,95 @@
+// Owns finding the definition `castle run <git-url|dir> [branch] [subdir]` names: a local
+// directory as it is, or a commit of a git repository (http(s) or local) checked out once per
+// commit under the store, so a second run of an unmoved branch fetches nothing.
+
+import * as fs from "node:fs";
+import { existsSync, readFileSync, renameSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { removeTree, writeFileAtomic, type LocalStore } from "@castle/cache";
+import { defaultGitHttp, fetchGitCommit, resolveRef } from "@castle/graph";
+import { CastleError } from "@castle/errors";
+import { UsageError } from "./usage-error";
+
+export interface DefinitionTarget {
+  target: string;
+  branch?: string;
+  subdir?: string;
+}
+
+export interface DefinitionLocation {
+  /** Directory holding castle.ts. */
+  dir: string;
+  /** How to name it to the user: the path, or url@branch (commit). */
+  label: string;
+  commit?: string;
+}
+
+/** Reads `<git-url|dir> [branch] [subdir]` from positionals. */
+export function definitionTarget(positionals: string[], command: string): DefinitionTarget {
+  const [target, branch, subdir, ...extra] = positionals;
+  if (!target) throw new UsageError("which system? give a git URL or a directory", command);
+  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")} (put a command after --)`, command);
+  return { target, ...(branch ? { branch } : {}), ...(subdir ? { subdir } : {}) };
+}
+
+export async function locateDefinition(
+  where: DefinitionTarget,
+  store: LocalStore,
+  options: { offline?: boolean; signal?: AbortSignal } = {},
+): Promise<DefinitionLocation> {
+  const isUrl = /^(https?|file):\/\//i.test(where.target);
+  if (!isUrl && where.branch === undefined) {
+    const dir = resolve(where.target);
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+      throw new CastleError("CASTLE_DEFINITION_MISSING", `${where.target} is neither a directory nor a git URL`, {
+        data: { target: where.target },
+        hint: "give a directory holding castle.ts, or a git URL (https://…, file://…) with an optional branch",
+      });
+    }
+    return { dir, label: dir };
+  }
+  const url = isUrl ? where.target : resolve(where.target);
+  const http = await defaultGitHttp();
+  const refFile = join(store.dir("repos"), `${createHash("sha256").update(`${url}\0${where.branch ?? "HEAD"}`).digest("hex").slice(0, 32)}.json`);
+  let commit: string;
+  if (options.offline) {
+    commit = lastCommit(refFile, url, where.branch);
+  } else {
+    commit = (await resolveRef({ url, fs, http, signal: options.signal, ...(where.branch ? { ref: where.branch } : {}) })).commit;
+    writeFileAtomic(refFile, JSON.stringify({ url, branch: where.branch ?? "HEAD", commit }) + "\n");
+  }
+  const checkout = join(store.dir("checkouts"), commit);
+  if (!existsSync(join(checkout, ".castle-complete"))) {
+    const fetched = await fetchGitCommit({
+      url, commit, fs, http, cacheDir: store.dir("git"), signal: options.signal, ...(where.branch ? { ref: where.branch } : {}),
+    });
+    const staging = await store.stage(`checkout-${commit.slice(0, 12)}`);
+    try {
+      await fetched.writeTree(staging.tree);
+      fs.writeFileSync(join(staging.tree, ".castle-complete"), `${commit}\n`);
+      removeTree(checkout);
+      renameSync(staging.tree, checkout);
+    } finally {
+      await staging.discard();
+    }
+  }
+  const dir = where.subdir ? join(checkout, where.subdir) : checkout;
+  if (!existsSync(dir)) {
+    throw new CastleError("CASTLE_DEFINITION_MISSING", `${url}${where.branch ? `@${where.branch}` : ""} has no directory ${where.subdir}`, {
+      data: { url, branch: where.branch, subdir: where.subdir, commit },
+    });
+  }
+  return { dir, label: `${url}${where.branch ? `@${where.branch}` : ""} (${commit.slice(0, 12)})`, commit };
+}
+
+function lastCommit(refFile: string, url: string, branch: string | undefined): string {
+  try {
+    return (JSON.parse(readFileSync(refFile, "utf8")) as { commit: string }).commit;
+  } catch {
+    throw new CastleError("CASTLE_REPO_NOT_CACHED", `--offline: ${url}${branch ? `@${branch}` : ""} was never fetched`, {
+      data: { url, branch },
+      hint: "run once without --offline",
+    });
+  }
+}

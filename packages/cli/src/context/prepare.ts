@@ -1,0 +1,87 @@
+// Owns the pipeline every system command shares: find the definition, load it, validate its
+// graph, check overrides against its sources, open remote caches, and build what is missing
+// with progress shown — returning the composed root's layers.
+
+import { openStore, recordRoot, type LocalStore, type Remote } from "@castle/cache";
+import { CastleError } from "@castle/errors";
+import {
+  buildGraph, buildSystem, loadDefinition, normaliseSourceName, parseOverrides, type BuildOutcome, type LayerGraph,
+  type LoadedDefinition,
+} from "@castle/graph";
+import { spawn } from "@castle/sandbox";
+import { addToTotals } from "./cache-stats";
+import { deferredProgress } from "./deferred-progress";
+import { definitionTarget, locateDefinition, type DefinitionLocation } from "./locate-definition";
+import type { SystemFlags } from "./options";
+import { castlePaths } from "./paths";
+
+export interface PreparedSystem {
+  store: LocalStore;
+  location: DefinitionLocation;
+  loaded: LoadedDefinition;
+  graph: LayerGraph;
+  overrides: Map<string, string>;
+  flags: SystemFlags;
+}
+
+export async function prepareSystem(positionals: string[], flags: SystemFlags, command: string): Promise<PreparedSystem> {
+  const store = openStore(castlePaths().store);
+  const location = await locateDefinition(definitionTarget(positionals, command), store, { offline: flags.offline });
+  const loaded = await loadDefinition({ path: location.dir, cacheDir: store.dir("defs") });
+  const graph = buildGraph(loaded.system);
+  const overrides = parseOverrides(process.env, flags.overrides);
+  const known = new Map([...graph.sources.keys()].map((name) => [normaliseSourceName(name), name]));
+  for (const name of overrides.keys()) {
+    if (!known.has(name)) {
+      throw new CastleError("CASTLE_OVERRIDE_UNKNOWN", `there is no source named "${name}" to override in system ${graph.system.name}`, {
+        data: { name, sources: [...known.values()] },
+        hint: `its sources are: ${[...known.values()].join(", ") || "(none)"}`,
+      });
+    }
+  }
+  return { store, location, loaded, graph, overrides, flags };
+}
+
+/** Opens a remote cache only when one is configured (the AWS SDK loads only then). */
+export async function openRemoteCache(url: string | undefined): Promise<Remote | undefined> {
+  if (!url) return undefined;
+  const { openRemote } = await import("@castle/cache");
+  return openRemote(url);
+}
+
+export async function buildPrepared(prepared: PreparedSystem): Promise<BuildOutcome> {
+  const { flags } = prepared;
+  if (flags.importCaches.length > 1) {
+    process.stderr.write(`castle: warning: only the first --import-cache is used (${flags.importCaches[0]})\n`);
+  }
+  const [remote, exportRemote] = await Promise.all([openRemoteCache(flags.importCaches[0]), openRemoteCache(flags.exportCache)]);
+  const { chooseMode, createProgress } = await import("../ui/index");
+  const mode = chooseMode({ plain: flags.plain, isTTY: Boolean(process.stderr.isTTY), env: process.env });
+  const progress = deferredProgress(() => createProgress({ mode, verbose: flags.verbose, stream: process.stderr }));
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    const outcome = await buildSystem(prepared.graph, {
+      store: prepared.store,
+      sandbox: { spawn },
+      onEvent: (event) => progress.onEvent(event),
+      sources: { overrides: prepared.overrides, env: process.env },
+      jobs: flags.jobs,
+      remote,
+      exportRemote,
+      strictExport: flags.strictExport,
+      force: new Set(flags.rebuild),
+      signal: abort.signal,
+    });
+    recordRoot(prepared.store, prepared.graph.system.name, outcome.used);
+    // The totals are for humans; a fully cached run skips the write to stay fast.
+    if (outcome.stats.built + outcome.stats.pulled > 0) addToTotals(prepared.store, outcome.stats);
+    return outcome;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await progress.close();
+  }
+}

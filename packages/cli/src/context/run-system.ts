@@ -1,0 +1,89 @@
+// Owns running a built system: its composed layers beneath the persistent (or ephemeral) upper
+// dir, the user's terminal relayed when there is one, the instance registered while it runs,
+// signals passed on, and the command's exit status returned.
+
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { CastleError } from "@castle/errors";
+import type { BuildOutcome, System } from "@castle/graph";
+import { spawn, type SandboxSpec } from "@castle/sandbox";
+import { InstanceRegistry } from "./instances";
+import { castlePaths } from "./paths";
+import { applyResourceLimits, type ResourceLimits } from "./resources";
+import { systemUpper } from "./system-state";
+
+export interface RunRequest {
+  system: System;
+  outcome: BuildOutcome;
+  command?: string[];
+  fresh: boolean;
+  ephemeral: boolean;
+  network: "host" | "none";
+  limits: ResourceLimits;
+  definition: string;
+}
+
+export async function runSystem(request: RunRequest): Promise<number> {
+  const { system } = request;
+  const paths = castlePaths();
+  const registry = new InstanceRegistry(paths.state);
+  if (!request.ephemeral) {
+    const running = registry.list().find((i) => i.system === system.name && !i.id.includes(".e"));
+    if (running) {
+      throw new CastleError("CASTLE_INSTANCE_BUSY", `system ${system.name} is already running as ${running.id}`, {
+        data: { system: system.name, instance: running.id },
+        hint: `use \`castle exec ${running.id}\` to join it, or --ephemeral to start a separate throwaway instance`,
+      });
+    }
+  }
+  const state = systemUpper(paths.data, system.name, request);
+  const argv = request.command ?? [...system.entrypoint];
+  const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  const limits = applyResourceLimits(request.limits);
+  for (const note of limits.notes) process.stderr.write(`castle: warning: ${note}\n`);
+  const spec: SandboxSpec = {
+    root: { lowers: request.outcome.lowers, upper: state.upper, work: state.work },
+    argv,
+    env: {
+      PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      HOME: "/root",
+      TERM: process.env.TERM || "xterm",
+      ...(process.env.LANG ? { LANG: process.env.LANG } : {}),
+      ...system.env,
+    },
+    cwd: existsInRoot(system.cwd, request.outcome.lowers, state.upper) ? system.cwd : "/",
+    hostname: system.hostname,
+    network: request.network,
+    tty,
+    ...(limits.rlimits ? { rlimits: limits.rlimits } : {}),
+    ...(limits.cgroup ? { cgroup: limits.cgroup } : {}),
+  };
+  const child = spawn(spec, { stdio: "inherit" });
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  const ignore = () => {};
+  // Ctrl-C reaches the sandbox through the terminal (or its own handler); castle stays to report.
+  process.on("SIGINT", ignore);
+  process.on("SIGTERM", forward);
+  process.on("SIGHUP", forward);
+  const id = request.ephemeral ? `${registry.newId(system.name)}.e` : registry.newId(system.name);
+  try {
+    const started = await child.started;
+    registry.add({
+      id, system: system.name, pid: child.pid, initPid: started.initPid, command: argv,
+      startedAt: new Date().toISOString(), definition: request.definition,
+    });
+    const exit = await child.wait();
+    return exit.code;
+  } finally {
+    registry.remove(id);
+    process.off("SIGINT", ignore);
+    process.off("SIGTERM", forward);
+    process.off("SIGHUP", forward);
+    limits.release?.();
+    state.release();
+  }
+}
+
+function existsInRoot(path: string, lowers: string[], upper: string): boolean {
+  return [upper, ...lowers].some((dir) => existsSync(join(dir, path)));
+}

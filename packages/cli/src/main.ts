@@ -1,0 +1,104 @@
+// Owns the `castle` command's entry: finding Castle's own files, dispatching to a command
+// (each loaded only when used, so a cached `castle run` pays for nothing else), and turning
+// errors into one clear line, a hint, and an exit status scripts can rely on.
+
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { isCastleError, messageOf } from "@castle/errors";
+import { EXIT, EXIT_TABLE, exitCodeFor } from "./context/exit-codes";
+import { UsageError } from "./context/usage-error";
+
+const COMMANDS: Record<string, () => Promise<{ main(argv: string[]): Promise<number> }>> = {
+  run: () => import("./commands/run"),
+  shell: () => import("./commands/shell"),
+  build: () => import("./commands/build"),
+  why: () => import("./commands/why"),
+  exec: () => import("./commands/exec"),
+  ps: () => import("./commands/ps"),
+  kill: () => import("./commands/kill"),
+  cache: () => import("./commands/cache"),
+  export: () => import("./commands/export"),
+  source: () => import("./commands/source"),
+};
+
+const HELP = `castle: build whole Linux systems from TypeScript and run them, without root
+
+usage: castle <command> [options]
+
+commands:
+  run <git-url|dir> [branch] [subdir] [-- cmd...]   build what is missing, then run the system
+  shell <git-url|dir> [branch] [subdir]             a shell in the system
+  build <git-url|dir> [branch] [subdir]             build only; print the system's digest
+  why <git-url|dir> [branch] [subdir] [layer]       which layers would rebuild, and why
+  exec <instance> [-- cmd...]                       run a command in a running instance
+  ps                                                list running instances
+  kill <instance>                                   stop a running instance
+  cache ls|stats|prune|push|pull|verify             the local store and remote caches
+  export <git-url|dir> ... --tar out.tar|--oci dir  the composed root as a tarball or OCI image
+  source <git-url|dir> ... <source> <dest>          unpack a source to patch it (see --override)
+
+Run \`castle <command> --help\` for a command's options and examples.
+
+environment:
+  CASTLE_CACHE_DIR, XDG_CACHE_HOME   the store (default ~/.cache/castle)
+  CASTLE_STATE_DIR, XDG_STATE_HOME   running instances (default ~/.local/state/castle)
+  CASTLE_DATA_DIR, XDG_DATA_HOME     systems' persistent files (default ~/.local/share/castle)
+  CASTLE_OVERRIDE_<source>=dir       build with a local dir instead of a declared source
+  CASTLE_MIRRORS                     mirrors tried first for http sources
+  CASTLE_IMPORT_CACHE, CASTLE_EXPORT_CACHE   default remote caches (s3://bucket/prefix)
+
+${EXIT_TABLE}
+`;
+
+/** When running from the bundle, Castle's C programs and API module sit beside this file. */
+function locateOwnFiles(): void {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const beside: [string, string][] = [
+    ["CASTLE_SANDBOX_HELPER", "castle-sandbox"],
+    ["CASTLE_TREEUTIL", "castle-treeutil"],
+    ["CASTLE_API_PATH", "api.mjs"],
+  ];
+  for (const [variable, file] of beside) {
+    if (!process.env[variable] && existsSync(join(here, file))) process.env[variable] = join(here, file);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+    process.stdout.write(HELP);
+    return command === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (command === "--version" || command === "-V") {
+    process.stdout.write(`castle ${CASTLE_VERSION}\n`);
+    return EXIT.ok;
+  }
+  const load = COMMANDS[command];
+  if (!load) throw new UsageError(`unknown command "${command}"`);
+  return (await load()).main(rest);
+}
+
+declare const CASTLE_VERSION: string;
+
+function report(error: unknown): number {
+  const verbose = process.argv.includes("-v") || process.argv.includes("--verbose") || Boolean(process.env.CASTLE_DEBUG);
+  if (isCastleError(error)) {
+    process.stderr.write(`castle: ${error.message}\n`);
+    if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+    if (verbose && error.cause) process.stderr.write(`cause: ${String((error.cause as Error).stack ?? error.cause)}\n`);
+  } else {
+    process.stderr.write(`castle: internal error: ${messageOf(error)}\n`);
+    process.stderr.write(`${(error as Error)?.stack ?? ""}\nplease report this with the command you ran\n`);
+  }
+  return exitCodeFor(error);
+}
+
+const isEntry = process.argv[1] && fileURLToPath(import.meta.url) === (await import("node:fs")).realpathSync(process.argv[1]);
+if (isEntry) {
+  locateOwnFiles();
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error) => process.exit(report(error)),
+  );
+}
