@@ -1,0 +1,232 @@
+// Owns packing a layer tree into a deterministic, compressed tar: entries in walkTree order (the
+// same walk the output digest uses), mtimes 0, owners 0/0 with no names, modes kept, whiteouts as
+// OCI `.wh.<name>` files and opaque directories as `<dir>/.wh..wh..opq`. The same tree always
+// gives the same bytes. Files are read with sync calls straight into large output buffers, and
+// compression runs in another process, so packing and compressing overlap like `tar | zstd`.
+
+import { createHash } from "node:crypto";
+import { chmodSync, closeSync, openSync, readSync } from "node:fs";
+import { Readable, type Writable } from "node:stream";
+import { CastleError } from "@castle/errors";
+import type { BlobDigest, TreeEntry } from "../types";
+import { walkTree } from "../store/walk-tree";
+import { type Compression, defaultCompression, startCompressor } from "./compress";
+import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "./safe-path";
+import { BLOCK, encodeHeader, headerSpace, padding } from "./tar-header";
+
+export interface PackOptions {
+  /** Compression of the blob. Default: defaultCompression() (zstd when installed, else gzip). */
+  compression?: Compression;
+  /** Compression level. Default: 3 for zstd, 6 for gzip. */
+  level?: number;
+  /** Stops packing; the stream errors with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+export interface PackedBlob {
+  /** sha256 of the compressed bytes: the blob's name in a remote. */
+  digest: BlobDigest;
+  /** Bytes of the compressed blob. */
+  size: number;
+  compression: Compression;
+}
+
+/** Size of the buffers handed to the compressor: big enough that per-write overhead vanishes. */
+const CHUNK = 1 << 20;
+
+/**
+ * Packs the tree at root into a compressed tar stream. The stream ends only after the compressor
+ * exited cleanly, and errors (CastleError for unpackable trees) otherwise; destroying it stops
+ * packing.
+ */
+export function packTree(root: string, options: PackOptions = {}): Readable {
+  const codec = startCompressor(options.compression ?? defaultCompression(), options.level);
+  const writing = writeTar(root, codec.input, options.signal);
+  writing.catch(() => codec.kill());
+  async function* chunks(): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of codec.output as AsyncIterable<Buffer>) yield chunk;
+      await writing;
+      await codec.done;
+    } finally {
+      codec.kill();
+    }
+  }
+  return Readable.from(chunks(), { objectMode: false, highWaterMark: CHUNK });
+}
+
+/**
+ * Packs the tree at root into file, hashing the compressed bytes on the way. onChunk sees every
+ * compressed chunk in order (e.g. to compute S3 ETags; a chunk is valid only during the call). On failure the file may be partial: the
+ * caller owns and removes it.
+ */
+export async function packTreeToFile(
+  root: string, file: string, options: PackOptions & { onChunk?: (chunk: Buffer) => void } = {},
+): Promise<PackedBlob> {
+  const compression = options.compression ?? defaultCompression();
+  const fd = openSync(file, "w", 0o600);
+  try {
+    // The compressor writes the file itself: the compressed bytes never cross a pipe into this
+    // process while it shares the CPU with the compressor. Hashing them afterwards with sync
+    // reads of the (cached) file is cheaper than receiving them.
+    const codec = startCompressor(compression, options.level, fd);
+    const writing = writeTar(root, codec.input, options.signal);
+    writing.catch(() => codec.kill());
+    try {
+      await Promise.all([writing, codec.done]);
+    } catch (error) {
+      codec.kill();
+      throw error;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { ...hashBlobFile(file, options.onChunk), compression };
+}
+
+/** sha256 and size of a blob file; onChunk sees its bytes in order. */
+export function hashBlobFile(file: string, onChunk?: (chunk: Buffer) => void): { digest: BlobDigest; size: number } {
+  const hash = createHash("sha256");
+  const buf = Buffer.allocUnsafe(CHUNK);
+  const fd = openSync(file, "r");
+  let size = 0;
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      const chunk = buf.subarray(0, n);
+      hash.update(chunk);
+      onChunk?.(chunk);
+      size += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { digest: hash.digest("hex"), size };
+}
+
+/** Writes the uncompressed tar of root to sink (ends it), honouring back-pressure. */
+export async function writeTar(root: string, sink: Writable, signal?: AbortSignal): Promise<void> {
+  const entries = walkTree(root);
+  // Buffers come back once the sink has consumed them: allocating a fresh 1 MiB per chunk costs
+  // more in garbage collection than reading the files.
+  const free: Buffer[] = [];
+  let buf: Buffer = Buffer.allocUnsafe(CHUNK);
+  let pos = 0;
+  const flush = async () => {
+    if (pos === 0) return;
+    signal?.throwIfAborted();
+    const full = buf;
+    const chunk = full.subarray(0, pos);
+    buf = free.pop() ?? Buffer.allocUnsafe(CHUNK);
+    pos = 0;
+    if (sink.destroyed) throw new Error("the compressor stopped early");
+    if (!sink.write(chunk, () => free.push(full))) await drained(sink);
+  };
+  const header = async (name: string, mode: number, size: number, type: "file" | "dir" | "symlink", linkname?: string) => {
+    const space = headerSpace(name, linkname);
+    if (pos + space > buf.length) await flush();
+    pos += encodeHeader(buf, pos, { name, mode, size, type, linkname });
+  };
+  for (const entry of entries) {
+    checkPackable(entry);
+    switch (entry.kind) {
+      case "dir":
+        await header(`${entry.path}/`, entry.mode, 0, "dir");
+        if (entry.opaque) await header(`${entry.path}/${OPAQUE_MARKER}`, 0, 0, "file");
+        break;
+      case "symlink":
+        await header(entry.path, 0o777, 0, "symlink", entry.target);
+        break;
+      case "whiteout":
+        await header(whiteoutName(entry.path), 0, 0, "file");
+        break;
+      case "file": {
+        await header(entry.path, entry.mode, entry.size, "file");
+        const fd = openReadable(entry.absPath, entry.mode);
+        try {
+          let left = entry.size;
+          while (left > 0) {
+            if (pos === buf.length) await flush();
+            const n = readSync(fd, buf, pos, Math.min(buf.length - pos, left), null);
+            if (n === 0) throw changed(entry.path);
+            pos += n;
+            left -= n;
+          }
+        } finally {
+          closeSync(fd);
+        }
+        const pad = padding(entry.size);
+        if (pos + pad > buf.length) await flush();
+        buf.fill(0, pos, pos + pad);
+        pos += pad;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  if (pos + 2 * BLOCK > buf.length) await flush();
+  buf.fill(0, pos, pos + 2 * BLOCK);
+  pos += 2 * BLOCK;
+  await flush();
+  sink.end();
+}
+
+/** Entries an OCI-style layer cannot carry are refused before anything is uploaded. */
+function checkPackable(entry: TreeEntry): void {
+  const base = entry.path.slice(entry.path.lastIndexOf("/") + 1);
+  if (entry.kind === "device" || entry.kind === "fifo") {
+    throw new CastleError("CASTLE_ARCHIVE_UNSUPPORTED", `cannot pack ${entry.path}: ${entry.kind === "fifo" ? "fifos" : "device nodes"} are not allowed in cached layers`, {
+      data: { entry: entry.path },
+      hint: "remove it from the layer (create device nodes and fifos at run time instead)",
+    });
+  }
+  if (base.startsWith(WHITEOUT_PREFIX)) {
+    throw new CastleError("CASTLE_ARCHIVE_UNSUPPORTED", `cannot pack ${entry.path}: names starting with ${WHITEOUT_PREFIX} are reserved for whiteouts`, {
+      data: { entry: entry.path },
+      hint: "rename the file in the layer",
+    });
+  }
+}
+
+function whiteoutName(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return `${path.slice(0, slash + 1)}${WHITEOUT_PREFIX}${path.slice(slash + 1)}`;
+}
+
+async function drained(sink: Writable): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const done = (error?: Error) => {
+      sink.off("drain", onDrain);
+      sink.off("close", onClose);
+      sink.off("error", done);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new Error("the compressor stopped early"));
+    sink.once("drain", onDrain);
+    sink.once("close", onClose);
+    sink.once("error", done);
+  });
+}
+
+function changed(path: string): CastleError {
+  return new CastleError("CASTLE_ARCHIVE_IO", `${path} changed while it was being packed`, { data: { entry: path } });
+}
+
+/** Opens a file for reading even when its mode denies its owner (store trees keep modes). */
+function openReadable(path: string, mode: number): number {
+  try {
+    return openSync(path, "r");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EACCES") throw error;
+    chmodSync(path, mode | 0o400);
+    try {
+      return openSync(path, "r");
+    } finally {
+      chmodSync(path, mode);
+    }
+  }
+}

@@ -1,0 +1,99 @@
+// Tests for packing: deterministic bytes (twice, and across copies with other mtimes), the OCI
+// whiteout form, GNU tar reading what Castle writes, gzip fallback, trees Castle refuses to pack.
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { digestTree, findZstd, packTree, packTreeToFile, sniffCompression, unpackTree, walkTree } from "../src/index";
+import { streamOf, tempDir, writeLayer } from "./helpers/trees";
+
+const hasZstd = findZstd() !== undefined;
+if (!hasZstd) console.warn("archive-pack: the zstd program is missing; zstd tests are skipped (apt-get install zstd)");
+
+describe("packTreeToFile", () => {
+  it.runIf(hasZstd)("gives the same bytes for the same tree, twice and across copies with other mtimes", async () => {
+    const a = tempDir();
+    const b = tempDir();
+    writeLayer(a);
+    execFileSync("cp", ["-a", `${a}/.`, b]);
+    for (const entry of walkTree(b)) {
+      if (entry.kind === "file" || entry.kind === "dir") utimesSync(join(b, entry.path), 12345, 67890);
+    }
+    const out = tempDir();
+    const first = await packTreeToFile(a, join(out, "1"));
+    const second = await packTreeToFile(a, join(out, "2"));
+    const copy = await packTreeToFile(b, join(out, "3"));
+    expect(first.compression).toBe("zstd");
+    expect(second.digest).toBe(first.digest);
+    expect(copy.digest).toBe(first.digest);
+    expect(readFileSync(join(out, "3")).equals(readFileSync(join(out, "1")))).toBe(true);
+    writeFileSync(join(b, "etc/config"), "changed");
+    expect((await packTreeToFile(b, join(out, "4"))).digest).not.toBe(first.digest);
+  });
+
+  it.runIf(hasZstd)("writes a POSIX tar GNU tar lists: walk order, OCI whiteouts, owners 0/0, mtime 0", async () => {
+    const root = tempDir();
+    writeLayer(root);
+    const file = join(tempDir(), "blob");
+    await packTreeToFile(root, file);
+    const tarBytes = execFileSync("zstd", ["-d", "-q", "-c", file], { maxBuffer: 1 << 28 });
+    const listing = spawnSync("tar", ["-tvf", "-", "--numeric-owner"], { input: tarBytes, encoding: "utf8" });
+    expect(listing.status).toBe(0);
+    const lines = listing.stdout.trim().split("\n");
+    const names = lines.map((line) => line.split(/\s+/).slice(5).join(" ").replace(/ -> .*/, ""));
+    expect(names).toContain(".wh.gone");
+    expect(names).toContain("etc/.wh.removed");
+    expect(names).toContain("opt/opaque/.wh..wh..opq");
+    expect(names.indexOf("opt/opaque/.wh..wh..opq")).toBe(names.indexOf("opt/opaque/") + 1);
+    expect(names).toContain(`usr/share/${"a".repeat(90)}/${"b".repeat(90)}/${"c".repeat(100)}`);
+    expect(listing.stdout).toContain(`etc/long-link -> ../${"x".repeat(150)}`);
+    for (const line of lines) {
+      expect(line).toMatch(/^\S+ 0\/0 +\d+ 1970-01-01 00:00 /);
+    }
+    expect(lines.find((l) => l.endsWith(" usr/bin/suid"))).toMatch(/^-rwsr-xr-x/);
+    expect(lines.find((l) => l.endsWith(" etc/secret"))).toMatch(/^-{10} /);
+    expect(lines.find((l) => l.endsWith(" ro/"))).toMatch(/^dr-xr-xr-x/);
+  });
+
+  it("falls back to gzip, which unpacks to the same tree", async () => {
+    const root = tempDir();
+    writeLayer(root);
+    const file = join(tempDir(), "blob.gz");
+    const packed = await packTreeToFile(root, file, { compression: "gzip" });
+    const bytes = readFileSync(file);
+    expect(sniffCompression(bytes)).toBe("gzip");
+    expect(packed.size).toBe(bytes.length);
+    const again = await packTreeToFile(root, `${file}.2`, { compression: "gzip" });
+    expect(again.digest).toBe(packed.digest);
+    const out = tempDir();
+    const result = await unpackTree(streamOf(bytes), out, { expectBlobDigest: packed.digest });
+    expect(result.compression).toBe("gzip");
+    expect(digestTree(out).digest).toBe(digestTree(root).digest);
+  });
+
+  it("streams the same bytes from packTree", async () => {
+    const root = tempDir();
+    writeLayer(root);
+    const file = join(tempDir(), "blob");
+    await packTreeToFile(root, file, { compression: "gzip" });
+    const chunks: Buffer[] = [];
+    for await (const chunk of packTree(root, { compression: "gzip" })) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).equals(readFileSync(file))).toBe(true);
+  });
+
+  it("refuses fifos and files that look like whiteouts", async () => {
+    const fifoTree = tempDir();
+    execFileSync("mkfifo", [join(fifoTree, "pipe")]);
+    await expect(packTreeToFile(fifoTree, join(tempDir(), "b"), { compression: "gzip" })).rejects.toMatchObject({
+      code: "CASTLE_ARCHIVE_UNSUPPORTED",
+      message: expect.stringContaining("pipe"),
+    });
+    const whTree = tempDir();
+    writeFileSync(join(whTree, ".wh.fake"), "x");
+    await expect(packTreeToFile(whTree, join(tempDir(), "b"), { compression: "gzip" })).rejects.toMatchObject({
+      code: "CASTLE_ARCHIVE_UNSUPPORTED",
+      message: expect.stringContaining(".wh.fake"),
+    });
+  });
+});
