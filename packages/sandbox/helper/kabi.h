@@ -83,6 +83,25 @@ struct castle_mount_attr {
 #define SYS_close_range 436
 #endif
 #define CASTLE_CLOSE_RANGE_CLOEXEC (1U << 2)
+/* The mount API (5.2+); overlayfs takes "lowerdir+" one layer at a time since 6.8. */
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_fsconfig
+#define SYS_fsconfig 431
+#endif
+#ifndef SYS_fsmount
+#define SYS_fsmount 432
+#endif
+#define CASTLE_FSOPEN_CLOEXEC 0x1U
+#define CASTLE_FSCONFIG_SET_FLAG 0U
+#define CASTLE_FSCONFIG_SET_STRING 1U
+#define CASTLE_FSCONFIG_CMD_CREATE 6U
+#define CASTLE_FSMOUNT_CLOEXEC 0x1U
+#define CASTLE_MOVE_MOUNT_F_EMPTY_PATH 0x4U
 #define CASTLE_KEYCTL_JOIN_SESSION_KEYRING 1
 
 /* ---- ptys ---- */

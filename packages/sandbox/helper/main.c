@@ -270,7 +270,7 @@ int main(int argc, char **argv) {
   /* 6. pivot_root into the base tmpfs, assemble /newroot, pivot into it, detach the host. */
   mounts_pivot_to_base(&plan);
   mounts_assemble_root(&spec, &plan);
-  mounts_enter_root();
+  mounts_enter_root(&plan);
 
   /* 7. Init: fork the command, which drops privileges, installs seccomp and execs. */
   init_run(&spec, &map, &plan, report[1]);

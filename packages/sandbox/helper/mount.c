@@ -30,7 +30,39 @@ struct open_how_ {
 static const char *const base_candidates[] = {"/tmp", "/run", "/mnt", "/var/tmp", "/media",
                                               "/srv", "/opt", "/home", "/boot"};
 
+static NORETURN void die_resolve(const char *path, const char *what) {
+  die_hint(errno, errno == EACCES ? "every parent directory must be searchable by the caller"
+                                  : NULL,
+           "%s %s", what, path);
+}
+
+/* realpath() with a one-entry cache of the parent directory: layers usually share a parent
+ * (a store), so resolving 500 of them costs one readlink each instead of one per component. */
 static char *resolve_host(const char *path, const char *what) {
+  static char *cached_dir, *cached_real;
+  const char *slash = strrchr(path, '/');
+  const char *name = slash + 1;
+  size_t dirlen = (size_t)(slash - path);
+  bool plain = *name != '\0' && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+  if (plain && dirlen > 0) {
+    if (cached_dir == NULL || strlen(cached_dir) != dirlen || strncmp(cached_dir, path, dirlen)) {
+      free(cached_dir);
+      free(cached_real);
+      cached_dir = strndup(path, dirlen);
+      cached_real = cached_dir != NULL ? realpath(cached_dir, NULL) : NULL;
+      if (cached_real == NULL) {
+        free(cached_dir);
+        cached_dir = NULL;
+      }
+    }
+    if (cached_real != NULL) {
+      char *joined = xasprintf("%s/%s", strcmp(cached_real, "/") == 0 ? "" : cached_real, name);
+      char buf[8];
+      if (readlink(joined, buf, sizeof buf) < 0 && errno == EINVAL) return joined; /* exists */
+      if (errno == ENOENT || errno == EACCES || errno == ENOTDIR) die_resolve(path, what);
+      free(joined); /* a symlink: let realpath follow it */
+    }
+  }
   char *real = realpath(path, NULL);
   if (real == NULL)
     die_hint(errno, errno == EACCES ? "every parent directory must be searchable by the caller"
@@ -131,53 +163,69 @@ static void bind_host(const char *source, const char *target, bool readonly) {
   set_attrs(target, readonly);
 }
 
-/* Names the layer that is unusable when a kernel overlay mount failed. */
-static void diagnose_overlay(const struct overlay *ov, const char *target, int err) {
+/* What is wrong with the layers themselves, or NULL when they look usable. */
+static const char *layer_problem(const struct overlay *ov, char *buf, size_t size) {
   struct stat st, up;
   for (size_t i = 0; i < ov->nlowers; i++)
-    if (stat(ov->lowers[i], &st) < 0 || !S_ISDIR(st.st_mode))
-      die_hint(0, NULL, "overlay on %s: lower %zu (%s) is not a directory", target, i,
-               ov->lowers[i]);
-  if (ov->upper != NULL) {
-    if (stat(ov->upper, &up) < 0 || !S_ISDIR(up.st_mode))
-      die("overlay on %s: upper %s is not a directory", target, ov->upper);
-    if (stat(ov->work, &st) < 0 || !S_ISDIR(st.st_mode))
-      die("overlay on %s: work %s is not a directory", target, ov->work);
-    if (st.st_dev != up.st_dev)
-      die("overlay on %s: upper %s and work %s are on different filesystems", target, ov->upper,
-          ov->work);
+    if (stat(ov->lowers[i], &st) < 0 || !S_ISDIR(st.st_mode)) {
+      snprintf(buf, size, "lower %zu (%s) is not a directory", i, ov->lowers[i]);
+      return buf;
+    }
+  if (ov->upper == NULL) return NULL;
+  if (stat(ov->upper, &up) < 0 || !S_ISDIR(up.st_mode)) {
+    snprintf(buf, size, "upper %s is not a directory", ov->upper);
+    return buf;
   }
-  errno = err;
-  die_mount("overlay", ov->lowers[0], target);
+  if (stat(ov->work, &st) < 0 || !S_ISDIR(st.st_mode)) {
+    snprintf(buf, size, "work %s is not a directory", ov->work);
+    return buf;
+  }
+  if (st.st_dev != up.st_dev) {
+    snprintf(buf, size, "upper %s and work %s are on different filesystems", ov->upper, ov->work);
+    return buf;
+  }
+  return NULL;
+}
+
+static void mount_fuse(struct mount_plan *plan, const struct overlay *ov, const char *target) {
+  plan->used = DRIVER_FUSE;
+  overlay_mount_fuse(ov, target);
+  set_attrs(target, ov->upper == NULL); /* fuse-overlayfs does not mount nosuid */
+  plan->spawned_helpers = true;
 }
 
 static void mount_overlay(const struct spec *spec, struct mount_plan *plan,
-                          const struct overlay *ov, const char *target, size_t index) {
+                          const struct overlay *ov, const char *target, size_t index,
+                          const char *shown) {
   if (plan->used == DRIVER_FUSE) {
-    overlay_mount_fuse(ov, target);
-    plan->spawned_helpers = true;
+    mount_fuse(plan, ov, target);
     return;
   }
-  char linkdir[64];
+  char linkdir[64], msg[256], problem[512];
   snprintf(linkdir, sizeof linkdir, "%s/links/%zu", plan->base, index);
-  int err = overlay_mount_kernel(ov, target, linkdir);
+  int err = overlay_mount_kernel(ov, target, linkdir, msg, sizeof msg);
   if (err == 0) {
     plan->used = DRIVER_KERNEL;
     return;
   }
-  /* auto: the first overlay decides; fall back to fuse when the kernel refuses overlayfs. */
+  if (layer_problem(ov, problem, sizeof problem) != NULL)
+    die("overlay on %s: %s", shown, problem);
+  /* auto: the first overlay decides; fall back to fuse when the kernel refuses overlayfs
+   * itself (no userxattr, no overlay in user namespaces, no xattrs on the upper's fs). */
   bool refused = err == EPERM || err == EINVAL || err == ENODEV || err == EOPNOTSUPP;
   const char *why = NULL;
   if (spec->driver == DRIVER_AUTO && plan->used == DRIVER_AUTO && refused) {
     if (fuse_available(&why)) {
-      plan->used = DRIVER_FUSE;
-      overlay_mount_fuse(ov, target);
-      plan->spawned_helpers = true;
+      mount_fuse(plan, ov, target);
       return;
     }
     warn("kernel overlayfs failed (%s) and fuse-overlayfs is unusable: %s", strerror(err), why);
   }
-  diagnose_overlay(ov, target, err);
+  if (msg[0] != '\0')
+    die_hint(err, NULL, "mount overlay on %s: overlayfs says: %s", shown,
+             msg);
+  errno = err;
+  die_mount("overlay", ov->lowers[0], shown);
 }
 
 void mounts_stage_host_sources(struct spec *spec, struct mount_plan *plan) {
@@ -201,7 +249,7 @@ void mounts_stage_host_sources(struct spec *spec, struct mount_plan *plan) {
   if (spec->root.nlowers == 1 && spec->root.upper == NULL) {
     bind_host(spec->root.lowers[0], target, true);
   } else {
-    mount_overlay(spec, plan, &spec->root, target, 0);
+    mount_overlay(spec, plan, &spec->root, target, 0, "/");
   }
 
   /* Host-sourced mounts, staged under their index until the new root is assembled. */
@@ -217,9 +265,18 @@ void mounts_stage_host_sources(struct spec *spec, struct mount_plan *plan) {
       xmkdir(target, 0755);
     }
     if (m->kind == MOUNT_BIND) bind_host(m->source, target, m->readonly);
-    else mount_overlay(spec, plan, &m->overlay, target, i + 1);
+    else mount_overlay(spec, plan, &m->overlay, target, i + 1, m->target);
   }
   if (plan->used == DRIVER_AUTO) plan->used = DRIVER_KERNEL; /* no overlay at all */
+
+  /* fuse-overlayfs reaches its layers through /proc/self/fd/N; once the pivot moves its root
+   * to the base it needs a /proc there (this pid namespace's, which shows the daemon). */
+  if (plan->spawned_helpers) {
+    snprintf(target, sizeof target, "%s/proc", plan->base);
+    xmkdir(target, 0555);
+    if (mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+      die_mount("proc", NULL, target);
+  }
 }
 
 void mounts_pivot_to_base(const struct mount_plan *plan) {
@@ -369,14 +426,23 @@ void mounts_assemble_root(const struct spec *spec, const struct mount_plan *plan
   }
 }
 
-void mounts_enter_root(void) {
+void mounts_enter_root(const struct mount_plan *plan) {
   /* Detach the host: private first, so the unmount is not propagated anywhere. */
   if (mount("oldroot", "oldroot", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
     die_errno("make the old root private");
   if (umount2("oldroot", MNT_DETACH) < 0) die_errno("detach the old root");
-  /* pivot_root(".", ".") stacks the base on top of the new root; detaching "." drops it. */
   if (chdir("/newroot") < 0) die_errno("chdir /newroot");
-  if (syscall(SYS_pivot_root, ".", ".") < 0) die_errno("pivot_root into the new root");
-  if (umount2(".", MNT_DETACH) < 0) die_errno("detach the base tmpfs");
+  if (!plan->spawned_helpers) {
+    /* pivot_root(".", ".") stacks the base on top of the new root; detaching "." drops it. */
+    if (syscall(SYS_pivot_root, ".", ".") < 0) die_errno("pivot_root into the new root");
+    if (umount2(".", MNT_DETACH) < 0) die_errno("detach the base tmpfs");
+  } else {
+    /* fuse-overlayfs: pivot_root would also move the daemon's root onto its own mount, and
+     * its lookups through /proc/self/fd would then wait on itself. Move the new root over the
+     * base and chroot instead (like switch_root): the daemon keeps the base as its root, which
+     * by now holds only empty dirs and this namespace's /proc. */
+    if (mount(".", "/", NULL, MS_MOVE, NULL) < 0) die_errno("move the new root over the base");
+    if (chroot(".") < 0) die_errno("chroot into the new root");
+  }
   if (chdir("/") < 0) die_errno("chdir /");
 }

@@ -1,10 +1,12 @@
 /* overlay.c: the two overlay drivers and the fix-up that keeps their upper dirs compatible.
  *
  * Kernel overlayfs (the fast path) is mounted with userxattr, so whiteouts are 0/0 character
- * devices and opaque dirs carry user.overlay.opaque=y. Mount options are limited to one page,
- * so every layer gets a short symlink (base-36 names) in a private dir on the base tmpfs and the
- * mount is made from there with relative names: 500 lowers fit in ~1.5 KB, odd characters in
- * host paths (',' ':' '\') need no escaping, and no host path shows up in /proc/self/mountinfo.
+ * devices and opaque dirs carry user.overlay.opaque=y. With the new mount API (kernel >= 6.8)
+ * each layer is one fsconfig("lowerdir+") call, so 500 lowers need no long option string, and a
+ * failure comes with the kernel's own message. Older kernels get mount(2), whose options are
+ * limited to one page: every layer then gets a short symlink (base-36 names) in a private dir on
+ * the base tmpfs and the mount is made from there with relative names (~1.5 KB for 500 lowers,
+ * and ',' ':' '\' in host paths need no escaping).
  *
  * fuse-overlayfs (the fallback) is exec'd inside the mount namespace. Its upper dirs mark an
  * opaque dir with user.fuseoverlayfs.opaque plus ".wh..wh..opq" and ".wh..opq" entries, which
@@ -17,6 +19,7 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 
+#include "kabi.h"
 #include "sandbox.h"
 
 static void base36(size_t i, char *out) {
@@ -35,18 +38,18 @@ static void link_layer(const char *linkdir, const char *name, const char *path) 
   if (symlink(path, name) < 0) die_errno("symlink %s/%s -> %s", linkdir, name, path);
 }
 
-/* Returns 0, or the errno of the failed mount(2) so "auto" can fall back to fuse. */
-int overlay_mount_kernel(const struct overlay *ov, const char *target, const char *linkdir) {
-  if (mkdir(linkdir, 0700) < 0) die_errno("mkdir %s", linkdir);
+/* Legacy mount(2): every layer gets a short relative name in linkdir. */
+static int mount_with_links(const struct overlay *ov, const char *target, const char *linkdir,
+                            unsigned long flags) {
+  if (mkdir(linkdir, 0700) < 0 && errno != EEXIST) die_errno("mkdir %s", linkdir);
   if (chdir(linkdir) < 0) die_errno("chdir %s", linkdir);
-
   /* overlayfs lists lowerdirs top first; the spec gives them bottom first. */
   size_t cap = 64 + ov->nlowers * 4;
   autofree char *opts = xmalloc(cap);
   size_t used = (size_t)snprintf(opts, cap, "lowerdir=");
+  char name[16];
   for (size_t k = 0; k < ov->nlowers; k++) {
     size_t i = ov->nlowers - 1 - k;
-    char name[16];
     base36(i, name);
     link_layer(linkdir, name, ov->lowers[i]);
     used += (size_t)snprintf(opts + used, cap - used, "%s%s", k == 0 ? "" : ":", name);
@@ -57,12 +60,102 @@ int overlay_mount_kernel(const struct overlay *ov, const char *target, const cha
     used += (size_t)snprintf(opts + used, cap - used, ",upperdir=u,workdir=w");
   }
   snprintf(opts + used, cap - used, ",userxattr");
-
-  unsigned long flags = MS_NOSUID | MS_NODEV | (ov->upper == NULL ? MS_RDONLY : 0);
   int err = 0;
-  if (mount("overlay", target, "overlay", flags, opts) < 0) err = errno;
+  if (mount("overlay", target, "overlay", flags, opts) < 0) {
+    err = errno;
+    /* A fallback to fuse keeps the base around: leave no host paths in it. */
+    for (size_t i = 0; i < ov->nlowers; i++) {
+      base36(i, name);
+      unlink(name);
+    }
+    unlink("u");
+    unlink("w");
+  }
   if (chdir("/") < 0) die_errno("chdir /");
+  if (err != 0) rmdir(linkdir);
   return err;
+}
+
+/* fsconfig strings are capped at 256 bytes; a longer path goes through a symlink. */
+static const char *short_path(const char *path, const char *linkdir, const char *name,
+                              char *buf, size_t size) {
+  if (strlen(path) < 250) return path;
+  if (mkdir(linkdir, 0700) < 0 && errno != EEXIST) die_errno("mkdir %s", linkdir);
+  snprintf(buf, size, "%s/%s", linkdir, name);
+  if (symlink(path, buf) < 0) die_errno("symlink %s -> %s", buf, path);
+  return buf;
+}
+
+static int set_string(int fd, const char *key, const char *value) {
+  return (int)syscall(SYS_fsconfig, fd, CASTLE_FSCONFIG_SET_STRING, key, value, 0);
+}
+
+/* The kernel's own explanation of a failed fsconfig, from the context's log. */
+static void read_fs_log(int fd, char *msg, size_t size) {
+  size_t used = 0;
+  char line[256];
+  ssize_t n;
+  msg[0] = '\0';
+  while (used + 2 < size && (n = read(fd, line, sizeof line - 1)) > 0) {
+    line[n] = '\0';
+    used += (size_t)snprintf(msg + used, size - used, "%s%s", used ? "; " : "",
+                             n > 2 && line[1] == ' ' ? line + 2 : line);
+  }
+}
+
+/* New mount API, one layer per fsconfig call: no page limit, no escaping. Returns -1 when
+ * the kernel lacks it ("lowerdir+" is 6.8+), else 0 or the errno of the failure. */
+static int mount_with_fsconfig(const struct overlay *ov, const char *target, const char *linkdir,
+                               bool readonly, char *msg, size_t size) {
+  autoclose int fd = (int)syscall(SYS_fsopen, "overlay", CASTLE_FSOPEN_CLOEXEC);
+  if (fd < 0) return errno == ENOSYS ? -1 : errno;
+  char buf[96], name[16];
+  for (size_t k = 0; k < ov->nlowers; k++) {
+    size_t i = ov->nlowers - 1 - k; /* top first */
+    base36(i, name);
+    if (set_string(fd, "lowerdir+", short_path(ov->lowers[i], linkdir, name, buf, sizeof buf)) <
+        0) {
+      if (k == 0 && errno == EINVAL) return -1; /* kernel < 6.8 */
+      int err = errno;
+      read_fs_log(fd, msg, size);
+      return err;
+    }
+  }
+  if (ov->upper != NULL &&
+      (set_string(fd, "upperdir", short_path(ov->upper, linkdir, "u", buf, sizeof buf)) < 0 ||
+       set_string(fd, "workdir", short_path(ov->work, linkdir, "w", buf, sizeof buf)) < 0)) {
+    int err = errno;
+    read_fs_log(fd, msg, size);
+    return err;
+  }
+  if (syscall(SYS_fsconfig, fd, CASTLE_FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0 ||
+      syscall(SYS_fsconfig, fd, CASTLE_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+    int err = errno;
+    read_fs_log(fd, msg, size);
+    return err;
+  }
+  uint64_t attrs = CASTLE_MOUNT_ATTR_NOSUID | CASTLE_MOUNT_ATTR_NODEV |
+                   (readonly ? CASTLE_MOUNT_ATTR_RDONLY : 0);
+  autoclose int mfd = (int)syscall(SYS_fsmount, fd, CASTLE_FSMOUNT_CLOEXEC, attrs);
+  if (mfd < 0) return errno;
+  if (syscall(SYS_move_mount, mfd, "", AT_FDCWD, target, CASTLE_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    return errno;
+  return 0;
+}
+
+/* Returns 0, or the errno of the failed mount so "auto" can fall back to fuse; msg gets the
+ * kernel's explanation when it gave one. */
+int overlay_mount_kernel(const struct overlay *ov, const char *target, const char *linkdir,
+                         char *msg, size_t size) {
+  msg[0] = '\0';
+  /* CASTLE_SANDBOX_LEGACY_MOUNT=1 forces the mount(2) path (tests cover both). */
+  const char *legacy = getenv("CASTLE_SANDBOX_LEGACY_MOUNT");
+  if (legacy == NULL || strcmp(legacy, "1") != 0) {
+    int err = mount_with_fsconfig(ov, target, linkdir, ov->upper == NULL, msg, size);
+    if (err >= 0) return err;
+  }
+  unsigned long flags = MS_NOSUID | MS_NODEV | (ov->upper == NULL ? MS_RDONLY : 0);
+  return mount_with_links(ov, target, linkdir, flags);
 }
 
 static const char *fuse_binary(void) {

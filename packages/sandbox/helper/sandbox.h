@@ -97,10 +97,11 @@ void mounts_resolve_host_paths(struct spec *spec);
 void mounts_stage_host_sources(struct spec *spec, struct mount_plan *plan);
 void mounts_pivot_to_base(const struct mount_plan *plan);
 void mounts_assemble_root(const struct spec *spec, const struct mount_plan *plan);
-void mounts_enter_root(void);
+void mounts_enter_root(const struct mount_plan *plan);
 
 /* overlay.c */
-int overlay_mount_kernel(const struct overlay *ov, const char *target, const char *linkdir);
+int overlay_mount_kernel(const struct overlay *ov, const char *target, const char *linkdir,
+                         char *msg, size_t size);
 void overlay_mount_fuse(const struct overlay *ov, const char *target);
 bool fuse_available(const char **why);
 void fuse_normalize_upper(const char *upper);
