@@ -12,3 +12,8 @@ export { applyOverlayMarks, listOpaqueDirs, treeutilPath, type OverlayMark } fro
 export { packTree, packTreeToFile, type PackOptions, type PackedBlob } from "./archive/pack";
 export { unpackTree, type UnpackOptions, type UnpackResult } from "./archive/unpack";
 export { defaultCompression, findZstd, sniffCompression, type Compression } from "./archive/compress";
+export { openRemote, S3Remote, type RemoteOptions, type PreparedPush } from "./remote/s3-remote";
+export { pushKeys, pullKeys, type SyncOptions, type SyncReport, type PushOutcome, type PullOutcome } from "./remote/sync";
+export { listRemote, pruneRemote, type RemotePruneOptions, type RemotePruneResult } from "./remote/prune";
+export { parseS3Url, resolveS3Config, type S3Location, type S3Settings, type S3Credentials } from "./remote/s3-url";
+export { isNotFound, type RemoteErrorCode } from "./remote/s3-errors";

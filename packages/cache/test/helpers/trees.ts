@@ -8,20 +8,24 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import tar from "tar-stream";
-import { afterEach } from "vitest";
+import { afterAll, afterEach } from "vitest";
 import { applyOverlayMarks, removeTree } from "../../src/index";
 
 const temps: string[] = [];
+const fileTemps: string[] = [];
 
-/** A fresh temp dir, removed after the current test. */
-export function tempDir(prefix = "castle-test-"): string {
+/** A fresh temp dir, removed after the current test (scope "test") or test file ("file"). */
+export function tempDir(prefix = "castle-test-", scope: "test" | "file" = "test"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  temps.push(dir);
+  (scope === "test" ? temps : fileTemps).push(dir);
   return dir;
 }
 
 afterEach(() => {
   for (const dir of temps.splice(0)) removeTree(dir);
+});
+afterAll(() => {
+  for (const dir of fileTemps.splice(0)) removeTree(dir);
 });
 
 /**
