@@ -76,6 +76,20 @@ static void loopback_up(void) {
   if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) die_errno("bring lo up");
 }
 
+/* Puts init into a cgroup v2 dir the caller prepared (limits for everything inside). */
+static void join_cgroup(const char *dir, pid_t pid) {
+  char path[4096], line[32];
+  snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  int n = snprintf(line, sizeof line, "%d\n", (int)pid);
+  if (fd < 0 || !write_all(fd, line, (size_t)n)) {
+    int err = errno;
+    kill(pid, SIGKILL);
+    die_hint(err, "the caller must own a delegated cgroup v2 dir", "join cgroup %s", dir);
+  }
+  close(fd);
+}
+
 struct monitor {
   pid_t init;
   int report_fd, status_fd, sync_fd;
@@ -225,10 +239,10 @@ int main(int argc, char **argv) {
     /* Monitor. 4. Map the subordinate range from outside, then let the child go on. */
     close(report[1]);
     close(life[0]);
-    if (map.range) {
-      idmap_write_for(&map, pid);
-      if (!write_all(life[1], "g", 1)) die_errno("release the sandbox");
-    }
+    if (map.range) idmap_write_for(&map, pid);
+    if (spec.cgroup != NULL) join_cgroup(spec.cgroup, pid);
+    if ((map.range || spec.cgroup != NULL) && !write_all(life[1], "g", 1))
+      die_errno("release the sandbox");
     signal(SIGPIPE, SIG_IGN); /* a vanished caller must not kill the monitor mid-cleanup */
     struct monitor m = {.init = pid, .report_fd = report[0], .status_fd = opt.status_fd,
                         .sync_fd = opt.sync_fd};
@@ -245,15 +259,16 @@ int main(int argc, char **argv) {
   int keep[] = {report[1], life[0]};
   close_fds_except(keep, N_ELEMENTS(keep));
   struct pollfd alive = {life[0], POLLIN, 0};
-  if (!map.range && poll(&alive, 1, 0) > 0 && (alive.revents & POLLHUP)) _exit(EXIT_SETUP);
+  bool wait_for_monitor = map.range || spec.cgroup != NULL;
+  if (!wait_for_monitor && poll(&alive, 1, 0) > 0 && (alive.revents & POLLHUP)) _exit(EXIT_SETUP);
 
-  /* 4. uid/gid maps: the caller becomes root inside (written by us, or by newuidmap). */
-  if (map.range) {
+  /* 4. uid/gid maps: the caller becomes root inside (written by us, or by newuidmap from the
+   * monitor, which also moves us into the spec's cgroup before it lets us go on). */
+  if (wait_for_monitor) {
     char go;
     if (read(life[0], &go, 1) != 1) _exit(EXIT_SETUP);
-  } else {
-    idmap_write_self(&map);
   }
+  if (!map.range) idmap_write_self(&map);
   close(life[0]);
   /* Not dumpable: processes inside cannot ptrace init or open its fds (the caller's stdio). */
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die_errno("PR_SET_DUMPABLE");

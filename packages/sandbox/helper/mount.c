@@ -228,6 +228,26 @@ static void mount_overlay(const struct spec *spec, struct mount_plan *plan,
   die_mount("overlay", ov->lowers[0], shown);
 }
 
+static bool exists_in_lowers(const struct overlay *ov, const char *target) {
+  for (size_t i = 0; i < ov->nlowers; i++) {
+    char path[8192];
+    struct stat st;
+    snprintf(path, sizeof path, "%s%s", ov->lowers[i], target);
+    if (lstat(path, &st) == 0) return true;
+  }
+  return false;
+}
+
+/* Whether a read-only root already has every mount point (a cheap check in the lowers). */
+static bool mount_targets_exist(const struct spec *spec) {
+  static const char *const defaults[] = {"/proc", "/dev", "/tmp"};
+  for (size_t i = 0; i < N_ELEMENTS(defaults); i++)
+    if (!exists_in_lowers(&spec->root, defaults[i])) return false;
+  for (size_t i = 0; i < spec->nmounts; i++)
+    if (!exists_in_lowers(&spec->root, spec->mounts[i].target)) return false;
+  return true;
+}
+
 void mounts_stage_host_sources(struct spec *spec, struct mount_plan *plan) {
   *plan = (struct mount_plan){.used = spec->driver, .root_writable = spec->root.upper != NULL};
   /* Our copy of the host's mounts must never send mount events back to the host. */
@@ -243,13 +263,28 @@ void mounts_stage_host_sources(struct spec *spec, struct mount_plan *plan) {
     xmkdir(path, 0755);
   }
 
-  /* The root: a read-only bind for one lower and no upper, else an overlay. */
+  /* The root: a read-only bind for one lower and no upper, else an overlay. A read-only root
+   * that lacks a mount target gets a scaffold: an upper on the base tmpfs that only receives
+   * the missing mount points, and the root is made read-only once they exist. */
   char target[96];
   snprintf(target, sizeof target, "%s/newroot", plan->base);
-  if (spec->root.nlowers == 1 && spec->root.upper == NULL) {
-    bind_host(spec->root.lowers[0], target, true);
+  struct overlay root = spec->root;
+  if (root.upper == NULL && !mount_targets_exist(spec)) {
+    char *upper = xasprintf("%s/scaffold/u", plan->base), *work = xasprintf("%s/scaffold/w", plan->base);
+    snprintf(target, sizeof target, "%s/scaffold", plan->base);
+    xmkdir(target, 0755);
+    xmkdir(upper, 0755);
+    xmkdir(work, 0755);
+    root.upper = upper;
+    root.work = work;
+    plan->root_writable = true;
+    plan->root_readonly_later = true;
+    snprintf(target, sizeof target, "%s/newroot", plan->base);
+  }
+  if (root.nlowers == 1 && root.upper == NULL) {
+    bind_host(root.lowers[0], target, true);
   } else {
-    mount_overlay(spec, plan, &spec->root, target, 0, "/");
+    mount_overlay(spec, plan, &root, target, 0, "/");
   }
 
   /* Host-sourced mounts, staged under their index until the new root is assembled. */
@@ -423,6 +458,13 @@ void mounts_assemble_root(const struct spec *spec, const struct mount_plan *plan
       default:
         die("mount %zu has an unknown kind (internal error)", i);
     }
+  }
+  if (plan->root_readonly_later) {
+    struct castle_mount_attr attr = {.attr_set = CASTLE_MOUNT_ATTR_RDONLY};
+    if (syscall(SYS_mount_setattr, AT_FDCWD, "/newroot", 0, &attr, sizeof attr) < 0 &&
+        mount(NULL, "/newroot", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+              NULL) < 0)
+      die_errno("make the root read-only");
   }
 }
 

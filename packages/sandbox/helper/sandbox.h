@@ -65,6 +65,7 @@ struct spec {
   struct rlimit_op rlimits[MAX_RLIMITS];
   size_t nrlimits;
   uint64_t keep_caps; /* bit n = keep capability n in the bounding set */
+  const char *cgroup; /* host cgroup v2 dir to put init in, or NULL */
 };
 
 /* spec.c */
@@ -90,7 +91,8 @@ void idmap_write_for(const struct idmap *map, pid_t child);
 struct mount_plan {
   const char *base;          /* host dir the base tmpfs covers until the pivot */
   enum overlay_driver used;  /* DRIVER_KERNEL or DRIVER_FUSE */
-  bool root_writable;
+  bool root_writable;       /* mount targets can be created in the root */
+  bool root_readonly_later; /* a scaffold upper holds the targets; make / read-only after */
   bool spawned_helpers;      /* fuse-overlayfs ran inside the pid namespace */
 };
 void mounts_resolve_host_paths(struct spec *spec);

@@ -24,6 +24,7 @@
  *     tty                           give the command a pseudo-terminal
  *     rlimit <name> <soft> <hard>   name as in RLIMIT_<NAME> lower-cased, values or "inf"
  *     keep-caps <n> <CAP_X>...      replaces the default set of kept capabilities
+ *     cgroup <dir>                  a cgroup v2 dir (host path) init joins before anything runs
  *
  *   Host paths (lower, upper, work, bind src) and sandbox paths (dst, cwd) must be absolute;
  *   sandbox paths must not contain "." or ".." components. Mounts apply in spec order after
@@ -36,7 +37,7 @@
 
 enum op_type {
   OP_ARGV, OP_ENV, OP_LOWER, OP_UPPER, OP_BIND, OP_OVERLAY, OP_TMPFS, OP_CWD, OP_HOSTNAME,
-  OP_UID, OP_GID, OP_NET, OP_OVERLAY_DRIVER, OP_TTY, OP_RLIMIT, OP_KEEP_CAPS,
+  OP_UID, OP_GID, OP_NET, OP_OVERLAY_DRIVER, OP_TTY, OP_RLIMIT, OP_KEEP_CAPS, OP_CGROUP,
 };
 
 /* Shape of an op: <prefix args> [<n> <list>...] <suffix args>. */
@@ -65,6 +66,7 @@ static const struct op_def op_defs[] = {
     {"tty", OP_TTY, 0, 0, 0},
     {"rlimit", OP_RLIMIT, 3, 0, 0},
     {"keep-caps", OP_KEEP_CAPS, 0, 64, 0},
+    {"cgroup", OP_CGROUP, 1, 0, 0},
 };
 
 struct op {
@@ -322,6 +324,10 @@ static void fill_spec(struct op *ops, size_t nops, struct spec *s) {
           if (cap < 0) die("bad spec: unknown capability \"%.32s\"", op->list[j]);
           s->keep_caps |= 1ULL << cap;
         }
+        break;
+      case OP_CGROUP:
+        check_host_path(op->args[0], "cgroup");
+        s->cgroup = op->args[0];
         break;
       default:
         die("bad spec: op \"%s\" is not handled (internal error)", kw);
