@@ -218,8 +218,8 @@ describe("S3Remote when the server dies mid-transfer", () => {
     await withCut(5 << 20, async (proxy) => {
       const url = `s3://castle/${prefixOf(prefixRemote)}?endpoint=${proxy.endpoint}`;
       const flaky = openRemote(url, { credentials: S3RVER_CREDENTIALS, negativeTtlMs: 0, maxAttempts: 1 });
-      const error = await flaky.pull(big.record.key, laptop).catch((e: unknown) => e as { code: string });
-      if (process.env.CASTLE_TEST_DEBUG) console.log("cut download:", error?.code, (error as { message?: string })?.message);
+      const error = await flaky.pull(big.record.key, laptop).then(() => undefined, (e: unknown) => e as { code: string; message: string });
+      if (process.env.CASTLE_TEST_DEBUG) console.log("cut download:", error?.code, error?.message);
       expect(error?.code).toMatch(/^CASTLE_REMOTE_(UNREACHABLE|CORRUPT)$/);
       expect(laptop.lookup(big.record.key)).toBeUndefined();
       expect(laptop.hasTree(big.record.digest)).toBe(false);
