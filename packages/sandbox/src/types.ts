@@ -52,6 +52,11 @@ export interface SandboxSpec {
   rlimits?: Partial<Record<RlimitName, number | [soft: number, hard: number]>>;
   /** Capabilities kept in the bounding set, e.g. ["CAP_CHOWN"]. Default: a small build set. */
   keepCaps?: string[];
+  /**
+   * A cgroup v2 directory (host path, owned by the caller) that the sandbox's init joins before
+   * anything runs inside, so its limits cover every process in the sandbox. Default: none.
+   */
+  cgroup?: string;
 }
 
 /** Reported once the command has started inside the sandbox. */

@@ -1,0 +1,15 @@
+// Owns the public face of @castle/sandbox: re-exports only.
+
+export type { MountSpec, OverlayDriver, OverlaySpec, RlimitName, SandboxExit, SandboxSpec, SandboxStarted } from "./types";
+export { spawn, run, type SpawnOptions, type RunOptions, type RunResult, type SandboxProcess } from "./spawn";
+export { validateSpec, serializeSpec, SPEC_LIMITS, DEFAULT_PATH } from "./spec";
+export { helperPath } from "./helper-path";
+export { probe, type SandboxSupport, type SandboxFeature } from "./probe";
+export {
+  SandboxSpecError,
+  SandboxSetupError,
+  SandboxNotFoundError,
+  SandboxNotExecutableError,
+  SandboxHelperMissingError,
+  SandboxAbortedError,
+} from "./errors";
