@@ -1,0 +1,94 @@
+// validateSpec and serializeSpec: every bad field is named, and the wire format matches helper/spec.c.
+
+import { describe, expect, it } from "vitest";
+import { serializeSpec, validateSpec, type SandboxSpec } from "../src/index";
+
+const ok: SandboxSpec = { root: { lowers: ["/srv/rootfs"] }, argv: ["/bin/true"] };
+
+function fieldOf(spec: unknown): string | undefined {
+  try {
+    validateSpec(spec as SandboxSpec);
+    return undefined;
+  } catch (error) {
+    expect(error).toMatchObject({ code: "CASTLE_SANDBOX_SPEC" });
+    return (error as { data: { field: string } }).data.field;
+  }
+}
+
+describe("validateSpec", () => {
+  it("accepts a minimal and a full spec", () => {
+    expect(fieldOf(ok)).toBeUndefined();
+    const full: SandboxSpec = {
+      root: { lowers: ["/a", "/b"], upper: "/u", work: "/w" },
+      mounts: [
+        { type: "bind", source: "/host", target: "/mnt/host", readonly: true },
+        { type: "overlay", target: "/srv", lowers: ["/l"] },
+        { type: "tmpfs", target: "/scratch", sizeBytes: 1 << 20, mode: 0o1777 },
+      ],
+      argv: ["sh", "-c", "echo hi"], env: { PATH: "/bin" }, cwd: "/root", hostname: "h", uid: 0, gid: 0,
+      network: "host", overlay: "kernel", tty: true, rlimits: { nofile: [64, 128], core: 0, cpu: Infinity },
+      keepCaps: ["CAP_CHOWN"], cgroup: "/sys/fs/cgroup/castle",
+    };
+    expect(fieldOf(full)).toBeUndefined();
+  });
+
+  it.each([
+    [{ ...ok, root: { lowers: [] } }, "root.lowers"],
+    [{ ...ok, root: { lowers: ["relative"] } }, "root.lowers[0]"],
+    [{ ...ok, root: { lowers: Array.from({ length: 501 }, (_, i) => `/l/${i}`) } }, "root.lowers"],
+    [{ ...ok, root: { lowers: ["/a"], upper: "/u" } }, "root.work"],
+    [{ ...ok, root: { lowers: ["/a\0b"] } }, "root.lowers[0]"],
+    [{ ...ok, argv: [] }, "argv"],
+    [{ ...ok, argv: [""] }, "argv[0]"],
+    [{ ...ok, argv: ["/bin/x", "a\0b"] }, "argv[1]"],
+    [{ ...ok, env: { "A=B": "x" } }, "env.A=B"],
+    [{ ...ok, cwd: "tmp" }, "cwd"],
+    [{ ...ok, cwd: "/a/../b" }, "cwd"],
+    [{ ...ok, hostname: "x".repeat(65) }, "hostname"],
+    [{ ...ok, uid: -1 }, "uid"],
+    [{ ...ok, network: "bridge" }, "network"],
+    [{ ...ok, overlay: "zfs" }, "overlay"],
+    [{ ...ok, mounts: [{ type: "bind", source: "host", target: "/x" }] }, "mounts[0].source"],
+    [{ ...ok, mounts: [{ type: "tmpfs", target: "/" }] }, "mounts[0].target"],
+    [{ ...ok, mounts: [{ type: "tmpfs", target: "/t", mode: 0o10000 }] }, "mounts[0].mode"],
+    [{ ...ok, mounts: [{ type: "nfs", target: "/t" }] }, "mounts[0].type"],
+    [{ ...ok, rlimits: { nofile: [10, 5] } }, "rlimits.nofile"],
+    [{ ...ok, rlimits: { files: 1 } }, "rlimits.files"],
+    [{ ...ok, keepCaps: ["CAP_GODMODE"] }, "keepCaps[0]"],
+    [{ ...ok, cgroup: "cg" }, "cgroup"],
+  ])("names the bad field %#", (spec, field) => {
+    expect(fieldOf(spec)).toBe(field);
+  });
+});
+
+describe("serializeSpec", () => {
+  it("writes the header and ops as NUL-terminated strings", () => {
+    const bytes = serializeSpec({
+      root: { lowers: ["/a", "/b"], upper: "/u", work: "/w" },
+      argv: ["sh", "-c", "echo"],
+      env: { PATH: "/bin" },
+      mounts: [{ type: "tmpfs", target: "/t" }, { type: "overlay", target: "/o", lowers: ["/l"] }],
+      rlimits: { nofile: 64, cpu: [1, Infinity] },
+      tty: true,
+    });
+    expect(bytes.toString("utf8").split("\0")).toEqual([
+      "castle-sandbox-spec/1",
+      "argv", "3", "sh", "-c", "echo",
+      "env", "PATH=/bin",
+      "lower", "/a", "lower", "/b",
+      "upper", "/u", "/w",
+      "tmpfs", "/t", "0", "755",
+      "overlay", "/o", "1", "/l", "", "",
+      "net", "none",
+      "tty",
+      "rlimit", "nofile", "64", "64",
+      "rlimit", "cpu", "1", "inf",
+      "",
+    ]);
+  });
+
+  it("defaults the environment to PATH only", () => {
+    const parts = serializeSpec(ok).toString("utf8").split("\0");
+    expect(parts.filter((part, i) => parts[i - 1] === "env")).toEqual([expect.stringMatching(/^PATH=\/usr\/local\/sbin:/)]);
+  });
+});
