@@ -1,0 +1,163 @@
+// Benchmark: pulling a cached multi-layer system (20 layers, the files of the archive bench's
+// tree spread over them, ~400 MB unpacked) from s3rver on loopback with Castle's pullKeys —
+// download, sha256 check, unpack, tree digest check, commit — against raw parallel GetObject of
+// the same blobs with the SDK, each streamed to a file, at the same concurrency. s3rver runs in
+// its own process (as a real server would); its data and the stores live on /dev/shm when it
+// exists, so disk writeback does not decide the result. Runs are interleaved.
+// Run: npx tsx bench/remote-pull.ts   (exports main() for bench/run.ts)
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { copyFileSync, createWriteStream, existsSync, mkdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import PQueue from "p-queue";
+import { type KeyRecord, openRemote, openStore, pullKeys, pushKeys, walkTree } from "../packages/cache/src/index";
+import { type BenchRow, benchTree, printTable } from "./archive-pack";
+
+const RUNS = Number(process.env.CASTLE_BENCH_RUNS ?? 5);
+const LAYERS = 20;
+const CONCURRENCY = 4;
+/** Bandwidth of the simulated link, MB/s. */
+const LINK_MBPS = Number(process.env.CASTLE_BENCH_LINK_MBPS ?? 100);
+const CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
+const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/**
+ * Starts s3rver in a child process, with a proxy in front that limits server → client traffic
+ * to LINK_MBPS in total (a stand-in for a real network link); resolves with both endpoints.
+ */
+async function startServer(dir: string): Promise<{ endpoint: string; linkEndpoint: string; child: ChildProcess }> {
+  const code = `const S3rver = require("s3rver");
+const net = require("node:net");
+const rate = ${LINK_MBPS} * 1e6 / 1000; // bytes per ms
+let tokens = 0, last = Date.now();
+new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory: ${JSON.stringify(dir)}, configureBuckets: [{ name: "castle", configs: [] }] })
+  .run().then((a) => {
+    const proxy = net.createServer((client) => {
+      const up = net.connect(a.port, "127.0.0.1");
+      client.pipe(up);
+      up.on("data", (chunk) => {
+        const now = Date.now();
+        tokens = Math.min(tokens + (now - last) * rate, 1 << 20);
+        last = now;
+        tokens -= chunk.length;
+        if (!client.write(chunk) || tokens < 0) {
+          up.pause();
+          setTimeout(() => up.resume(), tokens < 0 ? Math.ceil(-tokens / rate) : 1);
+        }
+      });
+      up.on("end", () => client.end());
+      for (const s of [client, up]) s.on("error", () => { client.destroy(); up.destroy(); });
+      client.on("close", () => up.destroy());
+    });
+    proxy.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: a.port, link: proxy.address().port })));
+  });`;
+  const child = spawn(process.execPath, ["-e", code], { cwd: repo, stdio: ["ignore", "pipe", "inherit"] });
+  const ports = await new Promise<{ port: number; link: number }>((resolve, reject) => {
+    child.stdout?.once("data", (line: Buffer) => resolve(JSON.parse(line.toString()) as { port: number; link: number }));
+    child.once("exit", (status) => reject(new Error(`s3rver exited with ${status}`)));
+  });
+  return { endpoint: `http://127.0.0.1:${ports.port}`, linkEndpoint: `http://127.0.0.1:${ports.link}`, child };
+}
+
+/** Spreads the bench tree's files over LAYERS layers and commits them. */
+async function buildLayers(storeDir: string): Promise<{ records: KeyRecord[]; mb: number }> {
+  const store = openStore(storeDir);
+  const files = walkTree(benchTree()).filter((e) => e.kind === "file");
+  const records: KeyRecord[] = [];
+  let bytes = 0;
+  for (let layer = 0; layer < LAYERS; layer++) {
+    const staging = await store.stage(`layer-${layer}`);
+    for (let i = layer; i < files.length; i += LAYERS) {
+      const file = files[i];
+      if (file?.kind !== "file") continue;
+      const target = join(staging.tree, file.path);
+      mkdirSync(dirname(target), { recursive: true });
+      copyFileSync(file.absPath, target);
+      bytes += file.size;
+    }
+    const key = layer.toString(16).padStart(64, "0");
+    records.push(await store.commit(staging, key, { name: `layer-${layer}`, buildMs: 0, origin: "built" }));
+  }
+  return { records, mb: bytes / 1e6 };
+}
+
+/** Median times of Castle's pullKeys and raw GetObject through endpoint, runs interleaved. */
+async function measure(base: string, endpoint: string, records: KeyRecord[], blobs: string[]): Promise<{ castleMs: number; peerMs: number }> {
+  const remote = openRemote(`s3://castle/bench?endpoint=${endpoint}`, { credentials: CREDENTIALS, negativeTtlMs: 0 });
+  const client = new S3Client({
+    region: "us-east-1", endpoint, forcePathStyle: true, credentials: CREDENTIALS,
+    requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED",
+  });
+  const castle: number[] = [];
+  const peer: number[] = [];
+  try {
+    for (let run = 0; run < RUNS; run++) {
+      const storeDir = join(base, `laptop-${run}`);
+      let t = performance.now();
+      const report = await pullKeys(remote, openStore(storeDir), records.map((r) => r.key), { concurrency: CONCURRENCY, strict: true });
+      castle.push(performance.now() - t);
+      if (report.outcomes.some((o) => o.status !== "pulled")) throw new Error("a layer was not pulled");
+      rmSync(storeDir, { recursive: true, force: true });
+
+      const rawDir = join(base, `raw-${run}`);
+      mkdirSync(rawDir);
+      t = performance.now();
+      const queue = new PQueue({ concurrency: CONCURRENCY });
+      await Promise.all(blobs.map((blob) => queue.add(async () => {
+        const out = await client.send(new GetObjectCommand({ Bucket: "castle", Key: `bench/blobs/sha256/${blob}` }));
+        await pipeline(out.Body as Readable, createWriteStream(join(rawDir, blob)));
+      })));
+      peer.push(performance.now() - t);
+      rmSync(rawDir, { recursive: true, force: true });
+    }
+  } finally {
+    client.destroy();
+    await remote.close();
+  }
+  return { castleMs: median(castle), peerMs: median(peer) };
+}
+
+export async function main(): Promise<BenchRow[]> {
+  const base = join(existsSync("/dev/shm") ? "/dev/shm" : "/tmp", `castle-bench-pull-${process.pid}`);
+  mkdirSync(base, { recursive: true });
+  const server = await startServer(join(base, "s3"));
+  try {
+    const { records, mb } = await buildLayers(join(base, "ci"));
+    const url = `s3://castle/bench?endpoint=${server.endpoint}`;
+    const remote = openRemote(url, { credentials: CREDENTIALS, negativeTtlMs: 0 });
+    const pushed = await pushKeys(remote, openStore(join(base, "ci")), records, { concurrency: CONCURRENCY, strict: true });
+    const blobs = await Promise.all(records.map(async (r) => (await remote.lookup(r.key))?.blob as string));
+    const blobMb = pushed.bytes / 1e6;
+    const rows: BenchRow[] = [];
+    for (const [label, endpoint] of [["loopback", server.endpoint], [`${LINK_MBPS} MB/s link`, server.linkEndpoint]] as const) {
+      const { castleMs, peerMs } = await measure(base, endpoint, records, blobs);
+      console.log(`pull over ${label}: castle ${(blobMb / (castleMs / 1000)).toFixed(0)} MB/s of blobs (${(mb / (castleMs / 1000)).toFixed(0)} MB/s unpacked), raw GetObject ${(blobMb / (peerMs / 1000)).toFixed(0)} MB/s`);
+      rows.push({
+        name: `pull ${LAYERS} layers over ${label} (${blobMb.toFixed(0)} MB blobs → ${mb.toFixed(0)} MB tree), concurrency ${CONCURRENCY}`,
+        castleMs: Math.round(castleMs), peerMs: Math.round(peerMs), peer: "SDK GetObject to files", ratio: Number((castleMs / peerMs).toFixed(2)),
+      });
+    }
+    await remote.close();
+    return rows;
+  } finally {
+    server.child.kill();
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  main().then(printTable, (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
