@@ -173,14 +173,20 @@ describe.skipIf(skipAll)("isolation", () => {
     it.skipIf(missing)("gives a setuid-root binary no privilege beyond the caller's", async () => {
       const mounts = [{ type: "bind" as const, source: join(base, "secret"), target: "/secret", readonly: true }];
       const child = spawn(
-        { root: { lowers: [rootfs] }, mounts, argv: ["/usr/bin/busybox", "sh", "-c", "cat /secret; id -u; sleep 5"] },
+        { root: { lowers: [rootfs] }, mounts, argv: ["/usr/bin/busybox", "sh", "-c", "cat /secret; echo done; sleep 5"] },
         { ...opts, stdio: ["ignore", "pipe", "pipe"] },
       );
       let out = "";
       let err = "";
-      child.stdout?.on("data", (chunk: Buffer) => (out += chunk));
       child.stderr?.on("data", (chunk: Buffer) => (err += chunk));
+      const done = new Promise<void>((resolve) =>
+        child.stdout?.on("data", (chunk: Buffer) => {
+          out += chunk;
+          if (out.includes("done\n")) resolve();
+        }),
+      );
       const { initPid } = await child.started;
+      await done;
       const children = readFileSync(`/proc/${initPid}/task/${initPid}/children`, "utf8").trim();
       const uids = readFileSync(`/proc/${children}/status`, "utf8").match(/^Uid:\s+(.*)$/m)?.[1]?.split(/\s+/);
       expect(uids).toEqual([String(caller.uid), String(caller.uid), String(caller.uid), String(caller.uid)]);
