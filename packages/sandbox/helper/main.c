@@ -170,6 +170,12 @@ static int monitor_run(struct monitor *m, const struct spec *spec) {
   if (m->report_fd >= 0) read_reports(m, true);
   tty_restore_caller();
 
+  /* Clean exit: volatile uppers are complete, so their "may be incomplete" marker goes. */
+  if (spec->root.volatile_) overlay_clear_volatile(spec->root.work);
+  for (size_t i = 0; i < spec->nmounts; i++)
+    if (spec->mounts[i].kind == MOUNT_OVERLAY && spec->mounts[i].overlay.volatile_)
+      overlay_clear_volatile(spec->mounts[i].overlay.work);
+
   /* fuse-overlayfs marks opaque dirs its own way; rewrite them to the kernel's form. */
   if (strcmp(m->overlay, "fuse") == 0) {
     if (spec->root.upper != NULL) fuse_normalize_upper(spec->root.upper);

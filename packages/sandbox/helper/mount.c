@@ -184,6 +184,13 @@ static const char *layer_problem(const struct overlay *ov, char *buf, size_t siz
     snprintf(buf, size, "upper %s and work %s are on different filesystems", ov->upper, ov->work);
     return buf;
   }
+  char marker[4200];
+  snprintf(marker, sizeof marker, "%s/work/incompat/volatile", ov->work);
+  if (lstat(marker, &st) == 0) {
+    snprintf(buf, size, "an earlier volatile run on upper %s did not end cleanly (its writes may "
+             "be incomplete); remove %s/work/incompat to use it anyway", ov->upper, ov->work);
+    return buf;
+  }
   return NULL;
 }
 

@@ -59,7 +59,7 @@ static int mount_with_links(const struct overlay *ov, const char *target, const 
     link_layer(linkdir, "w", ov->work);
     used += (size_t)snprintf(opts + used, cap - used, ",upperdir=u,workdir=w");
   }
-  snprintf(opts + used, cap - used, ",userxattr");
+  snprintf(opts + used, cap - used, ",userxattr%s", ov->volatile_ ? ",volatile" : "");
   int err = 0;
   if (mount("overlay", target, "overlay", flags, opts) < 0) {
     err = errno;
@@ -129,6 +129,7 @@ static int mount_with_fsconfig(const struct overlay *ov, const char *target, con
     return err;
   }
   if (syscall(SYS_fsconfig, fd, CASTLE_FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0 ||
+      (ov->volatile_ && syscall(SYS_fsconfig, fd, CASTLE_FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0) ||
       syscall(SYS_fsconfig, fd, CASTLE_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
     int err = errno;
     read_fs_log(fd, msg, size);
@@ -240,6 +241,25 @@ void overlay_mount_fuse(const struct overlay *ov, const char *target) {
   close(out[0]);
   die("mount fuse-overlayfs on %s failed (status %d): %s", target, status,
       msg[0] != '\0' ? msg : "no output");
+}
+
+/* A volatile mount leaves <work>/work/incompat/volatile behind, and overlayfs refuses the next
+ * mount while it exists (the upper may be incomplete after a crash; "dirty" is inside). After a clean exit the
+ * upper is complete, so the monitor removes the marker. */
+void overlay_clear_volatile(const char *work) {
+  static const char *const dirs[] = {"work", "work/incompat", "work/incompat/volatile"};
+  char path[4200];
+  /* overlayfs makes these mode 0; the caller owns them, so it may open them up. */
+  for (size_t i = 0; i < N_ELEMENTS(dirs); i++) {
+    snprintf(path, sizeof path, "%s/%s", work, dirs[i]);
+    if (chmod(path, 0700) < 0) return; /* not there: nothing to clear */
+  }
+  snprintf(path, sizeof path, "%s/work/incompat/volatile/dirty", work);
+  if (unlink(path) < 0 && errno != ENOENT) warn("remove %s: %s", path, strerror(errno));
+  for (size_t i = N_ELEMENTS(dirs) - 1; i > 0; i--) {
+    snprintf(path, sizeof path, "%s/%s", work, dirs[i]);
+    if (rmdir(path) < 0) warn("remove %s: %s", path, strerror(errno));
+  }
 }
 
 /* ---- upper dir fix-up (runs in the monitor, as the caller, after the sandbox is gone) ---- */

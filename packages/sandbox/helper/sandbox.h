@@ -26,6 +26,7 @@ struct overlay {
   size_t nlowers;
   const char *upper; /* NULL: read-only */
   const char *work;
+  bool volatile_;    /* skip the sync of the upper's filesystem at unmount */
 };
 
 enum mount_kind { MOUNT_BIND = 1, MOUNT_OVERLAY, MOUNT_TMPFS };
@@ -107,6 +108,7 @@ int overlay_mount_kernel(const struct overlay *ov, const char *target, const cha
 void overlay_mount_fuse(const struct overlay *ov, const char *target);
 bool fuse_available(const char **why);
 void fuse_normalize_upper(const char *upper);
+void overlay_clear_volatile(const char *work);
 
 /* init.c: pid 1 inside; forks the command, forwards signals, reaps, relays the tty. */
 void forward_signals(sigset_t *set);

@@ -25,6 +25,8 @@
  *     rlimit <name> <soft> <hard>   name as in RLIMIT_<NAME> lower-cased, values or "inf"
  *     keep-caps <n> <CAP_X>...      replaces the default set of kept capabilities
  *     cgroup <dir>                  a cgroup v2 dir (host path) init joins before anything runs
+ *     volatile <dst>                mount the overlay at dst ("/" = the root) with "volatile": no
+ *                                   sync of its upper at unmount; the marker is cleared after exit
  *
  *   Host paths (lower, upper, work, bind src) and sandbox paths (dst, cwd) must be absolute;
  *   sandbox paths must not contain "." or ".." components. Mounts apply in spec order after
@@ -38,6 +40,7 @@
 enum op_type {
   OP_ARGV, OP_ENV, OP_LOWER, OP_UPPER, OP_BIND, OP_OVERLAY, OP_TMPFS, OP_CWD, OP_HOSTNAME,
   OP_UID, OP_GID, OP_NET, OP_OVERLAY_DRIVER, OP_TTY, OP_RLIMIT, OP_KEEP_CAPS, OP_CGROUP,
+  OP_VOLATILE,
 };
 
 /* Shape of an op: <prefix args> [<n> <list>...] <suffix args>. */
@@ -67,6 +70,7 @@ static const struct op_def op_defs[] = {
     {"rlimit", OP_RLIMIT, 3, 0, 0},
     {"keep-caps", OP_KEEP_CAPS, 0, 64, 0},
     {"cgroup", OP_CGROUP, 1, 0, 0},
+    {"volatile", OP_VOLATILE, 1, 0, 0},
 };
 
 struct op {
@@ -202,6 +206,8 @@ static void fill_spec(struct op *ops, size_t nops, struct spec *s) {
   s->mounts = xcalloc(MAX_MOUNTS, sizeof *s->mounts);
   const char *root_upper = NULL, *root_work = NULL;
   bool seen_caps = false, seen_uid = false, seen_gid = false;
+  const char *volatiles[64];
+  size_t nvolatile = 0;
 
   for (size_t i = 0; i < nops; i++) {
     struct op *op = &ops[i];
@@ -325,6 +331,11 @@ static void fill_spec(struct op *ops, size_t nops, struct spec *s) {
           s->keep_caps |= 1ULL << cap;
         }
         break;
+      case OP_VOLATILE:
+        /* Resolved below, once every overlay is known. */
+        if (nvolatile == N_ELEMENTS(volatiles)) die("bad spec: too many volatile ops");
+        volatiles[nvolatile++] = op->args[0];
+        break;
       case OP_CGROUP:
         check_host_path(op->args[0], "cgroup");
         s->cgroup = op->args[0];
@@ -339,6 +350,15 @@ static void fill_spec(struct op *ops, size_t nops, struct spec *s) {
   if (nlowers == 0) die("bad spec: the root needs at least one lower");
   fill_overlay(&s->root, root_lowers, nlowers, root_upper, root_work, "root");
   if (!seen_caps) s->keep_caps = caps_default_keep();
+  for (size_t i = 0; i < nvolatile; i++) {
+    struct overlay *ov = strcmp(volatiles[i], "/") == 0 ? &s->root : NULL;
+    for (size_t j = 0; ov == NULL && j < s->nmounts; j++)
+      if (s->mounts[j].kind == MOUNT_OVERLAY && strcmp(s->mounts[j].target, volatiles[i]) == 0)
+        ov = &s->mounts[j].overlay;
+    if (ov == NULL || ov->upper == NULL)
+      die("bad spec: volatile %.200s: no overlay with an upper there", volatiles[i]);
+    ov->volatile_ = true;
+  }
   s->env[s->nenv] = NULL;
 }
 

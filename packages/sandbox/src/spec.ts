@@ -61,6 +61,7 @@ function checkOverlay(overlay: OverlaySpec, field: string): void {
     checkHostPath(overlay.upper, `${field}.upper`);
     checkHostPath(overlay.work, `${field}.work`);
   }
+  if (overlay.volatile && overlay.upper === undefined) fail(`${field}.volatile`, "needs an upper");
 }
 
 function checkId(value: unknown, field: string): void {
@@ -182,6 +183,8 @@ export function serializeSpec(spec: SandboxSpec): Buffer {
   }
   if (spec.keepCaps !== undefined) op("keep-caps", spec.keepCaps.length, ...spec.keepCaps);
   if (spec.cgroup !== undefined) op("cgroup", spec.cgroup);
+  if (spec.root.volatile) op("volatile", "/");
+  for (const mount of spec.mounts ?? []) if (mount.type === "overlay" && mount.volatile) op("volatile", mount.target);
   const bytes = Buffer.from(`${out.join("\0")}\0`, "utf8");
   if (bytes.length > SPEC_LIMITS.bytes) fail("spec", `serialises to ${bytes.length} bytes; at most ${SPEC_LIMITS.bytes} are allowed`);
   return bytes;

@@ -12,6 +12,13 @@ export interface OverlaySpec {
   upper?: string;
   /** overlayfs work directory: empty, on the same filesystem as `upper`. Required with `upper`. */
   work?: string;
+  /**
+   * Mount with overlayfs's "volatile" option: no sync of the upper's whole filesystem when the
+   * sandbox ends (saves ~3-4 ms per sandbox on ext4, far more on a busy disk). Writes are then as
+   * durable as any unsynced write; callers that keep the upper must fsync what they commit.
+   * Needs `upper`. Default false.
+   */
+  volatile?: boolean;
 }
 
 /** A mount made inside the sandbox after the root, in the order given. */

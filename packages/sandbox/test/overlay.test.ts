@@ -111,6 +111,16 @@ describe.skipIf(skipAll)("overlay roots and mounts", () => {
         expect(r3.stdout).toBe("one\nsecond\nkept\npasswd\n");
       });
 
+      it("mounts a volatile upper again and again (the volatile marker is cleared on exit)", async (ctx) => {
+        check(ctx);
+        const { upper, work } = fresh("volatile");
+        for (const n of [1, 2]) {
+          const r = await sh(`echo ${n} >> /log; cat /log`, { root: { lowers: [rootfs, layer], upper, work, volatile: true } });
+          expect(r.stdout).toBe(n === 1 ? "1\n" : "1\n2\n");
+        }
+        expect(existsSync(join(work, "work/incompat"))).toBe(false);
+      });
+
       it("mounts binds (ro and rw), tmpfs and overlays at paths, in order", async (ctx) => {
         check(ctx);
         const shared = ownedDir(base, `shared-${driver}-${caller.uid}-${n++}`, caller);

@@ -56,6 +56,7 @@ describe("validateSpec", () => {
     [{ ...ok, rlimits: { files: 1 } }, "rlimits.files"],
     [{ ...ok, keepCaps: ["CAP_GODMODE"] }, "keepCaps[0]"],
     [{ ...ok, cgroup: "cg" }, "cgroup"],
+    [{ ...ok, root: { lowers: ["/a"], volatile: true } }, "root.volatile"],
   ])("names the bad field %#", (spec, field) => {
     expect(fieldOf(spec)).toBe(field);
   });
