@@ -61,7 +61,7 @@ export async function main(): Promise<BenchRow[]> {
   const times = { castlePack: [] as number[], castleUnpack: [] as number[], gnuPack: [] as number[], gnuUnpack: [] as number[] };
   const mb = Number(execFileSync("du", ["-sb", tree]).toString().split("\t")[0]) / 1e6;
   try {
-    for (let run = 0; run < RUNS; run++) {
+    const castleRun = async (run: number) => {
       let t = performance.now();
       const packed = await packTreeToFile(tree, blob);
       times.castlePack.push(performance.now() - t);
@@ -71,8 +71,10 @@ export async function main(): Promise<BenchRow[]> {
       await unpackTree(createReadStream(blob, { highWaterMark: 1 << 20 }), out, { expectBlobDigest: packed.digest });
       times.castleUnpack.push(performance.now() - t);
       if (run === 0 && digestTree(out).digest !== digestTree(tree).digest) throw new Error("unpacked tree differs");
-
-      t = performance.now();
+      rmSync(out, { recursive: true, force: true });
+    };
+    const gnuRun = () => {
+      let t = performance.now();
       sh(`tar -C '${tree}' -cf - . | zstd -3 -T1 -q -c > '${gnuBlob}'`);
       times.gnuPack.push(performance.now() - t);
       rmSync(out, { recursive: true, force: true });
@@ -80,6 +82,17 @@ export async function main(): Promise<BenchRow[]> {
       t = performance.now();
       sh(`zstd -d -q -c < '${gnuBlob}' | tar -C '${out}' -xf -`);
       times.gnuUnpack.push(performance.now() - t);
+      rmSync(out, { recursive: true, force: true });
+    };
+    for (let run = 0; run < RUNS; run++) {
+      // Alternate which side goes first, so neither always inherits the other's page-cache state.
+      if (run % 2 === 0) {
+        await castleRun(run);
+        gnuRun();
+      } else {
+        gnuRun();
+        await castleRun(run);
+      }
     }
     const sizes = `castle ${(statSync(blob).size / 1e6).toFixed(1)} MB, GNU ${(statSync(gnuBlob).size / 1e6).toFixed(1)} MB`;
     const rows: BenchRow[] = [

@@ -4,10 +4,10 @@
 // to pack, see README). Unpacking recognises either by its magic bytes.
 
 import { spawn } from "node:child_process";
-import { accessSync, constants, createWriteStream } from "node:fs";
+import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 import { PassThrough, type Readable, type Writable } from "node:stream";
-import { finished, pipeline } from "node:stream/promises";
+import { finished } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
 import { CastleError } from "@castle/errors";
 
@@ -61,17 +61,13 @@ export function sniffCompression(head: Uint8Array): Compression | undefined {
 }
 
 /**
- * Starts a compressor. With outFd, zstd writes straight into that file descriptor (its output
- * never passes through this process) and `output` is an empty stream that ends with it.
+ * Starts a compressor. With outFd (zstd only), zstd writes straight into that file descriptor
+ * (its output never passes through this process) and `output` is an empty stream.
  */
 export function startCompressor(kind: Compression, level?: number, outFd?: number): Codec {
   if (kind === "gzip") {
-    const codec = zlibCodec(createGzip({ level: level ?? 6, memLevel: 9 }));
-    if (outFd === undefined) return codec;
-    const file = createWriteStream("", { fd: outFd, autoClose: false });
-    const piped = pipeline(codec.output, file);
-    piped.catch(() => {});
-    return { ...codec, output: new PassThrough().end(), done: Promise.all([codec.done, piped]).then(() => {}) };
+    if (outFd !== undefined) throw new Error("gzip output goes through `output`, not a file descriptor");
+    return zlibCodec(createGzip({ level: level ?? 6, memLevel: 9 }));
   }
   // -T1: one worker thread beside the reader, so zstd itself overlaps I/O and compression; the
   // output is the same for any -T≥1, so blobs stay deterministic across machines and versions

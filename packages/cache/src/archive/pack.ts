@@ -5,7 +5,8 @@
 // compression runs in another process, so packing and compressing overlap like `tar | zstd`.
 
 import { createHash } from "node:crypto";
-import { chmodSync, closeSync, openSync, readSync } from "node:fs";
+import { chmodSync, closeSync, createWriteStream, openSync, readSync } from "node:fs";
+import { pipeline } from "node:stream/promises";
 import { Readable, type Writable } from "node:stream";
 import { CastleError } from "@castle/errors";
 import type { BlobDigest, TreeEntry } from "../types";
@@ -69,19 +70,59 @@ export async function packTreeToFile(
     // The compressor writes the file itself: the compressed bytes never cross a pipe into this
     // process while it shares the CPU with the compressor. Hashing them afterwards with sync
     // reads of the (cached) file is cheaper than receiving them.
-    const codec = startCompressor(compression, options.level, fd);
+    const codec = startCompressor(compression, options.level, compression === "zstd" ? fd : undefined);
+    // gzip runs in this process (zlib's thread pool) and its output is written here.
+    const output = compression === "zstd" ? Promise.resolve() : pipeline(codec.output, createWriteStream(file, { flags: "r+" }));
     const writing = writeTar(root, codec.input, options.signal);
     writing.catch(() => codec.kill());
+    let finished = false;
+    const compressed = Promise.all([writing, codec.done, output]).finally(() => {
+      finished = true;
+    });
+    // Hash the file as the compressor writes it: the main thread is mostly waiting meanwhile.
+    const hashing = followFile(file, () => finished, options.onChunk);
     try {
-      await Promise.all([writing, codec.done]);
+      await compressed;
     } catch (error) {
       codec.kill();
+      await hashing.catch(() => {});
       throw error;
+    }
+    return { ...(await hashing), compression };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Hashes a file while another process appends to it, until isDone() and nothing is left to read.
+ * Yields to the event loop after every chunk so the writer side keeps going.
+ */
+async function followFile(file: string, isDone: () => boolean, onChunk?: (chunk: Buffer) => void): Promise<{ digest: BlobDigest; size: number }> {
+  const hash = createHash("sha256");
+  const buf = Buffer.allocUnsafe(CHUNK);
+  const fd = openSync(file, "r");
+  let size = 0;
+  try {
+    for (;;) {
+      const done = isDone(); // Read before reading: bytes written before "done" are then seen.
+      const n = readSync(fd, buf, 0, buf.length, size);
+      if (n > 0) {
+        const chunk = buf.subarray(0, n);
+        hash.update(chunk);
+        onChunk?.(chunk);
+        size += n;
+        await new Promise((resolve) => setImmediate(resolve));
+      } else if (done) {
+        break;
+      } else {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
     }
   } finally {
     closeSync(fd);
   }
-  return { ...hashBlobFile(file, options.onChunk), compression };
+  return { digest: hash.digest("hex"), size };
 }
 
 /** sha256 and size of a blob file; onChunk sees its bytes in order. */
