@@ -211,6 +211,34 @@ describe("S3Remote when the server dies mid-transfer", () => {
     }
   }
 
+  it("uploads large blobs in parts, verified the same way", async () => {
+    const remote = remoteFor(server.endpoint, { multipartThreshold: 5 << 20, partSize: 5 << 20 });
+    const progress: number[] = [];
+    const result = await remote.push(big.record, big.ci, { onProgress: (p) => progress.push(p.bytesDone) });
+    expect(result.uploadedBytes).toBeGreaterThan(20 << 20);
+    expect(progress.at(-1)).toBe(result.uploadedBytes);
+    expect(await remote.push(big.record, big.ci)).toEqual({ uploadedBytes: 0, skipped: true });
+    expect(await remote.pull(big.record.key, newStore())).toMatchObject({ digest: big.record.digest });
+    await remote.close();
+  });
+
+  it("a cancelled pull stops with CASTLE_REMOTE_ABORTED and leaves nothing", async () => {
+    const remote = remoteFor();
+    await remote.push(big.record, big.ci);
+    const laptop = newStore();
+    const controller = new AbortController();
+    const pulling = remote.pull(big.record.key, laptop, {
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.bytesDone > 1 << 20) controller.abort();
+      },
+    });
+    await expect(pulling).rejects.toMatchObject({ code: "CASTLE_REMOTE_ABORTED" });
+    expect(laptop.lookup(big.record.key)).toBeUndefined();
+    expect(stagingLeft(laptop)).toEqual([]);
+    await remote.close();
+  });
+
   it("a download cut off leaves nothing, and a later pull succeeds", async () => {
     const prefixRemote = remoteFor();
     await prefixRemote.push(big.record, big.ci);
