@@ -3,8 +3,9 @@
 // --dev /dev`, interleaved run by run so machine noise hits both alike. Measured twice: by a tiny
 // C driver (bench/lib/spawn-timer.c: fork + exec + wait, no Node in the loop) and through the TS
 // API (`run()` against child_process + bwrap), so Node's own overhead shows separately; each as
-// this user and as uid 65534. Then overlay roots of 2, 100 and 500 lowers (kernel overlayfs),
-// and 2 lowers with fuse-overlayfs where it works, against the same bwrap bind as the peer.
+// this user and as uid 65534. Then overlay roots of 2, 100 and 500 lowers (kernel overlayfs), a
+// writable root (2 lowers + an upper in $CASTLE_BENCH_DIR or the temp dir, with and without
+// `volatile`), and 2 lowers with fuse-overlayfs where it works, against the same bwrap bind.
 // Run: npx tsx bench/sandbox-spawn.ts   (exports main() for bench/run.ts)
 
 import { execFileSync, spawn as spawnChild } from "node:child_process";
@@ -123,6 +124,16 @@ export async function main(): Promise<BenchRow[]> {
   for (const n of [2, 100, 500]) {
     const spec: SandboxSpec = { root: { lowers: [rootfs, ...many.slice(0, n - 1)] }, argv: ["/bin/true"], overlay: "kernel" };
     rows.push(row(`overlay root, ${n} lowers, kernel (direct)`, direct(timer, dir, `ov${n}`, spec, rootfs, n === 500 ? 50 : 100), "bwrap (ro-bind)"));
+  }
+  // A writable root: overlayfs syncs the upper's whole filesystem at unmount unless volatile.
+  for (const volatile of [false, true]) {
+    const upper = join(dir, `upper-${volatile}`);
+    const work = join(dir, `work-${volatile}`);
+    mkdirSync(upper);
+    mkdirSync(work);
+    const spec: SandboxSpec = { root: { lowers: [rootfs, many[0] as string], upper, work, volatile }, argv: ["/bin/true"], overlay: "kernel" };
+    const name = `overlay root, 2 lowers + upper${volatile ? ", volatile" : ""} (direct)`;
+    rows.push(row(name, direct(timer, dir, `upper-${volatile}`, spec, rootfs, 100), "bwrap (ro-bind)"));
   }
   if ((await probe()).fuseOverlay.ok) {
     const spec: SandboxSpec = { root: { lowers: [rootfs, many[0] as string] }, argv: ["/bin/true"], overlay: "fuse" };
