@@ -162,7 +162,7 @@ describe.skipIf(skip)("buildSystem", () => {
     expect(events.find((e) => e.type === "skipped" && e.layer === "after")).toBeTruthy();
     expect(events.at(-1)).toMatchObject({ type: "finished", ok: false });
     expect(readdirSync(join(store.root, "tmp"))).toEqual([]);
-    expect(store.records().map((r) => r.name).sort()).toEqual(["base"]);
+    expect(store.records().map((r) => r.name).filter((n) => !n.startsWith("source:")).sort()).toEqual(["base"]);
   });
 
   it("does not let a build write into its mounts' sources or its dependencies", async () => {
@@ -173,7 +173,7 @@ describe.skipIf(skip)("buildSystem", () => {
     const base = layer.import({ name: "base", from: source.local(rootfs) });
     const w = layer({
       name: "w", runDeps: [base], mounts: { "/src": source.local(src, { name: "w-src" }) },
-      script: "echo changed > /src/sub/f && echo new > /src/new && rm /bin/busybox.old 2>/dev/null; echo out > /out",
+      script: "echo changed > /src/sub/f && echo new > /src/new && rm -f /bin/busybox.old; echo out > /out",
     });
     const { outcome } = await build(store, system({ name: "ro", layers: [w] }));
     expect(await inRoot(outcome.lowers, "test -e /src/new && echo leaked; cat /out")).toBe("out\n");
