@@ -20,6 +20,8 @@ export async function bundleCli(root) {
     format: "esm",
     sourcemap: "linked",
     logLevel: "warning",
+    // esbuild ships a native binary beside its JS API: it is loaded from node_modules, not bundled.
+    external: ["esbuild"],
     // ink optionally imports react-devtools-core for debugging; it is never used at run time.
     alias: { "react-devtools-core": join(root, "scripts/empty-module.mjs") },
     banner: {

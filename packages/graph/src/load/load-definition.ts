@@ -116,7 +116,8 @@ function reuseBundle(indexFile: string, apiStamp: string, cacheDir: string): str
 }
 
 async function compile(file: string, apiPath: string, apiStamp: string, indexFile: string, cacheDir: string): Promise<string> {
-  const esbuild = await import("esbuild");
+  const imported = (await import("esbuild")) as typeof import("esbuild") & { default?: typeof import("esbuild") };
+  const esbuild = imported.default ?? imported;
   const outfile = join(cacheDir, "definition.mjs");
   let result;
   try {
