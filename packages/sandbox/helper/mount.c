@@ -403,6 +403,13 @@ static void setup_dev(int rootfd) {
     if (fd < 0) die_errno("create %s", inside);
     close(fd);
     if (mount(host, inside, NULL, MS_BIND, NULL) < 0) die_mount(NULL, host, inside);
+    /* Read-only: the device still reads and writes, but its host inode cannot be chmod'ed,
+     * chown'ed or touched from inside (root inside is host root when the caller is root). */
+    struct castle_mount_attr attr = {
+        .attr_set = CASTLE_MOUNT_ATTR_RDONLY | CASTLE_MOUNT_ATTR_NOSUID | CASTLE_MOUNT_ATTR_NOEXEC};
+    if (syscall(SYS_mount_setattr, AT_FDCWD, inside, 0, &attr, sizeof attr) < 0 &&
+        mount(NULL, inside, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) < 0)
+      die_errno("make %s read-only", inside);
   }
   xmkdir("/newroot/dev/pts", 0755);
   if (mount("devpts", "/newroot/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,

@@ -60,7 +60,12 @@ export class SandboxAbortedError extends CastleError {
   }
 }
 
-/** The typed error for the helper's `{"event":"error","code":N,"message":...}` status. */
+/**
+ * The typed error for the helper's `{"event":"error","code":N,"message":...}` status.
+ *
+ * @example
+ * errorFromStatus(127, "exec make: No such file or directory", ["make"]).code; // "CASTLE_SANDBOX_NOT_FOUND"
+ */
 export function errorFromStatus(code: number, message: string, argv: readonly string[]): CastleError {
   const options: CastleErrorOptions = { data: { exitCode: code, helperMessage: message, argv: [...argv] } };
   if (code === 127) return new SandboxNotFoundError(message, options);

@@ -112,6 +112,15 @@ describe.skipIf(skipAll)("isolation", () => {
       expect(r.stderr).toContain("/oldroot");
     });
 
+    it.skipIf(missing)("cannot change the host's device nodes bound into /dev", async () => {
+      const before = statSync("/dev/null");
+      const r = await sh("chmod 600 /dev/null; chown 5 /dev/zero; touch /dev/null; echo x > /dev/null && echo writes; head -c 3 /dev/zero | wc -c");
+      expect(r.stdout).toBe("writes\n3\n");
+      expect(r.stderr).toMatch(/chmod: \/dev\/null: Read-only file system/);
+      const after = statSync("/dev/null");
+      expect([after.mode, after.uid, after.mtimeMs]).toEqual([before.mode, before.uid, before.mtimeMs]);
+    });
+
     it.skipIf(missing)("has only lo, and it is up", async () => {
       const r = await sh("ip -o link; cat /proc/net/dev");
       expect(r.code).toBe(0);

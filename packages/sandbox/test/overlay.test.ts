@@ -153,7 +153,7 @@ describe.skipIf(skipAll)("overlay roots and mounts", () => {
           },
           opts,
         );
-        expect(r.stdout).toBe("refused\nproc\n/dev/pts\n/tmp\n");
+        expect(r.stdout, r.stderr).toBe("refused\nproc\n/dev/pts\n/tmp\n");
         expect(r.stderr).toMatch(/Read-only file system/);
         expect(readdirSync(bare).sort()).toEqual(["bin", "etc", "root", "usr"]);
       });
