@@ -92,6 +92,35 @@ describe("http sources", () => {
     });
   });
 
+  it("unpacks a Debian package's data.tar member when asked, and keeps the .deb file by default", async () => {
+    const dir = temp("deb");
+    mkdirSync(join(dir, "pkg/DEBIAN"), { recursive: true });
+    mkdirSync(join(dir, "pkg/usr/bin"), { recursive: true });
+    writeFileSync(join(dir, "pkg/DEBIAN/control"), "Package: pkg\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@t>\nDescription: t\n");
+    writeFileSync(join(dir, "pkg/usr/bin/run"), "#!/bin/sh\necho run\n", { mode: 0o4755 });
+    execFileSync("dpkg-deb", ["--root-owner-group", "-Zxz", "--build", join(dir, "pkg"), join(dir, "pkg_1.0_all.deb")], { stdio: "ignore" });
+    const deb = readFileSync(join(dir, "pkg_1.0_all.deb"));
+    await withServer(new Map([["/pkg_1.0_all.deb", deb]]), async (server) => {
+      const store = tempStore(temp);
+      const ctx = sourceContext(store);
+      const unpacked = source.http({ url: `${server.url}/pkg_1.0_all.deb`, sha256: sha256(deb), extract: true, strip: 0 });
+      const tree = store.treePath(await realizeSource(unpacked, ctx));
+      expect(readdirSync(tree)).toEqual(["usr"]);
+      expect(readFileSync(join(tree, "usr/bin/run"), "utf8")).toBe("#!/bin/sh\necho run\n");
+      expect(lstatSync(join(tree, "usr/bin/run")).mode & 0o7777).toBe(0o755); // setuid dropped
+      const asFile = source.http({ url: `${server.url}/pkg_1.0_all.deb`, sha256: sha256(deb) });
+      expect(readdirSync(store.treePath(await realizeSource(asFile, ctx)))).toEqual(["pkg_1.0_all.deb"]);
+    });
+    // An ar archive that is not a Debian package is refused with a clear code.
+    writeFileSync(join(dir, "notes.txt"), "x\n");
+    execFileSync("ar", ["rc", join(dir, "other.a"), join(dir, "notes.txt")]);
+    const other = readFileSync(join(dir, "other.a"));
+    await withServer(new Map([["/other.deb", other]]), async (server) => {
+      const src = source.http({ url: `${server.url}/other.deb`, sha256: sha256(other), extract: true });
+      await expect(realizeSource(src, sourceContext(tempStore(temp)))).rejects.toMatchObject({ code: "CASTLE_EXTRACT_FAILED" });
+    });
+  });
+
   it("refuses a wrong checksum, naming the URL and both digests, and keeps nothing", async () => {
     await withServer(new Map([["/p.tar.gz", archives.gz]]), async (server) => {
       const store = tempStore(temp);

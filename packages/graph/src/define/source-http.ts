@@ -15,7 +15,8 @@ export interface HttpSourceOptions {
   mirrors?: string[];
   /** Name for overrides (CASTLE_OVERRIDE_<name>). Default: the file name without version/extension. */
   name?: string;
-  /** Unpack the archive (tar, tar.gz, tar.bz2, tar.xz, tar.zst). Default: true for those names. */
+  /** Unpack the archive (tar, tar.gz, tar.bz2, tar.xz, tar.zst; a Debian .deb unpacks as its
+   * data.tar member). Default: true for the tar names, false for anything else (.deb included). */
   extract?: boolean;
   /** Leading path components to drop when unpacking. Default 1 (the usual `pkg-1.0/` top dir). */
   strip?: number;

@@ -1,12 +1,13 @@
 // Owns unpacking a downloaded archive into a staging tree with the system's GNU tar
 // (compression detected from the file's first bytes: gzip, bzip2, xz, lzma, lzip, zstd; the
-// Debian packages are tar, gzip, bzip2, xz-utils, lzip and zstd). GNU tar refuses members with
+// Debian packages are tar, gzip, bzip2, xz-utils, lzip and zstd). A Debian package (.deb, an ar
+// archive) is unpacked as its data.tar.* member, streamed to tar. GNU tar refuses members with
 // ".." and strips leading "/", and creates symlinks only after every file, so nothing can be
 // written through a link; afterwards we check that nothing landed beside the tree, refuse device
 // nodes, fifos and sockets, and drop setuid/setgid bits.
 
 import { spawn } from "node:child_process";
-import { accessSync, chmodSync, closeSync, constants, lstatSync, openSync, readSync, readdirSync } from "node:fs";
+import { accessSync, chmodSync, closeSync, constants, createReadStream, fstatSync, lstatSync, openSync, readSync, readdirSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { SourceError, abortedError } from "./errors";
 
@@ -31,12 +32,12 @@ interface Compression {
 }
 
 /** The compression of an archive by its magic bytes; undefined when it is not a tar archive. */
-export function detectCompression(file: string): Compression | undefined {
+export function detectCompression(file: string, offset = 0): Compression | undefined {
   const head = Buffer.alloc(512);
   const fd = openSync(file, "r");
   let n: number;
   try {
-    n = readSync(fd, head, 0, head.length, 0);
+    n = readSync(fd, head, 0, head.length, offset);
   } finally {
     closeSync(fd);
   }
@@ -51,10 +52,35 @@ export function detectCompression(file: string): Compression | undefined {
   return undefined;
 }
 
+/** Where a .deb's data.tar.* member lies in the file; undefined when the file is not an ar archive. */
+export function debDataMember(file: string): { start: number; size: number } | undefined {
+  const fd = openSync(file, "r");
+  try {
+    const magic = Buffer.alloc(8);
+    if (readSync(fd, magic, 0, 8, 0) !== 8 || magic.toString("latin1") !== "!<arch>\n") return undefined;
+    const fileSize = fstatSync(fd).size;
+    const header = Buffer.alloc(60);
+    for (let at = 8; at + 60 <= fileSize; ) {
+      if (readSync(fd, header, 0, 60, at) !== 60 || header.toString("latin1", 58, 60) !== "`\n") break;
+      const name = header.toString("latin1", 0, 16).trim().replace(/\/$/, "");
+      const size = Number(header.toString("latin1", 48, 58).trim());
+      if (!Number.isSafeInteger(size) || size < 0 || at + 60 + size > fileSize) break;
+      if (name.startsWith("data.tar")) return { start: at + 60, size };
+      at += 60 + size + (size % 2);
+    }
+    throw new SourceError("CASTLE_EXTRACT_FAILED", `${file}: an ar archive without a data.tar member is not a Debian package`, {
+      data: { file },
+    });
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Unpacks req.file into req.dest, or throws a CastleError and leaves the caller to discard. */
 export async function extractArchive(req: ExtractRequest): Promise<void> {
   const env = req.env ?? process.env;
-  const compression = detectCompression(req.file);
+  const member = debDataMember(req.file);
+  const compression = detectCompression(req.file, member?.start ?? 0);
   if (!compression) {
     throw new SourceError("CASTLE_EXTRACT_FAILED", `${req.name}: the downloaded file is not a tar archive`, {
       data: { name: req.name, file: req.file }, hint: "set extract: false to use the file as it is",
@@ -66,9 +92,9 @@ export async function extractArchive(req: ExtractRequest): Promise<void> {
   const args = [
     "-x", "--no-same-owner", "--delay-directory-restore", "--preserve-permissions",
     ...(compression.flag ? [compression.flag] : []),
-    "-f", req.file, "-C", req.dest, `--strip-components=${req.strip}`,
+    "-f", member ? "-" : req.file, "-C", req.dest, `--strip-components=${req.strip}`,
   ];
-  await run(tar, args, req, { ...env, LC_ALL: "C" });
+  await run(tar, args, req, { ...env, LC_ALL: "C" }, member);
   for (const name of readdirSync(dirname(req.dest))) {
     if (!before.has(name)) {
       throw new SourceError("CASTLE_UNSAFE_ARCHIVE", `${req.name}: the archive wrote ${name} outside its directory`, {
@@ -86,10 +112,18 @@ export async function extractArchive(req: ExtractRequest): Promise<void> {
   }
 }
 
-function run(command: string, args: string[], req: ExtractRequest, env: NodeJS.ProcessEnv): Promise<void> {
+function run(
+  command: string, args: string[], req: ExtractRequest, env: NodeJS.ProcessEnv, input?: { start: number; size: number },
+): Promise<void> {
   return new Promise((resolve, reject) => {
     if (req.signal?.aborted) return reject(abortedError(`unpacking ${req.name}`, req.signal));
-    const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"], env });
+    const child = spawn(command, args, { stdio: [input ? "pipe" : "ignore", "ignore", "pipe"], env });
+    if (input && child.stdin) {
+      // tar may exit before reading everything (an error): its closed stdin is not our failure.
+      child.stdin.on("error", () => {});
+      if (input.size === 0) child.stdin.end();
+      else createReadStream(req.file, { start: input.start, end: input.start + input.size - 1 }).pipe(child.stdin);
+    }
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
