@@ -125,7 +125,7 @@ function run(
       else createReadStream(req.file, { start: input.start, end: input.start + input.size - 1 }).pipe(child.stdin);
     }
     let stderr = "";
-    child.stderr.on("data", (d: Buffer) => {
+    child.stderr!.on("data", (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
     });
     const onAbort = () => child.kill("SIGKILL");
