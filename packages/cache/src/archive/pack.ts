@@ -125,27 +125,6 @@ async function followFile(file: string, isDone: () => boolean, onChunk?: (chunk:
   return { digest: hash.digest("hex"), size };
 }
 
-/** sha256 and size of a blob file; onChunk sees its bytes in order. */
-export function hashBlobFile(file: string, onChunk?: (chunk: Buffer) => void): { digest: BlobDigest; size: number } {
-  const hash = createHash("sha256");
-  const buf = Buffer.allocUnsafe(CHUNK);
-  const fd = openSync(file, "r");
-  let size = 0;
-  try {
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      const chunk = buf.subarray(0, n);
-      hash.update(chunk);
-      onChunk?.(chunk);
-      size += n;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return { digest: hash.digest("hex"), size };
-}
-
 /** Writes the uncompressed tar of root to sink (ends it), honouring back-pressure. */
 export async function writeTar(root: string, sink: Writable, signal?: AbortSignal): Promise<void> {
   const entries = walkTree(root);
