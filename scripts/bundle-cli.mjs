@@ -2,7 +2,7 @@
 // code splitting so the ink UI and the AWS SDK load only when used), api.mjs (the definition API
 // that castle.ts files import as "castle"), and copies of the C programs beside them.
 
-import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 export async function bundleCli(root) {
@@ -13,7 +13,9 @@ export async function bundleCli(root) {
   const dist = join(cli, "dist");
   rmSync(dist, { recursive: true, force: true });
   mkdirSync(dist, { recursive: true });
+  const { version } = JSON.parse(readFileSync(join(cli, "package.json"), "utf8"));
   const common = {
+    define: { CASTLE_VERSION: JSON.stringify(version) },
     bundle: true,
     platform: "node",
     target: "node20",

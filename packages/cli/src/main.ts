@@ -14,7 +14,7 @@ const COMMANDS: Record<string, () => Promise<{ main(argv: string[]): Promise<num
   shell: () => import("./commands/shell"),
   build: () => import("./commands/build"),
   why: () => import("./commands/why"),
-  exec: () => import("./commands/exec"),
+  // exec: () => import("./commands/exec"),
   ps: () => import("./commands/ps"),
   kill: () => import("./commands/kill"),
   cache: () => import("./commands/cache"),
@@ -71,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
     return command === undefined ? EXIT.usage : EXIT.ok;
   }
   if (command === "--version" || command === "-V") {
-    process.stdout.write(`castle ${CASTLE_VERSION}\n`);
+    process.stdout.write(`castle ${typeof CASTLE_VERSION === "string" ? CASTLE_VERSION : "dev"}\n`);
     return EXIT.ok;
   }
   const load = COMMANDS[command];
@@ -97,6 +97,8 @@ function report(error: unknown): number {
 const isEntry = process.argv[1] && fileURLToPath(import.meta.url) === (await import("node:fs")).realpathSync(process.argv[1]);
 if (isEntry) {
   locateOwnFiles();
+  // Node 20 is Castle's supported runtime; the AWS SDK's notice about its future plans is noise here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (error) => process.exit(report(error)),
