@@ -12,8 +12,11 @@ export type GitFs = typeof import("node:fs");
 export type GitHttp = import("isomorphic-git").HttpClient;
 
 /** isomorphic-git itself, loaded on first use. */
-export function loadGit(): Promise<Git> {
-  return import("isomorphic-git");
+export async function loadGit(): Promise<Git> {
+  // A CommonJS package: from source Node also gives named exports, but in the CLI bundle the
+  // namespace holds only `default` (module.exports) — which has every function in both cases.
+  const imported = (await import("isomorphic-git")) as Git & { default?: Git };
+  return imported.default ?? imported;
 }
 
 /** The default http client: isomorphic-git/http/node. */
