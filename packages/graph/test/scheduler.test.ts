@@ -1,6 +1,7 @@
 // Tests for the scheduler on the real sandbox and real stores: cache hits, rebuilding only what
 // changed, early cutoff, whiteouts through composition, overrides, concurrency, failures.
 
+import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +10,7 @@ import { openStore, removeTree, type LocalStore } from "@castle/cache";
 import { run as runSandbox, spawn } from "@castle/sandbox";
 import { busyboxMissing, makeBusyboxRootfs } from "../../../test/fixtures/rootfs";
 import { buildGraph, buildSystem, layer, source, system, type BuildEvent, type Layer, type System } from "../src/index";
+import { startHttpServer } from "./helpers/http-server";
 
 const skip = busyboxMissing();
 if (skip) console.warn(`skipping scheduler tests: ${skip}`);
@@ -163,6 +165,36 @@ describe.skipIf(skip)("buildSystem", () => {
     expect(events.at(-1)).toMatchObject({ type: "finished", ok: false });
     expect(readdirSync(join(store.root, "tmp"))).toEqual([]);
     expect(store.records().map((r) => r.name).filter((n) => !n.startsWith("source:")).sort()).toEqual(["base"]);
+  });
+
+  it("downloads a few http sources at a time, not all of a layer's mounts at once", async () => {
+    // A definition may mount a hundred pinned files (e.g. .debs); opening a hundred connections
+    // (and DNS look-ups) at once makes real mirrors and resolvers time out.
+    let inFlight = 0;
+    let most = 0;
+    const server = await startHttpServer((req, res) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      setTimeout(() => {
+        inFlight--;
+        res.end(`file ${req.url}\n`);
+      }, 100);
+    });
+    try {
+      const files = Array.from({ length: 24 }, (_, i) => `/f${i}.txt`);
+      const sha = (path: string) => createHash("sha256").update(`file ${path}\n`).digest("hex");
+      const base = layer.import({ name: "base", from: source.local(rootfs) });
+      const many = layer({
+        name: "many", runDeps: [base], script: "cat /in/*/* | wc -l > /count",
+        mounts: Object.fromEntries(files.map((f, i) => [`/in/${i}`, source.http({ name: `f${i}`, url: `${server.url}${f}`, sha256: sha(f) })])),
+      });
+      const { outcome } = await build(openStore(temp()), system({ name: "many", layers: [many] }));
+      expect(await inRoot(outcome.lowers, "cat /count")).toBe("24\n");
+      expect(most).toBeGreaterThan(1);
+      expect(most).toBeLessThanOrEqual(8);
+    } finally {
+      await server.close();
+    }
   });
 
   it("does not let a build write into its mounts' sources or its dependencies", async () => {

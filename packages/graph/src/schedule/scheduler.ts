@@ -58,6 +58,9 @@ class Scheduler {
   private readonly cores = availableParallelism();
   private readonly builds: PQueue;
   private readonly downloads = new PQueue({ concurrency: 4 });
+  /** Sources realized at once: a layer may mount a hundred pinned files, and a hundred parallel
+   * connections (and DNS look-ups) make mirrors and resolvers time out. */
+  private readonly fetches = new PQueue({ concurrency: 6 });
   private readonly resolver: Resolver;
   private readonly sourceContext: SourceContext;
   private readonly records = new Map<LayerNode, KeyRecord>();
@@ -227,7 +230,7 @@ class Scheduler {
   private sourceTree(name: string, source: Parameters<typeof realizeSource>[0]): Promise<OutputDigest> {
     let pending = this.sourceTrees.get(name);
     if (!pending) {
-      pending = realizeSource(source, this.sourceContext).then((digest) => {
+      pending = this.fetches.add(() => realizeSource(source, this.sourceContext)).then((digest) => {
         // A local directory is keyed by its content: if it changed since the keys were computed,
         // building with it would store an output under a key that does not describe it.
         const id = this.resolver.sourceId(name);
