@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, closeSync, createWriteStream, openSync, readSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { Readable, type Writable } from "node:stream";
-import { CastleError } from "@castle/errors";
+import { CastleError, isCastleError } from "@castle/errors";
 import type { BlobDigest, TreeEntry } from "../types";
 import { walkTree } from "../store/walk-tree";
 import { type Compression, defaultCompression, startCompressor } from "./compress";
@@ -46,9 +46,13 @@ export function packTree(root: string, options: PackOptions = {}): Readable {
   writing.catch(() => codec.kill());
   async function* chunks(): AsyncGenerator<Buffer> {
     try {
-      for await (const chunk of codec.output as AsyncIterable<Buffer>) yield chunk;
-      await writing;
-      await codec.done;
+      try {
+        for await (const chunk of codec.output as AsyncIterable<Buffer>) yield chunk;
+        await writing;
+        await codec.done;
+      } catch (error) {
+        throw packFailed(root, error);
+      }
     } finally {
       codec.kill();
     }
@@ -86,7 +90,7 @@ export async function packTreeToFile(
     } catch (error) {
       codec.kill();
       await hashing.catch(() => {});
-      throw error;
+      throw packFailed(root, error);
     }
     return { ...(await hashing), compression };
   } finally {
@@ -229,6 +233,17 @@ async function drained(sink: Writable): Promise<void> {
     sink.once("drain", onDrain);
     sink.once("close", onClose);
     sink.once("error", done);
+  });
+}
+
+/** A CastleError for any failure while packing (CastleErrors pass through). */
+function packFailed(root: string, error: unknown): CastleError {
+  if (isCastleError(error)) return error as CastleError;
+  if ((error as Error)?.name === "AbortError") {
+    return new CastleError("CASTLE_ARCHIVE_ABORTED", `packing ${root} was cancelled`, { cause: error, data: { root } });
+  }
+  return new CastleError("CASTLE_ARCHIVE_IO", `cannot pack ${root}: ${(error as Error)?.message ?? String(error)}`, {
+    cause: error, data: { root },
   });
 }
 
