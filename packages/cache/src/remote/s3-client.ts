@@ -14,7 +14,13 @@ type S3Module = typeof import("@aws-sdk/client-s3");
 let sdk: Promise<S3Module> | undefined;
 /** The SDK, imported on first call only. */
 function loadSdk(): Promise<S3Module> {
-  return (sdk ??= import("@aws-sdk/client-s3"));
+  return (sdk ??= import("@aws-sdk/client-s3").then(commonJs));
+}
+
+/** A CommonJS package's exports: from source Node also gives them as named exports, but in the
+ * CLI bundle (esbuild, code splitting) the namespace holds only `default` (module.exports). */
+function commonJs<T>(imported: T): T {
+  return (imported as T & { default?: T }).default ?? imported;
 }
 
 export interface HeadResult {
@@ -199,7 +205,7 @@ export class S3Access {
         );
         return;
       }
-      const { Upload } = await import("@aws-sdk/lib-storage");
+      const { Upload } = commonJs(await import("@aws-sdk/lib-storage"));
       const upload = new Upload({
         client,
         params: { ...params, Body: createReadStream(file, { highWaterMark: 1 << 20 }) },
