@@ -2,7 +2,7 @@
 // keys/<key>.json (records), logs/<key>.log, tmp/ (staging) and locks/. Nothing partial is ever
 // visible: trees arrive by rename after a syncfs, records by write-to-temp + fsync + rename.
 
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync,
@@ -103,7 +103,7 @@ export class LocalStore implements Store {
           { data: { key, name: meta.name, expected: meta.expectDigest, actual: digest } },
         );
       }
-      this.placeTree(staging.tree, digest);
+      await this.placeTree(staging.tree, digest);
       return this.writeRecord({ key, digest, bytes, entries, ...recordMeta(meta) });
     } finally {
       await staging.discard();
@@ -159,10 +159,11 @@ export class LocalStore implements Store {
     return join(this.root, "keys", `${key}.json`);
   }
 
-  private placeTree(staged: string, digest: OutputDigest): void {
+  private async placeTree(staged: string, digest: OutputDigest): Promise<void> {
     const target = this.treePath(digest);
     if (existsSync(target)) return; // Same content is already stored; the staging copy goes.
-    syncFilesystem(staged);
+    await syncFilesystem(staged);
+    if (existsSync(target)) return;
     try {
       renameSync(staged, target);
     } catch (error) {
@@ -232,11 +233,14 @@ export function writeFileAtomic(file: string, content: string | Buffer): void {
   renameSync(temp, file);
 }
 
-/** Flushes the filesystem that holds path (one syncfs instead of an fsync per file). */
-function syncFilesystem(path: string): void {
-  const result = spawnSync("sync", ["-f", path]);
-  if (result.error || result.status !== 0) {
-    // `sync -f` needs coreutils ≥ 8.24; fall back to a global sync rather than skip durability.
-    spawnSync("sync");
-  }
+/** Flushes the filesystem that holds path (one syncfs instead of an fsync per file), without
+ * blocking the event loop: other builds keep streaming their logs meanwhile. */
+async function syncFilesystem(path: string): Promise<void> {
+  const ok = await new Promise<boolean>((resolve) => {
+    const child = spawn("sync", ["-f", path], { stdio: "ignore" });
+    child.on("error", () => resolve(false));
+    child.on("exit", (code) => resolve(code === 0));
+  });
+  // `sync -f` needs coreutils ≥ 8.24; fall back to a global sync rather than skip durability.
+  if (!ok) spawnSync("sync");
 }

@@ -32,7 +32,7 @@ export function treeutilPath(): string {
 export function listOpaqueDirs(root: string): Set<string> {
   const result = spawnSync(treeutilPath(), ["opaque", root], { maxBuffer: 1 << 30 });
   if (result.status !== 0) {
-    throw new CastleError("CASTLE_CACHE_IO", `cannot read the tree at ${root}`, {
+    throw new CastleError("CASTLE_CACHE_IO", `cannot read the tree at ${root}: ${result.stderr?.toString().trim() || result.error?.message || `exit ${result.status}`}`, {
       data: { root, stderr: result.stderr?.toString().trim() },
     });
   }

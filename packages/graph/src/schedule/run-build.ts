@@ -89,7 +89,8 @@ function buildSpec(plan: BuildPlan, staging: Staging, store: Store): SandboxSpec
     mounts.push({ type: "bind", source: dir, target: path, readonly: false });
   }
   return {
-    root: { lowers: [mountpoints, ...plan.rootTrees], upper: staging.tree, work: staging.work },
+    // Volatile: overlayfs skips its syncfs at unmount; the store syncs once, at commit.
+    root: { lowers: [mountpoints, ...plan.rootTrees], upper: staging.tree, work: staging.work, volatile: true },
     mounts,
     argv: [...build.shell, build.script],
     // Job counts are not part of the key: a build must not depend on how many cores it had.
