@@ -69,8 +69,13 @@ describe("loadDefinition", () => {
       "castle.ts": 'import { layer, system } from "castle";\n\nconst x = layer({ name: "bad name!", script: "true" });\nexport default system({ name: "x", layers: [x] });\n',
     });
     await expect(loadDefinition({ path: dir, cacheDir })).rejects.toMatchObject({
+      code: "CASTLE_DEFINITION",
+      message: expect.stringMatching(/castle\.ts:3:\d+: layer name "bad name!" is invalid/),
+    });
+    const throwing = project({ "castle.ts": 'import { system } from "castle";\n\nthrow new Error("boom");\nexport default system({ name: "x", layers: [] });\n' });
+    await expect(loadDefinition({ path: throwing.dir, cacheDir: throwing.cacheDir })).rejects.toMatchObject({
       code: "CASTLE_DEFINITION_ERROR",
-      message: expect.stringMatching(/castle\.ts:3:\d+: .*layer name "bad name!" is invalid/),
+      message: expect.stringMatching(/castle\.ts:3:\d+: boom/),
     });
   });
 

@@ -220,13 +220,16 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** Writes a file so that readers see the old content or the new, never a mix. */
-export function writeFileAtomic(file: string, content: string | Buffer): void {
+/**
+ * Writes a file so that readers see the old content or the new, never a mix. `durable: false`
+ * skips the fsync for bookkeeping that may be lost in a crash (instances, statistics, notes).
+ */
+export function writeFileAtomic(file: string, content: string | Buffer, options: { durable?: boolean } = {}): void {
   const temp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   const fd = openSync(temp, "w", 0o644);
   try {
     writeSync(fd, typeof content === "string" ? Buffer.from(content) : content);
-    fsyncSync(fd);
+    if (options.durable !== false) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

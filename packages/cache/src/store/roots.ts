@@ -21,7 +21,7 @@ export function recordRoot(store: Store, system: string, records: KeyRecord[]): 
     keys: [...new Set(records.map((r) => r.key))].sort(),
     digests: [...new Set(records.map((r) => r.digest))].sort(),
   };
-  writeFileAtomic(join(store.dir("roots"), `${encodeURIComponent(system)}.json`), JSON.stringify(root) + "\n");
+  writeFileAtomic(join(store.dir("roots"), `${encodeURIComponent(system)}.json`), JSON.stringify(root) + "\n", { durable: false });
 }
 
 export function readRoots(store: Store): RootRecord[] {

@@ -43,5 +43,6 @@ export function addToTotals(store: Store, stats: BuildStats): void {
       pushedBytes: t.pushedBytes + stats.pushedBytes,
       savedMs: t.savedMs + stats.savedMs,
     } satisfies CacheTotals) + "\n",
+    { durable: false },
   );
 }

@@ -36,7 +36,7 @@ export class InstanceRegistry {
 
   add(instance: Omit<Instance, "pidStart">): Instance {
     const entry = { ...instance, pidStart: processStart(instance.pid) ?? 0 };
-    writeFileAtomic(join(this.dir, `${instance.id}.json`), JSON.stringify(entry, null, 2) + "\n");
+    writeFileAtomic(join(this.dir, `${instance.id}.json`), JSON.stringify(entry, null, 2) + "\n", { durable: false });
     return entry;
   }
 

@@ -57,7 +57,7 @@ export async function locateDefinition(
     commit = lastCommit(refFile, url, where.branch);
   } else {
     commit = (await resolveRef({ url, fs, http, signal: options.signal, ...(where.branch ? { ref: where.branch } : {}) })).commit;
-    writeFileAtomic(refFile, JSON.stringify({ url, branch: where.branch ?? "HEAD", commit }) + "\n");
+    writeFileAtomic(refFile, JSON.stringify({ url, branch: where.branch ?? "HEAD", commit }) + "\n", { durable: false });
   }
   const checkout = join(store.dir("checkouts"), commit);
   if (!existsSync(join(checkout, ".castle-complete"))) {

@@ -2,11 +2,12 @@
 // the file and line where the bad value was declared.
 
 import { CastleError } from "@castle/errors";
-import type { DefinitionSite } from "../types";
+import type { SiteRef } from "./site";
 
 /** A definition that cannot be right: bad option, bad name, bad path. */
 export class DefinitionError extends CastleError {
-  constructor(message: string, site: DefinitionSite, data: Record<string, unknown> = {}) {
+  constructor(message: string, siteRef: SiteRef, data: Record<string, unknown> = {}) {
+    const site = siteRef();
     super("CASTLE_DEFINITION", site ? `${site}: ${message}` : message, { data: { ...data, site } });
   }
 }

@@ -4,7 +4,8 @@
 import { LAYER_BRAND, SOURCE_BRAND, type Layer, type LayerRef, type Mountable, type Source } from "../types";
 import { checkMountPath, checkName, checkStringMap, checkStrings } from "./checks";
 import { DefinitionError } from "./errors";
-import { callerSite } from "./site";
+import { captureSite, withSite } from "./site";
+import type { SiteRef } from "./site";
 
 export interface LayerOptions {
   /** Unique name in the system; used in logs, overrides and `castle why`. */
@@ -45,7 +46,7 @@ export interface LayerOptions {
  * });
  */
 export function layer(options: LayerOptions): Layer {
-  const site = callerSite();
+  const site = captureSite();
   if (typeof options !== "object" || options === null) {
     throw new DefinitionError("layer() takes an options object", site);
   }
@@ -65,7 +66,7 @@ export function layer(options: LayerOptions): Layer {
   }
   const shell = options.shell === undefined ? ["/bin/sh", "-euc"] : checkStrings(options.shell, `layer ${name}: shell`, site);
   if (shell.length === 0) throw new DefinitionError(`layer ${name}: shell must not be empty`, site);
-  return Object.freeze({
+  return withSite({
     [LAYER_BRAND]: true as const,
     kind: "build" as const,
     name,
@@ -80,8 +81,7 @@ export function layer(options: LayerOptions): Layer {
       caches: checkedCaches,
       shell,
     },
-    definedAt: site,
-  });
+  }, site);
 }
 
 export interface ImportOptions {
@@ -100,12 +100,12 @@ export interface ImportOptions {
  * const base = layer.import({ name: "base", from: source.local("./rootfs") });
  */
 function importLayer(options: ImportOptions): Layer {
-  const site = callerSite();
+  const site = captureSite();
   const name = checkName(options?.name, "layer", site);
   if (!isSourceValue(options.from)) {
     throw new DefinitionError(`layer ${name}: from must be a source (source.local, source.http, ...)`, site);
   }
-  return Object.freeze({
+  return withSite({
     [LAYER_BRAND]: true as const,
     kind: "import" as const,
     name,
@@ -113,8 +113,7 @@ function importLayer(options: ImportOptions): Layer {
     runDeps: refs(options.runDeps, `layer ${name}: runDeps`, site),
     mounts: {},
     from: options.from,
-    definedAt: site,
-  });
+  }, site);
 }
 
 export interface MergeOptions {
@@ -131,25 +130,24 @@ export interface MergeOptions {
  * const userland = layer.merge({ name: "userland", layers: [busybox, zlib] });
  */
 function mergeLayer(options: MergeOptions): Layer {
-  const site = callerSite();
+  const site = captureSite();
   const name = checkName(options?.name, "layer", site);
   const layers = refs(options.layers, `layer ${name}: layers`, site);
   if (layers.length === 0) throw new DefinitionError(`layer ${name}: layers must not be empty`, site);
-  return Object.freeze({
+  return withSite({
     [LAYER_BRAND]: true as const,
     kind: "merge" as const,
     name,
     buildDeps: [],
     runDeps: layers,
     mounts: {},
-    definedAt: site,
-  });
+  }, site);
 }
 
 layer.import = importLayer;
 layer.merge = mergeLayer;
 
-function refs(value: unknown, what: string, site: Layer["definedAt"]): LayerRef[] {
+function refs(value: unknown, what: string, site: SiteRef): LayerRef[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw new DefinitionError(`${what} must be an array of layers`, site);
   return value.map((ref, i) => {
@@ -161,7 +159,7 @@ function refs(value: unknown, what: string, site: Layer["definedAt"]): LayerRef[
   });
 }
 
-function mounts(value: unknown, name: string, site: Layer["definedAt"]): Record<string, Mountable> {
+function mounts(value: unknown, name: string, site: SiteRef): Record<string, Mountable> {
   if (value === undefined) return {};
   if (typeof value !== "object" || value === null) {
     throw new DefinitionError(`layer ${name}: mounts must map paths to sources or layers`, site);
@@ -178,7 +176,7 @@ function mounts(value: unknown, name: string, site: Layer["definedAt"]): Record<
   return out;
 }
 
-function cwdOf(cwd: string, name: string, site: Layer["definedAt"]): string {
+function cwdOf(cwd: string, name: string, site: SiteRef): string {
   if (cwd === "/") return cwd;
   return checkMountPath(cwd, `layer ${name}: cwd`, site);
 }

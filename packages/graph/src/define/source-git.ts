@@ -3,7 +3,7 @@
 import { SOURCE_BRAND, type Source } from "../types";
 import { checkName } from "./checks";
 import { DefinitionError } from "./errors";
-import { callerSite } from "./site";
+import { captureSite, withSite } from "./site";
 
 export interface GitSourceOptions {
   /** Repository URL (http(s) smart protocol) or a local path. */
@@ -26,7 +26,7 @@ export interface GitSourceOptions {
  *   commit: "0123456789abcdef0123456789abcdef01234567" });
  */
 export function gitSource(options: GitSourceOptions): Source {
-  const site = callerSite();
+  const site = captureSite();
   if (typeof options?.url !== "string" || options.url === "") {
     throw new DefinitionError("source.git: url must be a non-empty string", site);
   }
@@ -39,10 +39,9 @@ export function gitSource(options: GitSourceOptions): Source {
     throw new DefinitionError(`source.git ${options.url}: subdir must stay inside the repository`, site);
   }
   const repoName = options.url.replace(/\/+$/, "").split(/[/:]/).pop()?.replace(/\.git$/, "") || "git";
-  return Object.freeze({
+  return withSite({
     [SOURCE_BRAND]: true as const,
     name: checkName(options.name ?? repoName, "source", site),
     spec: { type: "git" as const, url: options.url, commit, ...(options.ref ? { ref: options.ref } : {}), subdir },
-    definedAt: site,
-  });
+  }, site);
 }

@@ -3,7 +3,8 @@
 import { SOURCE_BRAND, type Source } from "../types";
 import { checkName, checkStrings } from "./checks";
 import { DefinitionError } from "./errors";
-import { callerSite } from "./site";
+import { captureSite, withSite } from "./site";
+import type { SiteRef } from "./site";
 
 export interface HttpSourceOptions {
   /** Where the file is published. */
@@ -36,7 +37,7 @@ const ARCHIVE = /\.(tar|tgz|tbz2?|txz|tar\.(gz|bz2|xz|zst|lz|lzma))$/;
  * });
  */
 export function httpSource(options: HttpSourceOptions): Source {
-  const site = callerSite();
+  const site = captureSite();
   const url = checkUrl(options?.url, "url", site);
   const sha256 = String(options.sha256 ?? "").toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(sha256)) {
@@ -48,15 +49,14 @@ export function httpSource(options: HttpSourceOptions): Source {
   if (!Number.isInteger(strip) || strip < 0 || strip > 16) {
     throw new DefinitionError(`source ${url}: strip must be an integer from 0 to 16`, site);
   }
-  return Object.freeze({
+  return withSite({
     [SOURCE_BRAND]: true as const,
     name: checkName(options.name ?? nameFromUrl(url), "source", site),
     spec: { type: "http" as const, url, sha256, mirrors, extract, strip },
-    definedAt: site,
-  });
+  }, site);
 }
 
-function checkUrl(value: unknown, what: string, site: Source["definedAt"]): string {
+function checkUrl(value: unknown, what: string, site: SiteRef): string {
   try {
     const url = new URL(String(value));
     if (url.protocol === "http:" || url.protocol === "https:" || url.protocol === "file:") return url.href;

@@ -4,7 +4,7 @@ import { posix } from "node:path";
 import { SOURCE_BRAND, type Source } from "../types";
 import { checkName } from "./checks";
 import { DefinitionError } from "./errors";
-import { callerSite } from "./site";
+import { captureSite, withSite } from "./site";
 
 export type InlineFile = string | { content: string; mode?: number };
 
@@ -15,7 +15,7 @@ export type InlineFile = string | { content: string; mode?: number };
  * const etc = source.inline({ "hostname": "castle\n", "bin/hello": { content: "#!/bin/sh\necho hi\n", mode: 0o755 } });
  */
 export function inlineSource(files: Record<string, InlineFile>, options: { name?: string } = {}): Source {
-  const site = callerSite();
+  const site = captureSite();
   if (typeof files !== "object" || files === null) {
     throw new DefinitionError("source.inline takes an object of files", site);
   }
@@ -31,10 +31,9 @@ export function inlineSource(files: Record<string, InlineFile>, options: { name?
     }
     out[normal] = entry;
   }
-  return Object.freeze({
+  return withSite({
     [SOURCE_BRAND]: true as const,
     name: checkName(options.name ?? "inline", "source", site),
     spec: { type: "inline" as const, files: out },
-    definedAt: site,
-  });
+  }, site);
 }

@@ -4,7 +4,7 @@ import { basename, resolve } from "node:path";
 import { SOURCE_BRAND, type Source } from "../types";
 import { checkName, checkStrings } from "./checks";
 import { DefinitionError } from "./errors";
-import { callerDir, callerSite } from "./site";
+import { callerDir, captureSite, withSite } from "./site";
 
 export interface LocalSourceOptions {
   /** Patterns of paths to leave out: a name ("node_modules"), a relative path ("build/out"),
@@ -22,12 +22,12 @@ export interface LocalSourceOptions {
  * const rootfs = source.local("./rootfs", { ignore: ["*.tmp"] });
  */
 export function localSource(dir: string, options: LocalSourceOptions = {}): Source {
-  const site = callerSite();
+  const site = captureSite();
   if (typeof dir !== "string" || dir === "") {
     throw new DefinitionError("source.local: dir must be a non-empty path", site);
   }
   const absolute = resolve(callerDir(), dir);
-  return Object.freeze({
+  return withSite({
     [SOURCE_BRAND]: true as const,
     name: checkName(options.name ?? (basename(absolute) || "local"), "source", site),
     spec: {
@@ -35,6 +35,5 @@ export function localSource(dir: string, options: LocalSourceOptions = {}): Sour
       dir: absolute,
       ignore: options.ignore === undefined ? [".git"] : checkStrings(options.ignore, "source.local: ignore", site),
     },
-    definedAt: site,
-  });
+  }, site);
 }

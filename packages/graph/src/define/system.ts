@@ -4,7 +4,7 @@ import { SYSTEM_BRAND, type LayerRef, type System } from "../types";
 import { checkMountPath, checkName, checkStringMap, checkStrings } from "./checks";
 import { DefinitionError } from "./errors";
 import { isLayerValue } from "./layer";
-import { callerSite } from "./site";
+import { captureSite, withSite } from "./site";
 
 export interface SystemOptions {
   /** The system's name: it keys its persistent state (home, /var...) across runs. */
@@ -29,7 +29,7 @@ export interface SystemOptions {
  * export default system({ name: "hello", layers: [hello], entrypoint: ["/bin/sh"] });
  */
 export function system(options: SystemOptions): System {
-  const site = callerSite();
+  const site = captureSite();
   if (typeof options !== "object" || options === null) {
     throw new DefinitionError("system() takes an options object", site);
   }
@@ -47,7 +47,7 @@ export function system(options: SystemOptions): System {
   });
   const entrypoint = options.entrypoint === undefined ? ["/bin/sh"] : checkStrings(options.entrypoint, `system ${name}: entrypoint`, site);
   if (entrypoint.length === 0) throw new DefinitionError(`system ${name}: entrypoint must not be empty`, site);
-  return Object.freeze({
+  return withSite({
     [SYSTEM_BRAND]: true as const,
     name,
     layers: [...options.layers],
@@ -55,8 +55,7 @@ export function system(options: SystemOptions): System {
     env: checkStringMap(options.env, `system ${name}: env`, site),
     cwd: options.cwd === undefined ? "/root" : checkMountPath(options.cwd, `system ${name}: cwd`, site),
     hostname: options.hostname ?? name,
-    definedAt: site,
-  });
+  }, site);
 }
 
 export function isSystemValue(value: unknown): value is System {

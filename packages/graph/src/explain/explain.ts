@@ -29,7 +29,7 @@ export function lastUse(store: Store, system: string, layer: string): LastUse | 
 /** Records the inputs of a layer that was just built, pulled or found, unless unchanged. */
 export function recordUse(store: Store, system: string, layer: string, use: LastUse, previous?: LastUse): void {
   if (previous && previous.key === use.key && previous.buildMs === use.buildMs) return;
-  writeFileAtomic(useFile(store, system, layer), JSON.stringify(use) + "\n");
+  writeFileAtomic(useFile(store, system, layer), JSON.stringify(use) + "\n", { durable: false });
 }
 
 function useFile(store: Store, system: string, layer: string): string {

@@ -5,8 +5,9 @@
 import { readFileSync, statSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { CastleError, messageOf } from "@castle/errors";
+import { CastleError, isCastleError, messageOf } from "@castle/errors";
 import { writeFileAtomic } from "@castle/cache";
+import { BUNDLE_FILES } from "../define/site";
 import { isSystemValue } from "../define/system";
 import { sha256Hex } from "../hash/canonical";
 import type { System } from "../types";
@@ -33,6 +34,8 @@ interface BundleIndex {
   api: string;
   bundle: string;
   inputs: { path: string; size: number; mtimeMs: number; sha256: string }[];
+  /** Where each input's code starts in the bundle: [line, absolute path]. */
+  modules: [number, string][];
 }
 
 /** Loads the system a castle.ts default-exports. */
@@ -41,17 +44,23 @@ export async function loadDefinition(options: LoadOptions): Promise<LoadedDefini
   const apiPath = options.apiPath ?? castleApiPath();
   const apiStamp = stamp(apiPath);
   const indexFile = join(options.cacheDir, `${sha256Hex(file).slice(0, 32)}.json`);
-  let bundle = reuseBundle(indexFile, apiStamp, options.cacheDir);
-  const cached = bundle !== undefined;
-  if (!bundle) bundle = await compile(file, apiPath, apiStamp, indexFile, options.cacheDir);
+  let found = reuseBundle(indexFile, apiStamp, options.cacheDir);
+  const cached = found !== undefined;
+  if (!found) found = await compile(file, apiPath, apiStamp, indexFile, options.cacheDir);
+  const { bundle, modules } = found;
+  const registry = ((globalThis as { [BUNDLE_FILES]?: Map<string, [number, string][]> })[BUNDLE_FILES] ??= new Map());
+  registry.set(pathToFileURL(bundle).href, modules);
   process.setSourceMapsEnabled(true);
   let exports: { default?: unknown };
   try {
     exports = (await import(pathToFileURL(bundle).href)) as { default?: unknown };
   } catch (error) {
-    throw new CastleError("CASTLE_DEFINITION_ERROR", `${file}: ${userFrame(error) ?? ""}${messageOf(error)}`, {
+    // The definition API's own errors already say where (castle.ts:line:col): say it once.
+    const own = isCastleError(error);
+    throw new CastleError("CASTLE_DEFINITION_ERROR", own ? error.message : `${file}: ${userFrame(error) ?? ""}${messageOf(error)}`, {
       cause: error,
-      data: { file },
+      data: { file, ...(own ? error.data : {}) },
+      ...(own && error.hint ? { hint: error.hint } : {}),
     });
   }
   if (!isSystemValue(exports.default)) {
@@ -89,14 +98,14 @@ function stamp(path: string): string {
 }
 
 /** The cached bundle, if every input still has the size and content it had when compiled. */
-function reuseBundle(indexFile: string, apiStamp: string, cacheDir: string): string | undefined {
+function reuseBundle(indexFile: string, apiStamp: string, cacheDir: string): { bundle: string; modules: [number, string][] } | undefined {
   let index: BundleIndex;
   try {
     index = JSON.parse(readFileSync(indexFile, "utf8")) as BundleIndex;
   } catch {
     return undefined;
   }
-  if (index.api !== apiStamp) return undefined;
+  if (index.api !== apiStamp || !Array.isArray(index.modules)) return undefined;
   for (const input of index.inputs) {
     try {
       const st = statSync(input.path);
@@ -112,10 +121,12 @@ function reuseBundle(indexFile: string, apiStamp: string, cacheDir: string): str
   } catch {
     return undefined;
   }
-  return bundle;
+  return { bundle, modules: index.modules };
 }
 
-async function compile(file: string, apiPath: string, apiStamp: string, indexFile: string, cacheDir: string): Promise<string> {
+async function compile(
+  file: string, apiPath: string, apiStamp: string, indexFile: string, cacheDir: string,
+): Promise<{ bundle: string; modules: [number, string][] }> {
   const imported = (await import("esbuild")) as typeof import("esbuild") & { default?: typeof import("esbuild") };
   const esbuild = imported.default ?? imported;
   const outfile = join(cacheDir, "definition.mjs");
@@ -150,15 +161,29 @@ async function compile(file: string, apiPath: string, apiStamp: string, indexFil
   const bundleName = `${sha256Hex(output).slice(0, 32)}.mjs`;
   const bundle = join(cacheDir, bundleName);
   writeFileAtomic(bundle, output);
-  const inputs = Object.keys(result.metafile.inputs)
+  const inputNames = Object.keys(result.metafile.inputs);
+  const modules = moduleStarts(output, inputNames);
+  const inputs = inputNames
     .map((p) => (isAbsolute(p) ? p : resolve(p)))
     .filter((p) => p !== apiPath && !p.includes("/node_modules/"))
     .map((p) => {
       const st = statSync(p);
       return { path: p, size: st.size, mtimeMs: st.mtimeMs, sha256: sha256Hex(readFileSync(p, "latin1")) };
     });
-  writeFileAtomic(indexFile, JSON.stringify({ api: apiStamp, bundle: bundleName, inputs } satisfies BundleIndex));
-  return bundle;
+  writeFileAtomic(indexFile, JSON.stringify({ api: apiStamp, bundle: bundleName, inputs, modules } satisfies BundleIndex));
+  return { bundle, modules };
+}
+
+/** esbuild opens each module's code with a "// <input path>" line: where each input starts. */
+function moduleStarts(output: string, inputs: string[]): [number, string][] {
+  const known = new Set(inputs);
+  const starts: [number, string][] = [];
+  const lines = output.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.startsWith("// ") && known.has(line.slice(3))) starts.push([i + 1, resolve(line.slice(3))]);
+  }
+  return starts;
 }
 
 /** "castle.ts:12:7: " for the first stack frame in the user's own files, if there is one. */
