@@ -55,12 +55,12 @@ export async function loadDefinition(options: LoadOptions): Promise<LoadedDefini
   try {
     exports = (await import(pathToFileURL(bundle).href)) as { default?: unknown };
   } catch (error) {
-    // The definition API's own errors already say where (castle.ts:line:col): say it once.
-    const own = isCastleError(error);
-    throw new CastleError("CASTLE_DEFINITION_ERROR", own ? error.message : `${file}: ${userFrame(error) ?? ""}${messageOf(error)}`, {
+    // The definition API's own errors already name their code, file and line: pass them on as
+    // they are (wrapping them repeated the location three times and lost the code).
+    if (isCastleError(error)) throw error;
+    throw new CastleError("CASTLE_DEFINITION_ERROR", `${file}: ${userFrame(error) ?? ""}${messageOf(error)}`, {
       cause: error,
-      data: { file, ...(own ? error.data : {}) },
-      ...(own && error.hint ? { hint: error.hint } : {}),
+      data: { file },
     });
   }
   if (!isSystemValue(exports.default)) {
