@@ -103,6 +103,9 @@ export class Resolver {
   }
 
   private async computeResolution(node: LayerNode): Promise<Resolution> {
+    // Yield before asking for the dependencies: digest → resolve → computeResolution would
+    // otherwise recurse synchronously down a chain, and a few thousand layers overflow the stack.
+    await Promise.resolve();
     const deps = [...buildRootClosure(node)];
     for (const mount of node.mounts) if (mount.target.kind === "layer") deps.push(...runClosure([mount.target.node]));
     const sources: Source[] = node.mounts.flatMap((m) => (m.target.kind === "source" ? [m.target.source] : []));
