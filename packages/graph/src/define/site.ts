@@ -6,7 +6,9 @@
 import { dirname, relative } from "node:path";
 import type { DefinitionSite } from "../types";
 
-const OWN_FRAME = /[\\/]packages[\\/]graph[\\/]src[\\/]define[\\/]|[\\/]dist[\\/]api\.mjs|node:internal|castle:api/;
+// With source maps on, frames of the bundled API (dist/api.mjs) name its sources relative to the
+// bundle (…/graph/src/define/layer.ts), wherever Castle is installed — not only in this repo.
+const OWN_FRAME = /[\\/]graph[\\/]src[\\/]define[\\/]|[\\/]dist[\\/]api\.mjs|node:internal|castle:api/;
 
 export interface CallerLocation {
   file: string;
