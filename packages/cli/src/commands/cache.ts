@@ -99,7 +99,7 @@ function prune(store: LocalStore, argv: string[]): number {
   if (!(days >= 0)) throw new UsageError(`--keep-days takes a number, got "${values["keep-days"]}"`, "cache");
   const result = pruneStore(store, {
     keepForMs: days * 86400e3,
-    ...(values["max-size"] !== undefined ? { maxBytes: parseBytes(values["max-size"], "--max-size") } : {}),
+    ...(values["max-size"] !== undefined ? { maxBytes: parseBytes(values["max-size"], "--max-size", "cache") } : {}),
     dryRun: Boolean(values["dry-run"]),
   });
   process.stdout.write(

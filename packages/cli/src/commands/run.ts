@@ -53,7 +53,7 @@ export async function main(argv: string[], shell = false): Promise<number> {
     throw new UsageError(`--network is host or none, got "${values.network}"`, name);
   }
   const flags = systemFlags(values, process.env, name);
-  const limits = parseLimits(values);
+  const limits = parseLimits(values, name);
   const prepared = await prepareSystem(positionals, flags, name);
   const outcome = await buildPrepared(prepared);
   return runSystem({

@@ -23,23 +23,23 @@ export interface AppliedLimits {
 }
 
 /** "512M", "2G", "1048576" → bytes. */
-export function parseBytes(text: string, flag: string): number {
+export function parseBytes(text: string, flag: string, command?: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim());
-  if (!m) throw new UsageError(`${flag} takes a size like 512M or 2G, got "${text}"`);
+  if (!m) throw new UsageError(`${flag} takes a size like 512M or 2G, got "${text}"`, command);
   const scale = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g" | "t"];
   return Math.floor(Number(m[1]) * scale);
 }
 
-export function parseLimits(values: { memory?: string; pids?: string; cpus?: string }): ResourceLimits {
+export function parseLimits(values: { memory?: string; pids?: string; cpus?: string }, command: string): ResourceLimits {
   const out: ResourceLimits = {};
-  if (values.memory !== undefined) out.memoryBytes = parseBytes(values.memory, "--memory");
+  if (values.memory !== undefined) out.memoryBytes = parseBytes(values.memory, "--memory", command);
   if (values.pids !== undefined) {
     out.pids = Number(values.pids);
-    if (!Number.isInteger(out.pids) || out.pids < 1) throw new UsageError(`--pids takes a positive integer, got "${values.pids}"`);
+    if (!Number.isInteger(out.pids) || out.pids < 1) throw new UsageError(`--pids takes a positive integer, got "${values.pids}"`, command);
   }
   if (values.cpus !== undefined) {
     out.cpus = Number(values.cpus);
-    if (!(out.cpus > 0)) throw new UsageError(`--cpus takes a positive number, got "${values.cpus}"`);
+    if (!(out.cpus > 0)) throw new UsageError(`--cpus takes a positive number, got "${values.cpus}"`, command);
   }
   return out;
 }
