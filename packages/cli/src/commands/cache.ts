@@ -4,7 +4,7 @@
 import { diskUsage, openStore, pruneStore, verifyStore, type KeyRecord, type LocalStore } from "@castle/cache";
 import { EXIT } from "../context/exit-codes";
 import { readTotals } from "../context/cache-stats";
-import { parseCommand, SYSTEM_OPTIONS, systemFlags } from "../context/options";
+import { noPositionals, parseCommand, SYSTEM_OPTIONS, systemFlags } from "../context/options";
 import { castlePaths } from "../context/paths";
 import { buildPrepared, openRemoteCache, prepareSystem } from "../context/prepare";
 import { parseBytes } from "../context/resources";
@@ -43,10 +43,12 @@ export async function main(argv: string[]): Promise<number> {
     case "ls":
       return list(store, rest);
     case "stats":
+      noPositionals(parseCommand(rest, {}, "cache").positionals, "cache");
       return stats(store);
     case "prune":
       return prune(store, rest);
     case "verify":
+      noPositionals(parseCommand(rest, {}, "cache").positionals, "cache");
       return verify(store);
     case "push":
       return push(store, rest);
@@ -58,7 +60,8 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function list(store: LocalStore, argv: string[]): number {
-  const { values } = parseCommand(argv, { json: { type: "boolean" } }, "cache");
+  const { values, positionals } = parseCommand(argv, { json: { type: "boolean" } }, "cache");
+  noPositionals(positionals, "cache");
   const records = store.records().sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   if (values.json) {
     process.stdout.write(JSON.stringify(records, null, 2) + "\n");
@@ -90,11 +93,12 @@ function stats(store: LocalStore): number {
 }
 
 function prune(store: LocalStore, argv: string[]): number {
-  const { values } = parseCommand(
+  const { values, positionals } = parseCommand(
     argv,
     { "keep-days": { type: "string" }, "max-size": { type: "string" }, "dry-run": { type: "boolean" } },
     "cache",
   );
+  noPositionals(positionals, "cache");
   const days = values["keep-days"] === undefined ? 30 : Number(values["keep-days"]);
   if (!(days >= 0)) throw new UsageError(`--keep-days takes a number, got "${values["keep-days"]}"`, "cache");
   const result = pruneStore(store, {

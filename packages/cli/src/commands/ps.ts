@@ -2,7 +2,7 @@
 
 import { EXIT } from "../context/exit-codes";
 import { InstanceRegistry } from "../context/instances";
-import { parseCommand } from "../context/options";
+import { noPositionals, parseCommand } from "../context/options";
 import { castlePaths } from "../context/paths";
 
 const HELP = `usage: castle ps [--json]
@@ -12,11 +12,12 @@ process died without cleaning up) are removed.
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseCommand(argv, { json: { type: "boolean" }, help: { type: "boolean", short: "h" } }, "ps");
+  const { values, positionals } = parseCommand(argv, { json: { type: "boolean" }, help: { type: "boolean", short: "h" } }, "ps");
   if (values.help) {
     process.stdout.write(HELP);
     return EXIT.ok;
   }
+  noPositionals(positionals, "ps");
   const instances = new InstanceRegistry(castlePaths().state).list();
   if (values.json) {
     process.stdout.write(JSON.stringify(instances, null, 2) + "\n");

@@ -83,6 +83,11 @@ export function parseCommand<O extends ParseArgsConfig["options"]>(argv: string[
   }
 }
 
+/** For commands that take no positionals: a stray word is a mistake, not something to ignore. */
+export function noPositionals(positionals: string[], command: string): void {
+  if (positionals.length > 0) throw new UsageError(`unexpected arguments: ${positionals.join(" ")}`, command);
+}
+
 /** Splits `args -- cmd args` at the first "--". */
 export function splitCommand(argv: string[]): { own: string[]; command: string[] | undefined } {
   const at = argv.indexOf("--");
