@@ -130,6 +130,15 @@ describe.skipIf(skip)("buildSystem", () => {
     expect(back.built).toEqual([]);
   });
 
+  it("rebuilds a layer it is asked to rebuild even though the store has it", async () => {
+    const store = openStore(temp());
+    await build(store, chain().sys);
+    const again = await build(store, chain().sys, { force: new Set(["b"]) });
+    expect(again.built).toEqual(["b"]);
+    expect(again.events.find((e) => e.type === "building" && e.layer === "b")).toMatchObject({ reason: { kind: "forced" } });
+    expect(again.events.find((e) => e.type === "done" && e.layer === "b")).toMatchObject({ origin: "built" });
+  });
+
   it("runs independent layers in parallel", async () => {
     const store = openStore(temp());
     const base = layer.import({ name: "base", from: source.local(rootfs) });

@@ -196,8 +196,8 @@ class Scheduler {
         this.throwIfFailed(node);
         return ownWork(node.name, () => this.options.store.withKeyLock(resolution.key, async () => {
           this.throwIfFailed(node);
-          // Another process may have built it while we waited for the lock.
-          const done = this.options.store.lookup(resolution.key);
+          // Another process may have built it while we waited for the lock (unless asked to rebuild).
+          const done = this.options.force?.has(node.name) ? undefined : this.options.store.lookup(resolution.key);
           if (done) return { record: done, origin: "local" as const };
           const jobs = Math.max(1, Math.floor(this.cores / Math.max(1, this.running + 1 + this.builds.size)));
           const reason = this.options.force?.has(node.name)
