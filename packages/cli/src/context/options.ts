@@ -79,8 +79,18 @@ export function parseCommand<O extends ParseArgsConfig["options"]>(argv: string[
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError((error as Error).message, command);
+    throw new UsageError(parseArgsMessage(error as Error & { code?: string }), command);
   }
+}
+
+/** node:util's messages run over several lines; Castle's usage errors are one line. */
+function parseArgsMessage(error: Error & { code?: string }): string {
+  const first = error.message.split("\n")[0]!.replace(/\. To specify .*$/, "").replace(/\.$/, "");
+  const option = /'(-{1,2}[^' ,]+)/.exec(first)?.[1];
+  if (!option) return first;
+  if (error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown option ${option}`;
+  if (/ambiguous/.test(first)) return `${option} needs a value (for one that starts with "-", write ${option}=VALUE)`;
+  return first;
 }
 
 /** For commands that take no positionals: a stray word is a mistake, not something to ignore. */
