@@ -67,6 +67,7 @@ class Scheduler {
   private readonly materialized = new Map<LayerNode, Promise<KeyRecord>>();
   private readonly sourceTrees = new Map<string, Promise<OutputDigest>>();
   private readonly pushes = new Map<LayerNode, Promise<void>>();
+  private readonly producing = new Map<LayerNode, Promise<OutputDigest>>();
   private readonly finishedLayers = new Set<LayerNode>();
   private readonly lastUses = new Map<LayerNode, LastUse | undefined>();
   private readonly priorities: Map<LayerNode, number>;
@@ -168,8 +169,19 @@ class Scheduler {
     return this.finish(node, resolution, record, "pulled");
   }
 
+  /** Produces a layer's output once, however many paths ask for it (the resolver's digest() and
+   * materialize() both can). */
+  private produce(node: LayerNode, resolution: Resolution): Promise<OutputDigest> {
+    let pending = this.producing.get(node);
+    if (!pending) {
+      pending = this.produceNow(node, resolution);
+      this.producing.set(node, pending);
+    }
+    return pending;
+  }
+
   /** Produces a layer's output that is stored nowhere: import its source or build it. */
-  private async produce(node: LayerNode, resolution: Resolution): Promise<OutputDigest> {
+  private async produceNow(node: LayerNode, resolution: Resolution): Promise<OutputDigest> {
     const { layer } = node;
     if (layer.kind === "merge") throw new Error(`internal: merge layer ${node.name} has no output`);
     if (layer.kind === "import") {
