@@ -87,11 +87,14 @@ function isAlive(instance: Instance): boolean {
   return start !== undefined && (instance.pidStart === 0 || start === instance.pidStart);
 }
 
-/** Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot. */
+/** Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot; undefined
+ * when it is gone or a zombie (it has exited: a castle killed with SIGKILL leaves its sandbox
+ * helper a zombie until whoever inherits it reaps it). */
 export function processStart(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (fields[0] === "Z" || fields[0] === "X") return undefined;
     return Number(fields[19]);
   } catch {
     return undefined;
