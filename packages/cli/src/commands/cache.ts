@@ -123,7 +123,7 @@ function verify(store: LocalStore): number {
 async function push(store: LocalStore, argv: string[]): Promise<number> {
   const { positionals } = parseCommand(argv, {}, "cache");
   if (positionals.length !== 1) throw new UsageError("cache push takes one remote URL (s3://bucket/prefix)", "cache");
-  const remote = (await openRemoteCache(positionals[0]))!;
+  const remote = (await openRemoteCache(positionals[0], store))!;
   // Oldest first: a layer is always created after the layers it was built on.
   const records = store.records().sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   let uploaded = 0;
@@ -148,7 +148,7 @@ async function pull(store: LocalStore, argv: string[]): Promise<number> {
     process.stdout.write(`${outcome.stats.pulled} pulled, ${outcome.stats.cached} already here, ${outcome.stats.built} built\n`);
     return EXIT.ok;
   }
-  const remote = (await openRemoteCache(url))!;
+  const remote = (await openRemoteCache(url, store))!;
   let pulled = 0;
   let present = 0;
   const records: KeyRecord[] = [];

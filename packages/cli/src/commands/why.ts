@@ -38,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
   if (values.layer !== undefined && !prepared.graph.byName.has(values.layer)) {
     throw new UsageError(`system ${prepared.graph.system.name} has no layer "${values.layer}"`, "why");
   }
-  const remote = await openRemoteCache(flags.importCaches[0]);
+  const remote = await openRemoteCache(flags.importCaches[0], prepared.store);
   const plans = (
     await planSystem(prepared.graph, {
       store: prepared.store,

@@ -43,18 +43,27 @@ export async function prepareSystem(positionals: string[], flags: SystemFlags, c
 }
 
 /** Opens a remote cache only when one is configured (the AWS SDK loads only then). */
-export async function openRemoteCache(url: string | undefined): Promise<Remote | undefined> {
+export async function openRemoteCache(url: string | undefined, store?: LocalStore): Promise<Remote | undefined> {
   if (!url) return undefined;
   const { openRemote } = await import("@castle/cache");
-  return openRemote(url);
+  return openRemote(url, {
+    castleVersion: typeof CASTLE_VERSION === "string" ? CASTLE_VERSION : "dev",
+    // Misses are remembered across runs for a minute, so an uncached layer costs one look-up.
+    ...(store ? { negativeCacheDir: store.dir("remote") } : {}),
+  });
 }
+
+declare const CASTLE_VERSION: string;
 
 export async function buildPrepared(prepared: PreparedSystem): Promise<BuildOutcome> {
   const { flags } = prepared;
   if (flags.importCaches.length > 1) {
     process.stderr.write(`castle: warning: only the first --import-cache is used (${flags.importCaches[0]})\n`);
   }
-  const [remote, exportRemote] = await Promise.all([openRemoteCache(flags.importCaches[0]), openRemoteCache(flags.exportCache)]);
+  const [remote, exportRemote] = await Promise.all([
+    openRemoteCache(flags.importCaches[0], prepared.store),
+    openRemoteCache(flags.exportCache, prepared.store),
+  ]);
   const { chooseMode, createProgress } = await import("../ui/index");
   const mode = chooseMode({ plain: flags.plain, isTTY: Boolean(process.stderr.isTTY), env: process.env });
   const progress = deferredProgress(() => createProgress({ mode, verbose: flags.verbose, stream: process.stderr }));
