@@ -1,7 +1,7 @@
 // Tests for local sources, their ignore patterns and the stat cache, on real directories.
 // Category: graph (see test/README.md).
 
-import { chmodSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { digestTree, hashFile } from "@castle/cache";
 import { describe, expect, it } from "vitest";
@@ -147,6 +147,24 @@ describe("the stat cache", () => {
     expect(changed.hashed).toBe(1);
     expect(changed.digest).not.toBe(cold.digest);
     expect(digestLocalDir(dir, { ignore: [] }).digest).toBe(changed.digest); // Same as with no cache at all.
+  });
+
+  it("trusts the symlinks of an unchanged directory, and sees a replaced one", async () => {
+    const dir = temp("links");
+    mkdirSync(join(dir, "bin"));
+    writeFileSync(join(dir, "bin/busybox"), "binary");
+    for (let i = 0; i < 50; i++) symlinkSync("busybox", join(dir, `bin/applet${i}`));
+    const statCacheDir = temp("stat-cache");
+    const options = { ignore: [], statCacheDir, racyMs: 0 };
+    const first = digestLocalDir(dir, options);
+    expect(digestLocalDir(dir, options).digest).toBe(first.digest);
+    await new Promise((r) => setTimeout(r, 20));
+    rmSync(join(dir, "bin/applet7"));
+    symlinkSync("elsewhere", join(dir, "bin/applet7"));
+    const changed = digestLocalDir(dir, options);
+    expect(changed.digest).not.toBe(first.digest);
+    expect(changed.digest).toBe(digestLocalDir(dir, { ignore: [] }).digest);
+    expect(changed.entries.find((e) => e.path === "bin/applet7")).toMatchObject({ kind: "symlink", target: "elsewhere" });
   });
 
   it("does not trust entries written within the racy window", () => {

@@ -10,7 +10,7 @@ import { resolve } from "node:path";
 import { entryRecord, hashFile as defaultHashFile } from "@castle/cache";
 import { SourceError } from "./errors";
 import { compileIgnore } from "./ignore";
-import { loadStatCache, saveStatCache, statCachePath, type CachedStat } from "./stat-cache";
+import { loadStatCache, saveStatCache, statCachePath, type CachedDir, type CachedStat } from "./stat-cache";
 
 export type LocalEntry =
   | { kind: "dir"; path: string; mode: number }
@@ -47,8 +47,11 @@ export function digestLocalDir(dir: string, options: LocalDigestOptions): LocalD
   const ignored = compileIgnore(options.ignore);
   const hashFile = options.hashFile ?? defaultHashFile;
   const cacheFile = options.statCacheDir ? statCachePath(options.statCacheDir, root) : undefined;
-  const cached = cacheFile && !options.rehashAll ? loadStatCache(cacheFile) : new Map<string, CachedStat>();
+  const loaded = cacheFile && !options.rehashAll ? loadStatCache(cacheFile) : { files: new Map<string, CachedStat>(), dirs: new Map<string, CachedDir>() };
+  const cached = loaded.files;
   const fresh = new Map<string, CachedStat>();
+  const freshDirs = new Map<string, CachedDir>();
+  let dirsChanged = false;
   const hash = createHash("sha256");
   // Records are hashed in batches: one update per record costs more than the lstat beside it.
   let pending = "";
@@ -64,18 +67,31 @@ export function digestLocalDir(dir: string, options: LocalDigestOptions): LocalD
   let hashed = 0;
   let reused = 0;
 
-  const visit = (dirAbs: string, dirRel: string) => {
-    for (const name of readdirSync(dirAbs).sort()) {
+  const visit = (dirAbs: string, dirRel: string, dirStat: Stats) => {
+    const before = loaded.dirs.get(dirRel);
+    const same = before !== undefined && before.mtimeMs === dirStat.mtimeMs && before.ctimeMs === dirStat.ctimeMs;
+    const names: [string, string | null][] = same ? before.names : readdirSync(dirAbs).sort().map((n) => [n, null]);
+    const listing: [string, string | null][] = [];
+    for (const [name, knownTarget] of names) {
       const abs = `${dirAbs}/${name}`;
       const path = dirRel === "" ? name : `${dirRel}/${name}`;
+      if (same && knownTarget !== null) {
+        // An unchanged directory's symlink is the one recorded (see CachedDir).
+        listing.push([name, knownTarget]);
+        if (ignored(path, false)) continue;
+        entries.push({ kind: "symlink", path, target: knownTarget });
+        record(entryRecord({ kind: "symlink", path, target: knownTarget }));
+        continue;
+      }
       const st = lstatSync(abs);
+      listing.push([name, st.isSymbolicLink() ? readlinkSync(abs) : null]);
       const isDir = st.isDirectory();
       if (ignored(path, isDir)) continue;
       const mode = st.mode & 0o7777;
       if (isDir) {
         entries.push({ kind: "dir", path, mode });
         record(entryRecord({ kind: "dir", path, mode, opaque: false }));
-        visit(abs, path);
+        visit(abs, path, st);
       } else if (st.isFile()) {
         const old = cached.get(path);
         let sha256: string;
@@ -91,22 +107,24 @@ export function digestLocalDir(dir: string, options: LocalDigestOptions): LocalD
         entries.push({ kind: "file", path, mode, size: st.size });
         record(entryRecord({ kind: "file", path, mode, size: st.size, absPath: abs }, sha256));
       } else if (st.isSymbolicLink()) {
-        const target = readlinkSync(abs);
+        const target = listing[listing.length - 1]![1]!;
         entries.push({ kind: "symlink", path, target });
         record(entryRecord({ kind: "symlink", path, target }));
       }
     }
+    freshDirs.set(dirRel, { mtimeMs: dirStat.mtimeMs, ctimeMs: dirStat.ctimeMs, names: listing });
+    if (!same) dirsChanged = true;
   };
   try {
-    visit(root, "");
+    visit(root, "", lstatSync(root));
   } catch (error) {
     throw new SourceError("CASTLE_SOURCE_MISSING", `cannot read the local source ${root}: ${(error as Error).message}`, {
       cause: error, data: { dir: root },
     });
   }
-  if (cacheFile && (hashed > 0 || reused !== cached.size)) {
+  if (cacheFile && (hashed > 0 || reused !== cached.size || dirsChanged || freshDirs.size !== loaded.dirs.size)) {
     try {
-      saveStatCache(cacheFile, root, fresh, Date.now(), options.racyMs ?? 2000);
+      saveStatCache(cacheFile, root, { files: fresh, dirs: freshDirs }, Date.now(), options.racyMs ?? 2000);
     } catch {
       // The cache only saves time; failing to write it changes nothing else.
     }

@@ -18,23 +18,43 @@ export interface CachedStat {
   sha256: string;
 }
 
-const VERSION = 2;
+/** What a directory looked like: its stamp and its symlinks' targets. While a directory's mtime
+ * and ctime are unchanged, no entry was added, removed or renamed in it, and a symlink cannot
+ * change without being replaced — so its links need no lstat or readlink. */
+export interface CachedDir {
+  mtimeMs: number;
+  ctimeMs: number;
+  /** Every name in the directory, sorted, with its symlink target or "" for other kinds. */
+  names: [name: string, target: string | null][];
+}
+
+const VERSION = 3;
 
 /** The cache file for one source directory: named by a hash of its absolute path. */
 export function statCachePath(cacheDir: string, absoluteDir: string): string {
   return join(cacheDir, `${createHash("sha256").update(absoluteDir).digest("hex")}.json`);
 }
 
-/** The cached entries, or an empty map when the file is missing or unreadable. */
-export function loadStatCache(file: string): Map<string, CachedStat> {
+export interface StatCache {
+  files: Map<string, CachedStat>;
+  dirs: Map<string, CachedDir>;
+}
+
+/** The cached entries, or empty maps when the file is missing or unreadable. */
+export function loadStatCache(file: string): StatCache {
   const out = new Map<string, CachedStat>();
-  let parsed: { version?: unknown; entries?: Record<string, unknown> };
+  const dirs = new Map<string, CachedDir>();
+  let parsed: { version?: unknown; entries?: Record<string, unknown>; dirs?: Record<string, unknown> };
   try {
     parsed = JSON.parse(readFileSync(file, "utf8")) as typeof parsed;
   } catch {
-    return out;
+    return { files: out, dirs };
   }
-  if (parsed.version !== VERSION || typeof parsed.entries !== "object" || parsed.entries === null) return out;
+  if (parsed.version !== VERSION || typeof parsed.entries !== "object" || parsed.entries === null) return { files: out, dirs };
+  for (const [path, value] of Object.entries(parsed.dirs ?? {})) {
+    const dir = value as Partial<CachedDir>;
+    if (typeof dir.mtimeMs === "number" && typeof dir.ctimeMs === "number" && Array.isArray(dir.names)) dirs.set(path, dir as CachedDir);
+  }
   for (const [path, value] of Object.entries(parsed.entries)) {
     if (!Array.isArray(value) || value.length !== 5) continue;
     const [size, mtimeMs, ctimeMs, ino, sha256] = value as unknown[];
@@ -42,16 +62,22 @@ export function loadStatCache(file: string): Map<string, CachedStat> {
     if (typeof sha256 !== "string" || sha256.length !== 64) continue;
     out.set(path, { size, mtimeMs, ctimeMs, ino, sha256 });
   }
-  return out;
+  return { files: out, dirs };
 }
 
 /** Writes the entries that are not racy at `nowMs` (atomically; the last writer wins). */
-export function saveStatCache(file: string, dir: string, entries: Map<string, CachedStat>, nowMs: number, racyMs: number): void {
+export function saveStatCache(file: string, dir: string, cache: StatCache, nowMs: number, racyMs: number): void {
   const limit = nowMs - racyMs;
   const out: Record<string, [number, number, number, number, string]> = {};
-  for (const [path, e] of entries) {
+  for (const [path, e] of cache.files) {
     if (e.mtimeMs >= limit || e.ctimeMs >= limit) continue;
     out[path] = [e.size, e.mtimeMs, e.ctimeMs, e.ino, e.sha256];
   }
-  writeFileAtomic(file, JSON.stringify({ version: VERSION, dir, entries: out }));
+  const dirs: Record<string, CachedDir> = {};
+  for (const [path, d] of cache.dirs) {
+    if (d.mtimeMs >= limit || d.ctimeMs >= limit) continue;
+    dirs[path] = d;
+  }
+  // Losing the cache in a crash only costs a re-hash: no fsync.
+  writeFileAtomic(file, JSON.stringify({ version: VERSION, dir, entries: out, dirs }), { durable: false });
 }
