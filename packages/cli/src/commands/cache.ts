@@ -113,11 +113,15 @@ function prune(store: LocalStore, argv: string[]): number {
 }
 
 function verify(store: LocalStore): number {
-  const result = verifyStore(store, (digest, ok) => {
-    if (!ok) process.stderr.write(`corrupt: ${digest}\n`);
-  });
+  const result = verifyStore(
+    store,
+    (digest, ok) => {
+      if (!ok) process.stderr.write(`corrupt: ${digest}\n`);
+    },
+    (key, why) => process.stderr.write(`damaged record: ${key}: ${why}\n`),
+  );
   process.stdout.write(`checked ${result.checked} trees: ${result.corrupt.length} corrupt, ${result.removedRecords} keys removed\n`);
-  return result.corrupt.length === 0 ? EXIT.ok : EXIT.cache;
+  return result.corrupt.length === 0 && result.damaged.length === 0 ? EXIT.ok : EXIT.cache;
 }
 
 async function push(store: LocalStore, argv: string[]): Promise<number> {
