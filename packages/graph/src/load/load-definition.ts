@@ -117,7 +117,9 @@ function reuseBundle(indexFile: string, apiStamp: string, cacheDir: string): { b
   }
   const bundle = join(cacheDir, index.bundle);
   try {
-    statSync(bundle);
+    // Bundles are named by their content: one damaged on disk (cut short, edited) is compiled
+    // again rather than failing every run with a syntax error.
+    if (`${sha256Hex(readFileSync(bundle, "utf8")).slice(0, 32)}.mjs` !== index.bundle) return undefined;
   } catch {
     return undefined;
   }
