@@ -41,7 +41,11 @@ class AttemptError extends Error {
 /** Path of the verified file downloads/<sha256>, downloading it when it is not there yet. */
 export async function downloadVerified(request: DownloadRequest): Promise<string> {
   const target = join(request.downloadsDir, request.sha256);
-  if (existsSync(target)) return target;
+  // A file kept from an earlier download is checked again: one damaged on disk since is fetched anew.
+  if (existsSync(target)) {
+    if ((await hashFile(target)) === request.sha256) return target;
+    removeQuiet(target);
+  }
   const attempts: FailedAttempt[] = [];
   for (const url of request.urls) {
     if (request.signal?.aborted) throw abortedError(`downloading ${request.name}`, request.signal);
@@ -167,6 +171,12 @@ async function readHttpUrl(url: string, request: DownloadRequest, sink: Sink, re
     clearTimeout(timer);
     request.signal?.removeEventListener("abort", onAbort);
   }
+}
+
+async function hashFile(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
 }
 
 function removeQuiet(file: string): void {
