@@ -41,14 +41,16 @@ ${RUN_OPTIONS_HELP}
 exit status: the command's own; see \`castle --help\` for Castle's.
 `;
 
-export async function main(argv: string[], shell = false): Promise<number> {
+/** `castle run`; `castle shell` passes its own help and gets a login shell instead of a command. */
+export async function main(argv: string[], shell?: { help: string }): Promise<number> {
   const { own, command } = splitCommand(argv);
   const name = shell ? "shell" : "run";
   const { values, positionals } = parseCommand(own, RUN_OPTIONS, name);
   if (values.help) {
-    process.stdout.write(shell ? HELP.replace(/castle run/g, "castle shell").replace(/\[-- command args...\]/, "") : HELP);
+    process.stdout.write(shell ? shell.help : HELP);
     return EXIT.ok;
   }
+  if (shell && command !== undefined) throw new UsageError("castle shell takes no command (use `castle run ... -- command`)", name);
   if (values.network !== undefined && values.network !== "host" && values.network !== "none") {
     throw new UsageError(`--network is host or none, got "${values.network}"`, name);
   }
