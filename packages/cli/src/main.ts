@@ -30,13 +30,13 @@ commands:
   run <git-url|dir> [branch] [subdir] [-- cmd...]   build what is missing, then run the system
   shell <git-url|dir> [branch] [subdir]             a shell in the system
   build <git-url|dir> [branch] [subdir]             build only; print the system's digest
-  why <git-url|dir> [branch] [subdir] [layer]       which layers would rebuild, and why
+  why <git-url|dir> [branch] [subdir]               which layers would rebuild, and why
   exec <instance> [-- cmd...]                       run a command in a running instance
   ps                                                list running instances
   kill <instance>                                   stop a running instance
   cache ls|stats|prune|push|pull|verify             the local store and remote caches
   export <git-url|dir> ... --tar out.tar|--oci dir  the composed root as a tarball or OCI image
-  source <git-url|dir> ... <source> <dest>          unpack a source to patch it (see --override)
+  source <git-url|dir> ... --name S --out DIR       unpack a source to patch it (see --override)
 
 Run \`castle <command> --help\` for a command's options and examples.
 

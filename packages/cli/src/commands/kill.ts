@@ -11,7 +11,11 @@ const HELP = `usage: castle kill <instance> [--signal SIG] [--timeout seconds]
 
 Sends SIG (default TERM) to the instance's command; if it is still running after the timeout
 (default 10 s), kills the whole sandbox. <instance> is an id from \`castle ps\`, a unique
-prefix of one, or a system name with one running instance.
+prefix of one, or a system name with one running instance. Prints the id of what it stopped.
+
+examples:
+  castle kill web-3f2a1c
+  castle kill web --signal INT --timeout 30     # the only running instance of system "web"
 `;
 
 export async function main(argv: string[]): Promise<number> {

@@ -9,6 +9,10 @@ const HELP = `usage: castle ps [--json]
 
 Lists running instances: id, system, host pid, age and command. Stale entries (an instance whose
 process died without cleaning up) are removed.
+
+examples:
+  castle ps
+  castle ps --json | jq -r '.[].id'
 `;
 
 export async function main(argv: string[]): Promise<number> {

@@ -13,8 +13,9 @@ import { UsageError } from "../context/usage-error";
 const HELP = `usage: castle source <git-url|dir> [branch] [subdir] --name <source> --out <dir>
 
 Fetches a source the system declares (verifying its pin) and copies its files into <dir>, which
-must be new or empty. Edit them, then build with the copy instead of the pinned source:
+must be new or empty. Edit them, then build with the copy instead of the pinned source.
 
+examples:
   castle source . --name musl-src --out ./musl
   $EDITOR ./musl/src/exit/_Exit.c
   CASTLE_OVERRIDE_musl_src=./musl castle run .
