@@ -15,8 +15,12 @@ const HELP = `usage: castle export <git-url|dir> [branch] [subdir] (--tar FILE |
 
 Builds what is missing, then writes the system's root:
   --tar FILE   one flattened tarball of the root as it looks when run (gzip if FILE ends in .gz)
-  --oci DIR    an OCI image layout named <system>:latest, one layer per Castle layer, e.g.
-               skopeo copy oci:DIR docker-archive:img.tar  |  podman load -i ...
+  --oci DIR    an OCI image layout named <system>:latest, one layer per Castle layer
+
+examples:
+  castle export ./my-system --tar root.tar.gz
+  castle export ./my-system --oci ./image && skopeo copy oci:./image docker-archive:image.tar
+  castle export https://example.org/distro.git main examples/distro --oci ./distro-image
 
 options:
 ${SYSTEM_OPTIONS_HELP}
