@@ -5,6 +5,7 @@
  * can tell "not found" (127) from a command that itself exits 127. */
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -97,6 +98,14 @@ static NORETURN void exec_command(const struct spec *spec) {
   die_code(EXIT_NOTFOUND, ENOENT, NULL, "exec %s (PATH=%.200s)", file, path);
 }
 
+/* An entered command has no init of its own above it: it dies with the joiner that forked it.
+ * The joiner may already be gone; then nobody reads the exec pipe, which poll reports. */
+static void die_with_parent(int exec_fd) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die_errno("PR_SET_PDEATHSIG");
+  struct pollfd pipe_end = {exec_fd, POLLOUT, 0};
+  if (poll(&pipe_end, 1, 0) > 0 && (pipe_end.revents & POLLERR)) _exit(EXIT_SETUP);
+}
+
 void command_exec(const struct spec *spec, const struct idmap *map, int tty_master,
                   int exec_fd) {
   reset_signals();
@@ -109,6 +118,8 @@ void command_exec(const struct spec *spec, const struct idmap *map, int tty_mast
   caps_drop_bounding(spec->keep_caps);
   set_ids(spec, map);
   caps_set_process(spec->uid == 0 ? spec->keep_caps : 0);
+  /* After the uid change, which clears the parent-death signal. */
+  if (spec->enter_pid != 0) die_with_parent(exec_fd);
   if (chdir(spec->cwd) < 0) die_errno("chdir %s", spec->cwd);
   /* Only stdio survives; the exec pipe is CLOEXEC and closes by itself on exec. */
   close_fds_except(&exec_fd, 1);

@@ -1,4 +1,5 @@
-/* init.c: pid 1 inside the sandbox. It forks the command (pid 2), reports to the monitor when
+/* init.c: pid 1 inside the sandbox (and, in enter mode, the joiner, which runs the same loop
+ * from outside the target's pid namespace). It forks the command (pid 2), reports to the monitor when
  * the exec succeeded (a CLOEXEC pipe closes) or failed (the command writes a report into it
  * first), forwards INT TERM HUP QUIT USR1 USR2 WINCH to the command, reaps every zombie, relays
  * the pty in tty mode, and exits with the command's status once the command is gone (the
@@ -16,19 +17,11 @@ void forward_signals(sigset_t *set) {
   for (size_t i = 0; i < N_ELEMENTS(sigs); i++) sigaddset(set, sigs[i]);
 }
 
-static void send_report(int fd, int type, int code, int sig, const char *overlay) {
-  struct report r = {.type = type, .code = code, .signal = sig};
+static void send_report(int fd, int type, int code, int sig, pid_t pid, const char *overlay) {
+  struct report r = {.type = type, .code = code, .signal = sig, .pid = (int32_t)pid};
   if (overlay != NULL) snprintf(r.overlay, sizeof r.overlay, "%s", overlay);
   /* If the monitor is gone there is nobody to tell; PDEATHSIG is about to end us anyway. */
   (void)!write_all(fd, &r, sizeof r);
-}
-
-/* fuse-overlayfs ran in this pid namespace and took pids 2 and 3; point the pid allocator back
- * so the command still gets pid 2 (free again: that process exited and was reaped). */
-static void reset_last_pid(void) {
-  int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
-  if (fd < 0 || write(fd, "1", 1) != 1) warn("reset ns_last_pid: %s", strerror(errno));
-  if (fd >= 0) close(fd);
 }
 
 struct init_state {
@@ -57,7 +50,7 @@ static void read_exec_pipe(struct init_state *st, int report_fd, const char *ove
     close(st->exec_fd);
     st->exec_fd = -1;
     if (!st->failed && !st->started) {
-      send_report(report_fd, REPORT_STARTED, 0, 0, overlay);
+      send_report(report_fd, REPORT_STARTED, 0, 0, st->command, overlay);
       st->started = true;
     }
     return;
@@ -86,11 +79,13 @@ void init_run(const struct spec *spec, const struct idmap *map, const struct mou
     slave_keep = tty_open_slave(master);
     tty_copy_winsize(master);
   }
-  if (plan->spawned_helpers) reset_last_pid();
 
   int exec_pipe[2];
   if (pipe2(exec_pipe, O_CLOEXEC) < 0) die_errno("pipe");
   pid_t pid = fork();
+  /* Entering: a pid namespace whose init has exited takes no new processes. */
+  if (pid < 0 && errno == ENOMEM && spec->enter_pid != 0)
+    die_reason("exited", 0, "enter %d: the sandbox has exited", (int)spec->enter_pid);
   if (pid < 0) die_errno("fork the command");
   if (pid == 0) {
     close(exec_pipe[0]);
@@ -155,6 +150,6 @@ void init_run(const struct spec *spec, const struct idmap *map, const struct mou
   } else {
     code = WEXITSTATUS(st.status);
   }
-  send_report(report_fd, REPORT_EXIT, code, sig, NULL);
+  send_report(report_fd, REPORT_EXIT, code, sig, 0, NULL);
   _exit(code);
 }

@@ -109,3 +109,9 @@ struct castle_mount_attr {
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER 0x5441
 #endif
+
+/* ---- nsfs (linux/nsfs.h); NS_GET_PID_FROM_PIDNS is 6.9+ (older kernels: ENOTTY) ---- */
+#define CASTLE_NS_GET_USERNS 0xb701U          /* _IO(0xb7, 0x1) */
+#define CASTLE_NS_GET_PARENT 0xb702U          /* _IO(0xb7, 0x2) */
+#define CASTLE_NS_GET_OWNER_UID 0xb704U       /* _IO(0xb7, 0x4) */
+#define CASTLE_NS_GET_PID_FROM_PIDNS 0x8004b706U /* _IOR(0xb7, 0x6, int) */

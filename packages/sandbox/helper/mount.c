@@ -429,6 +429,59 @@ static void setup_dev(int rootfd) {
   }
 }
 
+/* fuse-overlayfs ran in this pid namespace and took pids 2 and 3; point the pid allocator back
+ * so the command still gets pid 2 (free again: that process exited and was reaped). Done here,
+ * before /proc/sys may turn read-only, and nothing forks between here and the command. */
+static void reset_last_pid(void) {
+  int fd = open("/newroot/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, "1", 1) != 1) warn("reset ns_last_pid: %s", strerror(errno));
+  if (fd >= 0) close(fd);
+}
+
+/* Only when root inside is host root (the caller is real root): /proc/sys and a few other /proc
+ * files check nothing but "euid == 0" (or gid 0) before a write, so root inside would reach the
+ * host's sysctls, irq affinities and sysrq. Read-only binds cover the writable parts and empty
+ * read-only mounts the ones that show host state (as docker's masked and read-only paths). Not
+ * for other callers: the kernel then refuses a fresh /proc in a nested user namespace (covered
+ * parts make /proc "not fully visible"), and an unprivileged sandbox may run Castle inside. */
+static const char *const proc_readonly[] = {"sys", "sysrq-trigger", "irq", "bus", "fs"};
+static const char *const proc_masked[] = {"kcore", "keys", "kmsg", "latency_stats", "timer_list",
+                                          "timer_stats", "sched_debug", "acpi", "asound", "scsi"};
+
+static void readonly_in_place(const char *path, uint64_t extra) {
+  struct castle_mount_attr attr = {.attr_set = CASTLE_MOUNT_ATTR_RDONLY | CASTLE_MOUNT_ATTR_NOSUID |
+                                               CASTLE_MOUNT_ATTR_NOEXEC | extra};
+  if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr) == 0) return;
+  unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC |
+                        (extra & CASTLE_MOUNT_ATTR_NODEV ? MS_NODEV : 0);
+  if (mount(NULL, path, NULL, flags, NULL) < 0) die_errno("make %s read-only", path);
+}
+
+static void mask_proc(void) {
+  char path[64];
+  struct stat st;
+  for (size_t i = 0; i < N_ELEMENTS(proc_readonly); i++) {
+    snprintf(path, sizeof path, "/newroot/proc/%s", proc_readonly[i]);
+    if (lstat(path, &st) < 0) continue; /* not in this kernel's /proc */
+    if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) die_mount(NULL, path, path);
+    readonly_in_place(path, CASTLE_MOUNT_ATTR_NODEV);
+  }
+  for (size_t i = 0; i < N_ELEMENTS(proc_masked); i++) {
+    snprintf(path, sizeof path, "/newroot/proc/%s", proc_masked[i]);
+    if (lstat(path, &st) < 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      if (mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                "mode=0555,size=4k") < 0)
+        die_mount("tmpfs", NULL, path);
+    } else {
+      /* The host's /dev/null: reads as empty, as docker's masks do. */
+      if (mount("/oldroot/dev/null", path, NULL, MS_BIND, NULL) < 0)
+        die_mount(NULL, "/dev/null", path);
+      readonly_in_place(path, 0);
+    }
+  }
+}
+
 void mounts_assemble_root(const struct spec *spec, const struct mount_plan *plan) {
   autoclose int rootfd = open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) die_errno("open /newroot");
@@ -446,6 +499,8 @@ void mounts_assemble_root(const struct spec *spec, const struct mount_plan *plan
   }
   if (mount("proc", "/newroot/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     die_mount("proc", NULL, "/proc");
+  if (plan->spawned_helpers) reset_last_pid();
+  if (plan->mask_proc) mask_proc();
 
   setup_dev(rootfd);
   mount_at(rootfd, "/tmp", true, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");

@@ -66,7 +66,8 @@ struct spec {
   struct rlimit_op rlimits[MAX_RLIMITS];
   size_t nrlimits;
   uint64_t keep_caps; /* bit n = keep capability n in the bounding set */
-  const char *cgroup; /* host cgroup v2 dir to put init in, or NULL */
+  const char *cgroup; /* host cgroup dir to put init in (or, entering, the command), or NULL */
+  pid_t enter_pid;    /* enter mode: host pid of the running sandbox's init; 0 = build one */
 };
 
 /* spec.c */
@@ -95,6 +96,7 @@ struct mount_plan {
   bool root_writable;       /* mount targets can be created in the root */
   bool root_readonly_later; /* a scaffold upper holds the targets; make / read-only after */
   bool spawned_helpers;      /* fuse-overlayfs ran inside the pid namespace */
+  bool mask_proc;            /* root inside is host root: cover /proc/sys and friends */
 };
 void mounts_resolve_host_paths(struct spec *spec);
 void mounts_stage_host_sources(struct spec *spec, struct mount_plan *plan);
@@ -109,6 +111,26 @@ void overlay_mount_fuse(const struct overlay *ov, const char *target);
 bool fuse_available(const char **why);
 void fuse_normalize_upper(const char *upper);
 void overlay_clear_volatile(const char *work);
+
+/* monitor.c: the helper's own process, outside the sandbox (see main.c and enter.c). */
+#define NS_KINDS 7
+struct monitor {
+  pid_t init;        /* the child it waits for: init, or the joiner in enter mode */
+  pid_t shown_init;  /* "initPid" in the started line: init, or the entered sandbox's init */
+  bool entering;     /* enter mode: report the command's host pid instead of the overlay */
+  int report_fd, status_fd, sync_fd;
+  int ns_fds[NS_KINDS]; /* init's namespaces, held for `enter` until init is gone; -1 = none */
+  bool have_error, have_exit, started, caller_gone;
+  struct report error, exit;
+  char overlay[8];
+};
+int monitor_run(struct monitor *m, const struct spec *spec);
+/* Moves pid into the cgroup dir (v2, or a v1 hierarchy's dir); 0 or an errno. */
+int cgroup_add(const char *dir, pid_t pid);
+
+/* enter.c: the monitor side holds a new sandbox's namespaces; enter_main joins them. */
+void enter_hold_namespaces(pid_t init, bool own_net, int fds[NS_KINDS]);
+int enter_main(struct spec *spec, int status_fd, int sync_fd);
 
 /* init.c: pid 1 inside; forks the command, forwards signals, reaps, relays the tty. */
 void forward_signals(sigset_t *set);

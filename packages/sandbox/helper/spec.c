@@ -27,6 +27,9 @@
  *     cgroup <dir>                  a cgroup v2 dir (host path) init joins before anything runs
  *     volatile <dst>                mount the overlay at dst ("/" = the root) with "volatile": no
  *                                   sync of its upper at unmount; the marker is cleared after exit
+ *     enter <pid>                   run argv inside the running sandbox whose init is host pid
+ *                                   <pid> instead of building one (see enter.c); only argv, env,
+ *                                   cwd, uid, gid, tty, rlimit, keep-caps and cgroup go with it
  *
  *   Host paths (lower, upper, work, bind src) and sandbox paths (dst, cwd) must be absolute;
  *   sandbox paths must not contain "." or ".." components. Mounts apply in spec order after
@@ -40,7 +43,7 @@
 enum op_type {
   OP_ARGV, OP_ENV, OP_LOWER, OP_UPPER, OP_BIND, OP_OVERLAY, OP_TMPFS, OP_CWD, OP_HOSTNAME,
   OP_UID, OP_GID, OP_NET, OP_OVERLAY_DRIVER, OP_TTY, OP_RLIMIT, OP_KEEP_CAPS, OP_CGROUP,
-  OP_VOLATILE,
+  OP_VOLATILE, OP_ENTER,
 };
 
 /* Shape of an op: <prefix args> [<n> <list>...] <suffix args>. */
@@ -50,27 +53,29 @@ struct op_def {
   unsigned prefix;
   unsigned list_max; /* 0: no counted list */
   unsigned suffix;
+  bool builds; /* describes the sandbox to build, so it cannot go with "enter" */
 };
 
 static const struct op_def op_defs[] = {
-    {"argv", OP_ARGV, 0, MAX_ARGV, 0},
-    {"env", OP_ENV, 1, 0, 0},
-    {"lower", OP_LOWER, 1, 0, 0},
-    {"upper", OP_UPPER, 2, 0, 0},
-    {"bind", OP_BIND, 3, 0, 0},
-    {"overlay", OP_OVERLAY, 1, MAX_LOWERS, 2},
-    {"tmpfs", OP_TMPFS, 3, 0, 0},
-    {"cwd", OP_CWD, 1, 0, 0},
-    {"hostname", OP_HOSTNAME, 1, 0, 0},
-    {"uid", OP_UID, 1, 0, 0},
-    {"gid", OP_GID, 1, 0, 0},
-    {"net", OP_NET, 1, 0, 0},
-    {"overlay-driver", OP_OVERLAY_DRIVER, 1, 0, 0},
-    {"tty", OP_TTY, 0, 0, 0},
-    {"rlimit", OP_RLIMIT, 3, 0, 0},
-    {"keep-caps", OP_KEEP_CAPS, 0, 64, 0},
-    {"cgroup", OP_CGROUP, 1, 0, 0},
-    {"volatile", OP_VOLATILE, 1, 0, 0},
+    {"argv", OP_ARGV, 0, MAX_ARGV, 0, false},
+    {"env", OP_ENV, 1, 0, 0, false},
+    {"lower", OP_LOWER, 1, 0, 0, true},
+    {"upper", OP_UPPER, 2, 0, 0, true},
+    {"bind", OP_BIND, 3, 0, 0, true},
+    {"overlay", OP_OVERLAY, 1, MAX_LOWERS, 2, true},
+    {"tmpfs", OP_TMPFS, 3, 0, 0, true},
+    {"cwd", OP_CWD, 1, 0, 0, false},
+    {"hostname", OP_HOSTNAME, 1, 0, 0, true},
+    {"uid", OP_UID, 1, 0, 0, false},
+    {"gid", OP_GID, 1, 0, 0, false},
+    {"net", OP_NET, 1, 0, 0, true},
+    {"overlay-driver", OP_OVERLAY_DRIVER, 1, 0, 0, true},
+    {"tty", OP_TTY, 0, 0, 0, false},
+    {"rlimit", OP_RLIMIT, 3, 0, 0, false},
+    {"keep-caps", OP_KEEP_CAPS, 0, 64, 0, false},
+    {"cgroup", OP_CGROUP, 1, 0, 0, false},
+    {"volatile", OP_VOLATILE, 1, 0, 0, true},
+    {"enter", OP_ENTER, 1, 0, 0, false},
 };
 
 struct op {
@@ -208,10 +213,12 @@ static void fill_spec(struct op *ops, size_t nops, struct spec *s) {
   bool seen_caps = false, seen_uid = false, seen_gid = false;
   const char *volatiles[64];
   size_t nvolatile = 0;
+  const char *first_build_op = NULL;
 
   for (size_t i = 0; i < nops; i++) {
     struct op *op = &ops[i];
     const char *kw = op->def->keyword;
+    if (op->def->builds && first_build_op == NULL) first_build_op = kw;
     switch (op->def->type) {
       case OP_ARGV:
         if (s->argv != NULL) die("bad spec: argv given twice");
@@ -340,6 +347,14 @@ static void fill_spec(struct op *ops, size_t nops, struct spec *s) {
         check_host_path(op->args[0], "cgroup");
         s->cgroup = op->args[0];
         break;
+      case OP_ENTER: {
+        uint64_t pid;
+        if (s->enter_pid != 0) die("bad spec: enter given twice");
+        if (!parse_u64(op->args[0], 4194304, &pid) || pid < 1)
+          die("bad spec: enter \"%.32s\" is not a pid in 1..4194304", op->args[0]);
+        s->enter_pid = (pid_t)pid;
+        break;
+      }
       default:
         die("bad spec: op \"%s\" is not handled (internal error)", kw);
     }
@@ -347,6 +362,16 @@ static void fill_spec(struct op *ops, size_t nops, struct spec *s) {
 
   /* Combinations, now that everything is known. */
   if (s->argv == NULL) die("bad spec: no argv");
+  if (s->enter_pid != 0) {
+    /* The sandbox exists already: its filesystem, hostname and network are its own. */
+    if (first_build_op != NULL)
+      die("bad spec: op \"%s\" does not go with enter (the sandbox already exists)",
+          first_build_op);
+    if (!seen_caps) s->keep_caps = caps_default_keep();
+    s->env[s->nenv] = NULL;
+    free(root_lowers);
+    return;
+  }
   if (nlowers == 0) die("bad spec: the root needs at least one lower");
   fill_overlay(&s->root, root_lowers, nlowers, root_upper, root_work, "root");
   if (!seen_caps) s->keep_caps = caps_default_keep();

@@ -37,9 +37,10 @@ static void format_message(char *buf, size_t size, int err, const char *hint, co
     snprintf(buf + used, size - used, " (hint: %s)", hint);
 }
 
-static NORETURN void vdie(int code, int err, const char *hint, const char *fmt, va_list ap)
-    PRINTF(4, 0);
-static NORETURN void vdie(int code, int err, const char *hint, const char *fmt, va_list ap) {
+static NORETURN void vdie(int code, const char *reason, int err, const char *hint,
+                          const char *fmt, va_list ap) PRINTF(5, 0);
+static NORETURN void vdie(int code, const char *reason, int err, const char *hint,
+                          const char *fmt, va_list ap) {
   char message[sizeof(((struct report *)0)->message)];
   format_message(message, sizeof message, err, hint, fmt, ap);
   if (die_cleanup != NULL) die_cleanup();
@@ -49,10 +50,11 @@ static NORETURN void vdie(int code, int err, const char *hint, const char *fmt, 
   if (n > 0) (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line);
 
   if (sink_status_fd >= 0) {
-    status_error(sink_status_fd, code, message);
+    status_error(sink_status_fd, code, message, reason);
   } else if (sink_report_fd >= 0) {
     struct report r = {.type = REPORT_ERROR, .code = code};
     snprintf(r.message, sizeof r.message, "%s", message);
+    if (reason != NULL) snprintf(r.reason, sizeof r.reason, "%s", reason);
     (void)!write(sink_report_fd, &r, sizeof r);
   }
   _exit(code);
@@ -61,26 +63,32 @@ static NORETURN void vdie(int code, int err, const char *hint, const char *fmt, 
 void die(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vdie(EXIT_SETUP, 0, NULL, fmt, ap);
+  vdie(EXIT_SETUP, NULL, 0, NULL, fmt, ap);
 }
 
 void die_errno(const char *fmt, ...) {
   int err = errno;
   va_list ap;
   va_start(ap, fmt);
-  vdie(EXIT_SETUP, err, NULL, fmt, ap);
+  vdie(EXIT_SETUP, NULL, err, NULL, fmt, ap);
 }
 
 void die_hint(int err, const char *hint, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vdie(EXIT_SETUP, err, hint, fmt, ap);
+  vdie(EXIT_SETUP, NULL, err, hint, fmt, ap);
 }
 
 void die_code(int code, int err, const char *hint, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vdie(code, err, hint, fmt, ap);
+  vdie(code, NULL, err, hint, fmt, ap);
+}
+
+void die_reason(const char *reason, int err, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vdie(EXIT_SETUP, reason, err, NULL, fmt, ap);
 }
 
 static const char *mount_hint(const char *fstype, int err) {
@@ -150,10 +158,14 @@ static void status_line(int fd, const char *line, int len) {
   (void)!write_all(fd, line, (size_t)len);
 }
 
-void status_started(int fd, pid_t init_pid, const char *overlay) {
-  char line[128];
-  int n = snprintf(line, sizeof line, "{\"event\":\"started\",\"initPid\":%d,\"overlay\":\"%s\"}\n",
-                   (int)init_pid, overlay);
+void status_started(int fd, pid_t init_pid, const char *overlay, pid_t command_pid) {
+  char line[160], extra[64] = "";
+  int n = 0;
+  if (overlay != NULL) n = snprintf(extra, sizeof extra, ",\"overlay\":\"%.8s\"", overlay);
+  if (command_pid > 0 && n >= 0 && (size_t)n < sizeof extra)
+    snprintf(extra + n, sizeof extra - (size_t)n, ",\"pid\":%d", (int)command_pid);
+  n = snprintf(line, sizeof line, "{\"event\":\"started\",\"initPid\":%d%s}\n", (int)init_pid,
+               extra);
   status_line(fd, line, n);
 }
 
@@ -166,12 +178,17 @@ void status_exit(int fd, int code, int sig) {
   status_line(fd, line, n);
 }
 
-void status_error(int fd, int code, const char *message) {
-  char escaped[2048];
+void status_error(int fd, int code, const char *message, const char *reason) {
+  char escaped[2048], why[64] = "";
   json_escape(escaped, sizeof escaped, message);
-  char line[sizeof escaped + 64];
-  int n = snprintf(line, sizeof line, "{\"event\":\"error\",\"code\":%d,\"message\":\"%s\"}\n",
-                   code, escaped);
+  if (reason != NULL && reason[0] != '\0') {
+    char r[32];
+    json_escape(r, sizeof r, reason);
+    snprintf(why, sizeof why, ",\"reason\":\"%s\"", r);
+  }
+  char line[sizeof escaped + sizeof why + 64];
+  int n = snprintf(line, sizeof line, "{\"event\":\"error\",\"code\":%d%s,\"message\":\"%s\"}\n",
+                   code, why, escaped);
   status_line(fd, line, n);
 }
 

@@ -36,7 +36,9 @@ struct report {
   int32_t type;
   int32_t code;   /* exit code: the error's (125..127) or the command's (incl. 128+signal) */
   int32_t signal; /* REPORT_EXIT: the signal that killed the command, else 0 */
+  int32_t pid;    /* REPORT_STARTED: the command's pid as its parent sees it */
   char overlay[8];  /* REPORT_STARTED: "kernel" or "fuse" */
+  char reason[24];  /* REPORT_ERROR: a stable word for a failure the caller tells apart, or "" */
   char message[488]; /* REPORT_ERROR: "<what>: <why>" without the program name */
 };
 
@@ -51,15 +53,20 @@ NORETURN void die(const char *fmt, ...) PRINTF(1, 2);
 NORETURN void die_errno(const char *fmt, ...) PRINTF(1, 2);
 NORETURN void die_hint(int err, const char *hint, const char *fmt, ...) PRINTF(3, 4);
 NORETURN void die_code(int code, int err, const char *hint, const char *fmt, ...) PRINTF(4, 5);
+/* A setup failure (125) the caller tells apart by reason (e.g. "not-a-sandbox"): the status
+ * line carries it as "reason", so TypeScript never needs to read the message. */
+NORETURN void die_reason(const char *reason, int err, const char *fmt, ...) PRINTF(3, 4);
 /* A failed mount(2): names what was mounted where and adds a hint for the usual causes. */
 NORETURN void die_mount(const char *fstype, const char *source, const char *target);
 /* Prints "castle-sandbox: <what>" without exiting (for best-effort steps). */
 void warn(const char *fmt, ...) PRINTF(1, 2);
 
 /* Status JSON lines, written by the monitor only. */
-void status_started(int fd, pid_t init_pid, const char *overlay);
+/* overlay NULL and command_pid 0 are left out of the line. */
+void status_started(int fd, pid_t init_pid, const char *overlay, pid_t command_pid);
 void status_exit(int fd, int code, int signal);
-void status_error(int fd, int code, const char *message);
+/* reason NULL or "" is left out of the line. */
+void status_error(int fd, int code, const char *message, const char *reason);
 const char *signal_name(int sig);
 /* JSON string body for s (no quotes), truncated to fit size. */
 size_t json_escape(char *out, size_t size, const char *s);

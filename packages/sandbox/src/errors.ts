@@ -1,5 +1,6 @@
 // Owns the sandbox's errors: one CastleError subclass per failure a caller may want to tell
-// apart, and the mapping from the helper's `error` status (exit 125/126/127) to them.
+// apart, and the mapping from the helper's `error` status (exit 125/126/127, and a `reason`
+// for enter's refusals) to them.
 
 import { CastleError, type CastleErrorOptions } from "@castle/errors";
 
@@ -43,6 +44,27 @@ export class SandboxNotExecutableError extends CastleError {
   }
 }
 
+/** Why `enter` refused a target: stable words in `data.reason`. */
+export type EnterFailure = "no-such-process" | "not-a-sandbox" | "permission-denied" | "exited";
+
+const ENTER_HINTS: Record<EnterFailure, string> = {
+  "no-such-process": "the sandbox is not running: start it again, then use the initPid its `started` reported",
+  "not-a-sandbox": "pass the initPid that `spawn(...).started` reported for a running sandbox",
+  "permission-denied": "enter a sandbox as the user that started it",
+  exited: "the sandbox ended while entering it",
+};
+
+/** `enter` could not join the target: `data.reason` says why (see {@link EnterFailure}). */
+export class SandboxEnterError extends CastleError {
+  constructor(reason: EnterFailure, message: string, options: CastleErrorOptions = {}) {
+    super("CASTLE_SANDBOX_ENTER", `cannot enter the sandbox: ${message}`, {
+      hint: ENTER_HINTS[reason],
+      ...options,
+      data: { reason, ...options.data },
+    });
+  }
+}
+
 /** The compiled helper binary is nowhere to be found. */
 export class SandboxHelperMissingError extends CastleError {
   constructor(tried: string[]) {
@@ -66,8 +88,9 @@ export class SandboxAbortedError extends CastleError {
  * @example
  * errorFromStatus(127, "exec make: No such file or directory", ["make"]).code; // "CASTLE_SANDBOX_NOT_FOUND"
  */
-export function errorFromStatus(code: number, message: string, argv: readonly string[]): CastleError {
+export function errorFromStatus(code: number, message: string, argv: readonly string[], reason?: string): CastleError {
   const options: CastleErrorOptions = { data: { exitCode: code, helperMessage: message, argv: [...argv] } };
+  if (reason !== undefined && reason in ENTER_HINTS) return new SandboxEnterError(reason as EnterFailure, message, options);
   if (code === 127) return new SandboxNotFoundError(message, options);
   if (code === 126) return new SandboxNotExecutableError(message, options);
   return new SandboxSetupError(message, options);

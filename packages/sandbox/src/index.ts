@@ -1,8 +1,12 @@
 // Owns the public face of @castle/sandbox: re-exports only.
 
-export type { MountSpec, OverlayDriver, OverlaySpec, RlimitName, SandboxExit, SandboxSpec, SandboxStarted } from "./types";
+export type {
+  EnterSpec, EnterStarted, EnterTarget, MountSpec, OverlayDriver, OverlaySpec, RlimitName, SandboxExit, SandboxSpec,
+  SandboxStarted,
+} from "./types";
 export { spawn, run, type SpawnOptions, type RunOptions, type RunResult, type SandboxProcess } from "./spawn";
-export { validateSpec, serializeSpec, SPEC_LIMITS, DEFAULT_PATH } from "./spec";
+export { enter } from "./enter";
+export { validateSpec, serializeSpec, validateEnterSpec, serializeEnterSpec, SPEC_LIMITS, DEFAULT_PATH } from "./spec";
 export { helperPath } from "./helper-path";
 export { probe, type SandboxSupport, type SandboxFeature } from "./probe";
 export {
@@ -12,4 +16,6 @@ export {
   SandboxNotExecutableError,
   SandboxHelperMissingError,
   SandboxAbortedError,
+  SandboxEnterError,
+  type EnterFailure,
 } from "./errors";

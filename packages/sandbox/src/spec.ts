@@ -3,7 +3,7 @@
 // "castle-sandbox-spec/1", then ops, each a keyword and a fixed shape of NUL-terminated strings.
 
 import { SandboxSpecError } from "./errors";
-import type { MountSpec, OverlaySpec, RlimitName, SandboxSpec } from "./types";
+import type { EnterSpec, EnterTarget, MountSpec, OverlaySpec, RlimitName, SandboxSpec } from "./types";
 
 /** Limits shared with the helper (it enforces the same numbers). */
 export const SPEC_LIMITS = {
@@ -95,6 +95,34 @@ function checkMount(mount: MountSpec, field: string): void {
   }
 }
 
+/** The fields a sandbox's command and an entered command share. */
+function checkCommand(spec: EnterSpec): void {
+  if (!Array.isArray(spec.argv) || spec.argv.length === 0) fail("argv", "must be a non-empty array");
+  if (spec.argv.length > SPEC_LIMITS.argv) fail("argv", `has more than ${SPEC_LIMITS.argv} entries`);
+  spec.argv.forEach((arg, i) => checkString(arg, `argv[${i}]`));
+  if (spec.argv[0] === "") fail("argv[0]", "must not be empty");
+  const env = Object.entries(spec.env ?? {});
+  if (env.length > SPEC_LIMITS.env) fail("env", `has more than ${SPEC_LIMITS.env} entries`);
+  for (const [key, value] of env) {
+    if (key === "" || key.includes("=") || key.includes("\0")) fail(`env.${key}`, "is not a valid variable name");
+    checkString(value, `env.${key}`);
+  }
+  if (spec.cwd !== undefined) checkSandboxPath(spec.cwd, "cwd");
+  checkId(spec.uid, "uid");
+  checkId(spec.gid, "gid");
+  for (const [name, value] of Object.entries(spec.rlimits ?? {})) {
+    if (!RLIMIT_NAMES.includes(name as RlimitName)) fail(`rlimits.${name}`, "is not a known rlimit");
+    const [soft, hard] = Array.isArray(value) ? value : [value, value];
+    checkLimit(soft, `rlimits.${name}`);
+    checkLimit(hard, `rlimits.${name}`);
+    if ((soft as number) > (hard as number)) fail(`rlimits.${name}`, "soft limit is above the hard limit");
+  }
+  (spec.keepCaps ?? []).forEach((cap, i) => {
+    if (!CAP_NAMES.has(cap)) fail(`keepCaps[${i}]`, `"${cap}" is not a capability name like CAP_CHOWN`);
+  });
+  if (spec.cgroup !== undefined) checkHostPath(spec.cgroup, "cgroup");
+}
+
 /**
  * Checks every field of a spec, throwing a {@link SandboxSpecError} (code CASTLE_SANDBOX_SPEC)
  * whose `data.field` names the first bad one.
@@ -107,23 +135,11 @@ export function validateSpec(spec: SandboxSpec): void {
   if (spec === null || typeof spec !== "object") fail("spec", "must be an object");
   if (spec.root === undefined) fail("root", "is required");
   checkOverlay(spec.root, "root");
-  if (!Array.isArray(spec.argv) || spec.argv.length === 0) fail("argv", "must be a non-empty array");
-  if (spec.argv.length > SPEC_LIMITS.argv) fail("argv", `has more than ${SPEC_LIMITS.argv} entries`);
-  spec.argv.forEach((arg, i) => checkString(arg, `argv[${i}]`));
-  if (spec.argv[0] === "") fail("argv[0]", "must not be empty");
-  const env = Object.entries(spec.env ?? {});
-  if (env.length > SPEC_LIMITS.env) fail("env", `has more than ${SPEC_LIMITS.env} entries`);
-  for (const [key, value] of env) {
-    if (key === "" || key.includes("=") || key.includes("\0")) fail(`env.${key}`, "is not a valid variable name");
-    checkString(value, `env.${key}`);
-  }
-  if (spec.cwd !== undefined) checkSandboxPath(spec.cwd, "cwd");
+  checkCommand(spec);
   if (spec.hostname !== undefined) {
     checkString(spec.hostname, "hostname");
     if (spec.hostname.length === 0 || Buffer.byteLength(spec.hostname) > 64) fail("hostname", "must be 1..64 bytes");
   }
-  checkId(spec.uid, "uid");
-  checkId(spec.gid, "gid");
   if (spec.network !== undefined && spec.network !== "none" && spec.network !== "host")
     fail("network", `must be "none" or "host", got ${String(spec.network)}`);
   if (spec.overlay !== undefined && !["auto", "kernel", "fuse"].includes(spec.overlay))
@@ -131,17 +147,6 @@ export function validateSpec(spec: SandboxSpec): void {
   const mounts = spec.mounts ?? [];
   if (mounts.length > SPEC_LIMITS.mounts) fail("mounts", `has more than ${SPEC_LIMITS.mounts} mounts`);
   mounts.forEach((mount, i) => checkMount(mount, `mounts[${i}]`));
-  for (const [name, value] of Object.entries(spec.rlimits ?? {})) {
-    if (!RLIMIT_NAMES.includes(name as RlimitName)) fail(`rlimits.${name}`, "is not a known rlimit");
-    const [soft, hard] = Array.isArray(value) ? value : [value, value];
-    checkLimit(soft, `rlimits.${name}`);
-    checkLimit(hard, `rlimits.${name}`);
-    if ((soft as number) > (hard as number)) fail(`rlimits.${name}`, "soft limit is above the hard limit");
-  }
-  (spec.keepCaps ?? []).forEach((cap, i) => {
-    if (!CAP_NAMES.has(cap)) fail(`keepCaps[${i}]`, `"${cap}" is not a capability name like CAP_CHOWN`);
-  });
-  if (spec.cgroup !== undefined) checkHostPath(spec.cgroup, "cgroup");
 }
 
 function limitText(value: number): string {
@@ -156,12 +161,7 @@ function limitText(value: number): string {
  * // "castle-sandbox-spec/1\0argv\0003\0/bin/sh\0-c\0echo hi\0env\0PATH=...\0lower\0/srv/rootfs\0"
  */
 export function serializeSpec(spec: SandboxSpec): Buffer {
-  const out: string[] = [SPEC_HEADER];
-  const op = (...parts: (string | number)[]) => {
-    for (const part of parts) out.push(String(part));
-  };
-  op("argv", spec.argv.length, ...spec.argv);
-  for (const [key, value] of Object.entries(spec.env ?? { PATH: DEFAULT_PATH })) op("env", `${key}=${value}`);
+  const { out, op } = commandOps(spec);
   for (const lower of spec.root.lowers) op("lower", lower);
   if (spec.root.upper !== undefined && spec.root.work !== undefined) op("upper", spec.root.upper, spec.root.work);
   for (const mount of spec.mounts ?? []) {
@@ -170,12 +170,25 @@ export function serializeSpec(spec: SandboxSpec): Buffer {
       op("overlay", mount.target, mount.lowers.length, ...mount.lowers, mount.upper ?? "", mount.work ?? "");
     else op("tmpfs", mount.target, mount.sizeBytes ?? 0, (mount.mode ?? 0o755).toString(8));
   }
-  if (spec.cwd !== undefined) op("cwd", spec.cwd);
   if (spec.hostname !== undefined) op("hostname", spec.hostname);
-  if (spec.uid !== undefined) op("uid", spec.uid);
-  if (spec.gid !== undefined) op("gid", spec.gid);
   op("net", spec.network ?? "none");
   if (spec.overlay !== undefined) op("overlay-driver", spec.overlay);
+  if (spec.root.volatile) op("volatile", "/");
+  for (const mount of spec.mounts ?? []) if (mount.type === "overlay" && mount.volatile) op("volatile", mount.target);
+  return finish(out);
+}
+
+/** The header and the ops a sandbox's command and an entered command share. */
+function commandOps(spec: EnterSpec): { out: string[]; op: (...parts: (string | number)[]) => void } {
+  const out: string[] = [SPEC_HEADER];
+  const op = (...parts: (string | number)[]) => {
+    for (const part of parts) out.push(String(part));
+  };
+  op("argv", spec.argv.length, ...spec.argv);
+  for (const [key, value] of Object.entries(spec.env ?? { PATH: DEFAULT_PATH })) op("env", `${key}=${value}`);
+  if (spec.cwd !== undefined) op("cwd", spec.cwd);
+  if (spec.uid !== undefined) op("uid", spec.uid);
+  if (spec.gid !== undefined) op("gid", spec.gid);
   if (spec.tty) op("tty");
   for (const [name, value] of Object.entries(spec.rlimits ?? {})) {
     const [soft, hard] = Array.isArray(value) ? value : [value, value];
@@ -183,9 +196,39 @@ export function serializeSpec(spec: SandboxSpec): Buffer {
   }
   if (spec.keepCaps !== undefined) op("keep-caps", spec.keepCaps.length, ...spec.keepCaps);
   if (spec.cgroup !== undefined) op("cgroup", spec.cgroup);
-  if (spec.root.volatile) op("volatile", "/");
-  for (const mount of spec.mounts ?? []) if (mount.type === "overlay" && mount.volatile) op("volatile", mount.target);
+  return { out, op };
+}
+
+function finish(out: string[]): Buffer {
   const bytes = Buffer.from(`${out.join("\0")}\0`, "utf8");
   if (bytes.length > SPEC_LIMITS.bytes) fail("spec", `serialises to ${bytes.length} bytes; at most ${SPEC_LIMITS.bytes} are allowed`);
   return bytes;
+}
+
+/**
+ * Checks an `enter` target and command, throwing a {@link SandboxSpecError} naming the first bad field.
+ *
+ * @example
+ * validateEnterSpec({ initPid: 4242 }, { argv: ["/bin/sh"] }); // ok
+ * validateEnterSpec({ initPid: 0 }, { argv: ["/bin/sh"] });    // throws: target.initPid
+ */
+export function validateEnterSpec(target: EnterTarget, spec: EnterSpec): void {
+  if (target === null || typeof target !== "object") fail("target", "must be an object with initPid");
+  if (!Number.isInteger(target.initPid) || target.initPid < 1 || target.initPid > 4194304)
+    fail("target.initPid", `must be a pid (an integer in 1..4194304), got ${String(target.initPid)}`);
+  if (spec === null || typeof spec !== "object") fail("spec", "must be an object");
+  checkCommand(spec);
+}
+
+/**
+ * The helper's wire format for entering a running sandbox: the command's ops plus `enter <pid>`.
+ *
+ * @example
+ * serializeEnterSpec({ initPid: 4242 }, { argv: ["/bin/sh"] });
+ * // "castle-sandbox-spec/1\0argv\0001\0/bin/sh\0env\0PATH=...\0enter\0004242\0"
+ */
+export function serializeEnterSpec(target: EnterTarget, spec: EnterSpec): Buffer {
+  const { out, op } = commandOps(spec);
+  op("enter", target.initPid);
+  return finish(out);
 }

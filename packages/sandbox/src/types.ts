@@ -79,3 +79,41 @@ export interface SandboxExit {
   code: number;
   signal?: NodeJS.Signals;
 }
+
+/** A running sandbox to enter: the `initPid` its `started` reported (host pid of its init). */
+export interface EnterTarget {
+  initPid: number;
+}
+
+/**
+ * A command to run inside a running sandbox. Its filesystem, hostname and network are the
+ * sandbox's; the command gets the same hardening as a sandbox's own command (own session,
+ * dropped capabilities, no_new_privs, seccomp, a fresh session keyring, only fds 0-2).
+ */
+export interface EnterSpec {
+  /** Command and arguments; argv[0] is looked up in PATH from `env` when it has no slash. */
+  argv: string[];
+  /** The whole environment of the command (nothing is inherited). Default: PATH only. */
+  env?: Record<string, string>;
+  /** Working directory inside. Default "/". */
+  cwd?: string;
+  /** uid/gid inside; non-zero ones need the sandbox to map a subordinate range. Default 0. */
+  uid?: number;
+  gid?: number;
+  /** A pseudo-terminal from the sandbox's own /dev/pts, relayed to the caller's terminal. */
+  tty?: boolean;
+  /** Resource limits, as in {@link SandboxSpec.rlimits}. */
+  rlimits?: SandboxSpec["rlimits"];
+  /** Capabilities kept in the bounding set. Default: the same small build set as `spawn`. */
+  keepCaps?: string[];
+  /** The cgroup dir the sandbox was started with, so its limits cover the command too. Default: none. */
+  cgroup?: string;
+}
+
+/** Reported once an entered command has started. */
+export interface EnterStarted {
+  /** Host pid of the sandbox's init (the target). */
+  initPid: number;
+  /** Host pid of the entered command. */
+  pid: number;
+}

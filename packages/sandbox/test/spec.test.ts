@@ -1,7 +1,7 @@
 // validateSpec and serializeSpec: every bad field is named, and the wire format matches helper/spec.c.
 
 import { describe, expect, it } from "vitest";
-import { serializeSpec, validateSpec, type SandboxSpec } from "../src/index";
+import { serializeEnterSpec, serializeSpec, validateEnterSpec, validateSpec, type SandboxSpec } from "../src/index";
 
 const ok: SandboxSpec = { root: { lowers: ["/srv/rootfs"] }, argv: ["/bin/true"] };
 
@@ -76,16 +76,37 @@ describe("serializeSpec", () => {
       "castle-sandbox-spec/1",
       "argv", "3", "sh", "-c", "echo",
       "env", "PATH=/bin",
+      "tty",
+      "rlimit", "nofile", "64", "64",
+      "rlimit", "cpu", "1", "inf",
       "lower", "/a", "lower", "/b",
       "upper", "/u", "/w",
       "tmpfs", "/t", "0", "755",
       "overlay", "/o", "1", "/l", "", "",
       "net", "none",
-      "tty",
-      "rlimit", "nofile", "64", "64",
-      "rlimit", "cpu", "1", "inf",
       "",
     ]);
+  });
+
+  it("writes an enter spec: the command's ops, then enter <pid>", () => {
+    const bytes = serializeEnterSpec({ initPid: 4242 }, { argv: ["sh"], env: { PATH: "/bin" }, cwd: "/tmp", tty: true });
+    expect(bytes.toString("utf8").split("\0")).toEqual([
+      "castle-sandbox-spec/1", "argv", "1", "sh", "env", "PATH=/bin", "cwd", "/tmp", "tty", "enter", "4242", "",
+    ]);
+  });
+
+  it("checks an enter target and command, naming the bad field", () => {
+    expect(() => validateEnterSpec({ initPid: 4242 }, { argv: ["sh"] })).not.toThrow();
+    for (const [target, spec, field] of [
+      [{ initPid: 0 }, { argv: ["sh"] }, "target.initPid"],
+      [{ initPid: 1.5 }, { argv: ["sh"] }, "target.initPid"],
+      [{ initPid: 4242 }, { argv: [] }, "argv"],
+      [{ initPid: 4242 }, { argv: ["sh"], cwd: "rel" }, "cwd"],
+      [{ initPid: 4242 }, { argv: ["sh"], uid: -1 }, "uid"],
+      [{ initPid: 4242 }, { argv: ["sh"], keepCaps: ["CAP_NOPE"] }, "keepCaps[0]"],
+    ] as const) {
+      expect(() => validateEnterSpec(target, spec as never)).toThrow(expect.objectContaining({ code: "CASTLE_SANDBOX_SPEC", data: { field } }));
+    }
   });
 
   it("defaults the environment to PATH only", () => {

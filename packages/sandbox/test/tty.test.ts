@@ -74,6 +74,8 @@ describe.skipIf(skipAll)("tty mode", () => {
       cwd: fileURLToPath(new URL("..", import.meta.url)),
       env: { ...process.env, TERM: "dumb" },
     });
+    // Listen for close now: the process may be gone before the test looks for its last line.
+    const closed = new Promise((resolve) => proc.on("close", resolve));
     const term = new Terminal(proc);
     try {
       let at = await term.expect(/sb\$ /);
@@ -90,7 +92,7 @@ describe.skipIf(skipAll)("tty mode", () => {
       at = await term.expect(/alive-42/, at);
       term.type("exit\n");
       await term.expect(/DRIVER-EXIT=0/, at);
-      await new Promise((resolve) => proc.on("close", resolve));
+      await closed;
     } finally {
       proc.kill("SIGKILL");
     }
