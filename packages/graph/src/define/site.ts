@@ -1,14 +1,16 @@
 // Owns finding where in the user's definition a layer, source or system was declared: the first
-// stack frame outside Castle's own code. The loader enables source maps, so frames name castle.ts.
-// Formatting a source-mapped stack is the costly part, so a site is captured eagerly (an Error
-// object) and formatted only when an error message or a reader asks for it.
+// stack frame outside Castle's own code, mapped back to the user's file. The loader registers,
+// per compiled bundle, where each module starts and where its source map is; mapping happens
+// only when a site is actually read (an error message), because decoding source maps on every
+// `castle run` costs more than everything else the run does.
 
+import { readFileSync } from "node:fs";
+import { SourceMap } from "node:module";
 import { dirname, relative } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { DefinitionSite } from "../types";
 
-// With source maps on, frames of the bundled API (dist/api.mjs) name its sources relative to the
-// bundle (…/graph/src/define/layer.ts), wherever Castle is installed — not only in this repo.
-const OWN_FRAME = /[\\/]graph[\\/]src[\\/]define[\\/]|[\\/]dist[\\/]api\.mjs|node:internal|castle:api/;
+const OWN_FILE = /[\\/]packages[\\/]graph[\\/]src[\\/]define[\\/]|[\\/]dist[\\/]api\.mjs$|^node:|castle:api/;
 
 export interface CallerLocation {
   file: string;
@@ -19,49 +21,96 @@ export interface CallerLocation {
 /** A site captured now and formatted on first use. */
 export type SiteRef = () => DefinitionSite;
 
-function locate(stack: string | undefined): CallerLocation | undefined {
+/** What the loader tells the API about a compiled definition bundle, by its file URL. */
+export interface BundleInfo {
+  /** Where each module starts: [first line, absolute original path], sorted by line. */
+  modules: [number, string][];
+  /** The bundle's source map file. */
+  sourceMap: string;
+}
+
+export const BUNDLES = Symbol.for("castle.definition.bundles");
+type Registry = Map<string, BundleInfo & { parsed?: SourceMap | null }>;
+
+function registry(): Registry | undefined {
+  return (globalThis as { [BUNDLES]?: Registry })[BUNDLES];
+}
+
+/** Registers a loaded bundle (called by the loader before importing it). */
+export function registerBundle(url: string, info: BundleInfo): void {
+  const all = ((globalThis as { [BUNDLES]?: Registry })[BUNDLES] ??= new Map());
+  all.set(url, { ...info });
+}
+
+/** Maps a position in a registered bundle to the user's file; other positions are returned as they are. */
+export function originalPosition(file: string, line: number, column: number): CallerLocation {
+  const url = file.startsWith("file://") ? file : `file://${file}`;
+  const bundle = registry()?.get(url);
+  if (!bundle) return { file: file.startsWith("file://") ? fileURLToPath(file) : file, line, column };
+  if (bundle.parsed === undefined) {
+    try {
+      bundle.parsed = new SourceMap(JSON.parse(readFileSync(bundle.sourceMap, "utf8")));
+    } catch {
+      bundle.parsed = null;
+    }
+  }
+  const entry = bundle.parsed?.findEntry(line - 1, column - 1) as
+    | { originalSource?: string; originalLine?: number; originalColumn?: number }
+    | undefined;
+  if (entry?.originalSource && entry.originalLine !== undefined) {
+    const source = entry.originalSource.startsWith("file://") ? fileURLToPath(entry.originalSource) : entry.originalSource;
+    return { file: source, line: entry.originalLine + 1, column: (entry.originalColumn ?? 0) + 1 };
+  }
+  return { file: moduleAt(bundle.modules, line) ?? fileURLToPath(url), line, column };
+}
+
+function moduleAt(modules: [number, string][], line: number): string | undefined {
+  let file: string | undefined;
+  for (const [start, path] of modules) {
+    if (start > line) break;
+    file = path;
+  }
+  return file;
+}
+
+/** The first frame of a stack that is the user's code, mapped to the user's file. */
+export function userLocation(stack: string | undefined): CallerLocation | undefined {
   for (const frame of stack?.split("\n").slice(1) ?? []) {
-    if (OWN_FRAME.test(frame)) continue;
-    const location = /\(?((?:file:\/\/)?[^()\s]+):(\d+):(\d+)\)?\s*$/.exec(frame.trim());
-    if (!location) continue;
-    const file = decodeURIComponent(location[1]!.replace(/^file:\/\//, ""));
-    return { file, line: Number(location[2]), column: Number(location[3]) };
+    const m = /\(?((?:file:\/\/)?\/[^()\s]+):(\d+):(\d+)\)?\s*$/.exec(frame.trim());
+    if (!m) continue;
+    const at = originalPosition(decodeURIComponent(m[1]!), Number(m[2]), Number(m[3]));
+    if (OWN_FILE.test(at.file) || /[\\/]node_modules[\\/]/.test(at.file)) continue;
+    return at;
   }
   return undefined;
 }
 
-function format(at: CallerLocation | undefined): DefinitionSite {
+/** "file:line:col", relative to the working directory when inside it. */
+export function formatLocation(at: CallerLocation | undefined): DefinitionSite {
   if (!at) return undefined;
   const rel = relative(process.cwd(), at.file);
   return `${rel.startsWith("..") ? at.file : rel}:${at.line}:${at.column}`;
 }
 
-/** The user's call site, as "file:line:col" (relative to the working directory when inside it). */
+/** The user's call site, formatted on first use. */
 export function captureSite(): SiteRef {
   const holder = new Error();
   let site: DefinitionSite | null = null;
-  return () => (site === null ? (site = format(locate(holder.stack))) : site);
+  return () => (site === null ? (site = formatLocation(userLocation(holder.stack))) : site);
 }
-
-/**
- * Where each module of a loaded definition bundle starts: bundle URL → [first line, original
- * file] sorted by line. The loader registers this so that finding the calling file needs no
- * source-map decoding (which costs milliseconds on every `castle run`).
- */
-export const BUNDLE_FILES = Symbol.for("castle.definition.files");
-type BundleFiles = Map<string, [line: number, file: string][]>;
 
 /** The directory of the user's calling file, against which relative paths are resolved. */
 export function callerDir(): string {
   const fast = callerFileFromBundle();
   if (fast) return dirname(fast);
-  const at = locate(new Error().stack);
+  const at = userLocation(new Error().stack);
   return at && at.file.startsWith("/") ? dirname(at.file) : process.cwd();
 }
 
+/** The calling file from raw call sites and the bundle's module starts: no source map needed. */
 function callerFileFromBundle(): string | undefined {
-  const registry = (globalThis as { [BUNDLE_FILES]?: BundleFiles })[BUNDLE_FILES];
-  if (!registry) return undefined;
+  const bundles = registry();
+  if (!bundles) return undefined;
   const saved = Error.prepareStackTrace;
   let sites: NodeJS.CallSite[] = [];
   Error.prepareStackTrace = (_error, callSites) => callSites;
@@ -71,15 +120,10 @@ function callerFileFromBundle(): string | undefined {
     Error.prepareStackTrace = saved;
   }
   for (const site of Array.isArray(sites) ? sites : []) {
-    const modules = registry.get(site.getFileName() ?? "");
-    if (!modules) continue;
-    const line = site.getLineNumber() ?? 0;
-    let file: string | undefined;
-    for (const [start, path] of modules) {
-      if (start > line) break;
-      file = path;
-    }
-    if (file && !OWN_FRAME.test(file)) return file;
+    const bundle = bundles.get(site.getFileName() ?? "");
+    if (!bundle) continue;
+    const file = moduleAt(bundle.modules, site.getLineNumber() ?? 0);
+    if (file && !OWN_FILE.test(file)) return file;
   }
   return undefined;
 }

@@ -3,11 +3,11 @@
 // importing it — with source maps on, so every error points at the user's file and line.
 
 import { readFileSync, statSync } from "node:fs";
-import { isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { CastleError, isCastleError, messageOf } from "@castle/errors";
 import { writeFileAtomic } from "@castle/cache";
-import { BUNDLE_FILES } from "../define/site";
+import { formatLocation, registerBundle, userLocation } from "../define/site";
 import { isSystemValue } from "../define/system";
 import { sha256Hex } from "../hash/canonical";
 import type { System } from "../types";
@@ -36,6 +36,8 @@ interface BundleIndex {
   inputs: { path: string; size: number; mtimeMs: number; sha256: string }[];
   /** Where each input's code starts in the bundle: [line, absolute path]. */
   modules: [number, string][];
+  /** The bundle's source map, beside it. */
+  sourceMap: string;
 }
 
 /** Loads the system a castle.ts default-exports. */
@@ -47,10 +49,9 @@ export async function loadDefinition(options: LoadOptions): Promise<LoadedDefini
   let found = reuseBundle(indexFile, apiStamp, options.cacheDir);
   const cached = found !== undefined;
   if (!found) found = await compile(file, apiPath, apiStamp, indexFile, options.cacheDir);
-  const { bundle, modules } = found;
-  const registry = ((globalThis as { [BUNDLE_FILES]?: Map<string, [number, string][]> })[BUNDLE_FILES] ??= new Map());
-  registry.set(pathToFileURL(bundle).href, modules);
-  process.setSourceMapsEnabled(true);
+  const { bundle, modules, sourceMap } = found;
+  // Positions are mapped back to the user's files by Castle itself, on demand (see define/site.ts).
+  registerBundle(pathToFileURL(bundle).href, { modules, sourceMap });
   let exports: { default?: unknown };
   try {
     exports = (await import(pathToFileURL(bundle).href)) as { default?: unknown };
@@ -58,7 +59,8 @@ export async function loadDefinition(options: LoadOptions): Promise<LoadedDefini
     // The definition API's own errors already name their code, file and line: pass them on as
     // they are (wrapping them repeated the location three times and lost the code).
     if (isCastleError(error)) throw error;
-    throw new CastleError("CASTLE_DEFINITION_ERROR", `${file}: ${userFrame(error) ?? ""}${messageOf(error)}`, {
+    const at = userLocation(error instanceof Error ? error.stack : undefined);
+    throw new CastleError("CASTLE_DEFINITION_ERROR", `${at ? `${formatLocation(at)}: ` : `${file}: `}${messageOf(error)}`, {
       cause: error,
       data: { file },
     });
@@ -98,14 +100,16 @@ function stamp(path: string): string {
 }
 
 /** The cached bundle, if every input still has the size and content it had when compiled. */
-function reuseBundle(indexFile: string, apiStamp: string, cacheDir: string): { bundle: string; modules: [number, string][] } | undefined {
+type CompiledBundle = { bundle: string; modules: [number, string][]; sourceMap: string };
+
+function reuseBundle(indexFile: string, apiStamp: string, cacheDir: string): CompiledBundle | undefined {
   let index: BundleIndex;
   try {
     index = JSON.parse(readFileSync(indexFile, "utf8")) as BundleIndex;
   } catch {
     return undefined;
   }
-  if (index.api !== apiStamp || !Array.isArray(index.modules)) return undefined;
+  if (index.api !== apiStamp || !Array.isArray(index.modules) || typeof index.sourceMap !== "string") return undefined;
   for (const input of index.inputs) {
     try {
       const st = statSync(input.path);
@@ -123,12 +127,12 @@ function reuseBundle(indexFile: string, apiStamp: string, cacheDir: string): { b
   } catch {
     return undefined;
   }
-  return { bundle, modules: index.modules };
+  return { bundle, modules: index.modules, sourceMap: join(cacheDir, index.sourceMap) };
 }
 
 async function compile(
   file: string, apiPath: string, apiStamp: string, indexFile: string, cacheDir: string,
-): Promise<{ bundle: string; modules: [number, string][] }> {
+): Promise<CompiledBundle> {
   const imported = (await import("esbuild")) as typeof import("esbuild") & { default?: typeof import("esbuild") };
   const esbuild = imported.default ?? imported;
   const outfile = join(cacheDir, "definition.mjs");
@@ -142,7 +146,7 @@ async function compile(
       target: "node20",
       write: false,
       metafile: true,
-      sourcemap: "inline",
+      sourcemap: "external",
       sourcesContent: false,
       outfile,
       logLevel: "silent",
@@ -159,9 +163,14 @@ async function compile(
       data: { file, errors: failure.errors?.map((e) => e.text) },
     });
   }
-  const output = result.outputFiles[0]!.text;
+  const code = result.outputFiles.find((f) => f.path.endsWith(".mjs"))!;
+  const map = result.outputFiles.find((f) => f.path.endsWith(".map"))!;
+  // No sourceMappingURL: Node must not decode the map on every load; Castle maps on demand.
+  const output = code.text.replace(/\n\/\/# sourceMappingURL=.*\n?$/, "\n");
   const bundleName = `${sha256Hex(output).slice(0, 32)}.mjs`;
   const bundle = join(cacheDir, bundleName);
+  const sourceMap = `${bundleName}.map`;
+  writeFileAtomic(join(cacheDir, sourceMap), absoluteSources(map.text, outfile), { durable: false });
   writeFileAtomic(bundle, output);
   const inputNames = Object.keys(result.metafile.inputs);
   const modules = moduleStarts(output, inputNames);
@@ -172,8 +181,15 @@ async function compile(
       const st = statSync(p);
       return { path: p, size: st.size, mtimeMs: st.mtimeMs, sha256: sha256Hex(readFileSync(p, "latin1")) };
     });
-  writeFileAtomic(indexFile, JSON.stringify({ api: apiStamp, bundle: bundleName, inputs, modules } satisfies BundleIndex));
-  return { bundle, modules };
+  writeFileAtomic(indexFile, JSON.stringify({ api: apiStamp, bundle: bundleName, inputs, modules, sourceMap } satisfies BundleIndex));
+  return { bundle, modules, sourceMap: join(cacheDir, sourceMap) };
+}
+
+/** The map with absolute source paths (esbuild writes them relative to the output file). */
+function absoluteSources(mapText: string, outfile: string): string {
+  const map = JSON.parse(mapText) as { sources: string[] };
+  map.sources = map.sources.map((s) => resolve(dirname(outfile), s));
+  return JSON.stringify(map);
 }
 
 /** esbuild opens each module's code with a "// <input path>" line: where each input starts. */
@@ -186,15 +202,4 @@ function moduleStarts(output: string, inputs: string[]): [number, string][] {
     if (line.startsWith("// ") && known.has(line.slice(3))) starts.push([i + 1, resolve(line.slice(3))]);
   }
   return starts;
-}
-
-/** "castle.ts:12:7: " for the first stack frame in the user's own files, if there is one. */
-function userFrame(error: unknown): string | undefined {
-  const stack = error instanceof Error ? error.stack ?? "" : "";
-  for (const line of stack.split("\n").slice(1)) {
-    const m = /\(?((?:file:\/\/)?\/[^()\s]+):(\d+):(\d+)\)?$/.exec(line.trim());
-    if (!m || /node_modules|[\\/]packages[\\/]graph[\\/]src[\\/]|[\\/]dist[\\/]|node:/.test(m[1]!)) continue;
-    return `${m[1]!.replace(/^file:\/\//, "")}:${m[2]}:${m[3]}: `;
-  }
-  return undefined;
 }
