@@ -1,7 +1,7 @@
 // Owns `castle cache`: look at and tend the local store (ls, stats, prune, verify) and move
 // layers between it and a remote cache (push, pull).
 
-import { diskUsage, openStore, pruneStore, verifyStore, type KeyRecord, type LocalStore } from "@castle/cache";
+import { diskUsage, openStore, pruneStore, verifyStore, type KeyRecord, type LocalStore } from "@castle/cache/store";
 import { EXIT } from "../context/exit-codes";
 import { readTotals } from "../context/cache-stats";
 import { noPositionals, parseCommand, SYSTEM_OPTIONS, systemFlags } from "../context/options";

@@ -3,7 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic, type Store } from "@castle/cache";
+import { writeFileAtomic, type Store } from "@castle/cache/store";
 import type { BuildStats } from "@castle/graph";
 
 export interface CacheTotals {

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync, readdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "@castle/cache";
+import { writeFileAtomic } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
 import { ensureDir } from "./paths";
 

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import { existsSync, readFileSync, renameSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createHash } from "node:crypto";
-import { removeTree, writeFileAtomic, type LocalStore } from "@castle/cache";
+import { removeTree, writeFileAtomic, type LocalStore } from "@castle/cache/store";
 import { defaultGitHttp, fetchGitCommit, resolveRef } from "@castle/graph";
 import { CastleError } from "@castle/errors";
 import { UsageError } from "./usage-error";

@@ -4,7 +4,7 @@
 import { mkdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { defaultStoreRoot } from "@castle/cache";
+import { defaultStoreRoot } from "@castle/cache/store";
 
 export interface CastlePaths {
   /** The content-addressed store: $CASTLE_CACHE_DIR or $XDG_CACHE_HOME/castle. */

@@ -2,7 +2,7 @@
 // graph, check overrides against its sources, open remote caches, and build what is missing
 // with progress shown — returning the composed root's layers.
 
-import { openStore, recordRoot, type LocalStore, type Remote } from "@castle/cache";
+import { openStore, recordRoot, type LocalStore, type Remote } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
 import {
   buildGraph, buildSystem, loadDefinition, normaliseSourceName, parseOverrides, type BuildOutcome, type LayerGraph,
@@ -45,7 +45,7 @@ export async function prepareSystem(positionals: string[], flags: SystemFlags, c
 /** Opens a remote cache only when one is configured (the AWS SDK loads only then). */
 export async function openRemoteCache(url: string | undefined, store?: LocalStore): Promise<Remote | undefined> {
   if (!url) return undefined;
-  const { openRemote } = await import("@castle/cache");
+  const { openRemote } = await import("@castle/cache/remote");
   return openRemote(url, {
     castleVersion: typeof CASTLE_VERSION === "string" ? CASTLE_VERSION : "dev",
     // Misses are remembered across runs for a minute, so an uncached layer costs one look-up.

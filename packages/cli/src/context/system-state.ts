@@ -5,7 +5,7 @@
 
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
-import { removeTree } from "@castle/cache";
+import { removeTree } from "@castle/cache/store";
 
 export interface UpperDir {
   upper: string;

@@ -2,7 +2,7 @@
 // whiteouts delete, opaque directories hide everything beneath them in lower layers, and a
 // symlink is replaced — never followed.
 
-import { walkTree, type TreeEntry } from "@castle/cache";
+import { walkTree, type TreeEntry } from "@castle/cache/store";
 
 interface Node {
   entry?: TreeEntry;

@@ -8,7 +8,6 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
-import { packTree } from "@castle/cache";
 import type { System } from "@castle/graph";
 
 interface Descriptor {
@@ -72,6 +71,7 @@ async function writeLayerBlob(blobs: string, tree: string): Promise<{ descriptor
     gunzip.write(chunk);
   });
   tee.on("end", () => gunzip.end());
+  const { packTree } = await import("@castle/cache/remote");
   await pipeline(packTree(tree, { compression: "gzip" }), tee, createWriteStream(temp));
   await gunzipped;
   const digest = compressed.digest("hex");

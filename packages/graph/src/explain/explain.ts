@@ -3,7 +3,7 @@
 
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic, type Store } from "@castle/cache";
+import { writeFileAtomic, type Store } from "@castle/cache/store";
 import type { KeyInputs, KeyedDep } from "../hash/layer-key";
 import type { BuildReason } from "../types";
 

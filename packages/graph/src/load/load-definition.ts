@@ -6,7 +6,7 @@ import { readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { CastleError, isCastleError, messageOf } from "@castle/errors";
-import { writeFileAtomic } from "@castle/cache";
+import { writeFileAtomic } from "@castle/cache/store";
 import { formatLocation, registerBundle, userLocation } from "../define/site";
 import { isSystemValue } from "../define/system";
 import { sha256Hex } from "../hash/canonical";

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { withLock } from "@castle/cache";
+import { withLock } from "@castle/cache/store";
 import { throwIfAborted } from "./errors";
 import {
   commitMissing, gitFetchError, isRemoteGitUrl, loadGit, localGitdir, refMissing, tunedHttp,

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { lstatSync, readdirSync, readlinkSync, statSync, type Stats } from "node:fs";
 import { resolve } from "node:path";
-import { entryRecord, hashFile as defaultHashFile } from "@castle/cache";
+import { entryRecord, hashFile as defaultHashFile } from "@castle/cache/store";
 import { SourceError } from "./errors";
 import { compileIgnore } from "./ignore";
 import { loadStatCache, saveStatCache, statCachePath, type CachedDir, type CachedStat } from "./stat-cache";

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "@castle/cache";
+import { writeFileAtomic } from "@castle/cache/store";
 
 /** What a file looked like when it was hashed. Times are lstat's mtimeMs/ctimeMs: doubles with
  * sub-microsecond resolution, exact through JSON, and much cheaper than BigInt stats. */

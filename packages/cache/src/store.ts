@@ -1,0 +1,12 @@
+// @castle/cache/store: the local store alone, for programs that must start fast: importing it
+// loads no archive, remote or AWS SDK code (those are in @castle/cache/remote).
+export type * from "./types";
+export { openStore, defaultStoreRoot, LocalStore, writeFileAtomic } from "./store/local-store";
+export { digestTree, entryRecord, hashFile, type TreeDigest } from "./store/digest-tree";
+export { walkTree } from "./store/walk-tree";
+export { recordRoot, readRoots, type RootRecord } from "./store/roots";
+export { pruneStore, diskUsage, type PruneOptions, type PruneResult } from "./store/prune";
+export { verifyStore, type VerifyResult } from "./store/verify";
+export { removeTree } from "./store/remove-tree";
+export { acquireLock, withLock, type HeldLock } from "./store/file-lock";
+export { applyOverlayMarks, listOpaqueDirs, treeutilPath, type OverlayMark } from "./store/treeutil";
