@@ -228,12 +228,18 @@ export function writeFileAtomic(file: string, content: string | Buffer, options:
   const temp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   const fd = openSync(temp, "w", 0o644);
   try {
-    writeSync(fd, typeof content === "string" ? Buffer.from(content) : content);
-    if (options.durable !== false) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    try {
+      writeSync(fd, typeof content === "string" ? Buffer.from(content) : content);
+      if (options.durable !== false) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, file);
+  } catch (error) {
+    // A write that failed (a full disk) must not leave its temp file beside the real ones.
+    rmQuiet(temp);
+    throw error;
   }
-  renameSync(temp, file);
 }
 
 /** Flushes the filesystem that holds path (one syncfs instead of an fsync per file), without
