@@ -177,7 +177,14 @@ export class LocalStore implements Store {
   }
 
   private writeRecord(record: KeyRecord): KeyRecord {
-    writeFileAtomic(this.recordPath(record.key), JSON.stringify(record, null, 2) + "\n");
+    try {
+      writeFileAtomic(this.recordPath(record.key), JSON.stringify(record, null, 2) + "\n");
+    } catch (error) {
+      throw new CastleError("CASTLE_CACHE_IO", `cannot record ${record.name || record.key} in the store ${this.root}: ${(error as Error).message}`, {
+        cause: error, data: { key: record.key, root: this.root },
+        hint: "is its disk full? free some space (e.g. `castle cache prune`) and run again",
+      });
+    }
     return record;
   }
 }
