@@ -10,7 +10,9 @@ import { dirname, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { DefinitionSite } from "../types";
 
-const OWN_FILE = /[\\/]packages[\\/]graph[\\/]src[\\/]define[\\/]|[\\/]dist[\\/]api\.mjs$|^node:|castle:api/;
+// Source-mapped frames of the bundled API name its sources relative to dist/api.mjs
+// (…/graph/src/define/layer.ts) wherever Castle is installed, not only under packages/ here.
+const OWN_FILE = /[\\/]graph[\\/]src[\\/]define[\\/]|[\\/]dist[\\/]api\.mjs$|^node:|castle:api/;
 
 export interface CallerLocation {
   file: string;
