@@ -7,6 +7,7 @@ import { readFileSync, readdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
+import type { SandboxSpec } from "@castle/sandbox";
 import { ensureDir } from "./paths";
 
 export interface Instance {
@@ -21,6 +22,12 @@ export interface Instance {
   command: string[];
   startedAt: string;
   definition: string;
+  /** What `castle exec` gives a command it runs inside: the instance's environment and working
+   * directory, and the limits it runs under. Absent in entries written before exec existed. */
+  env?: Record<string, string>;
+  cwd?: string;
+  rlimits?: SandboxSpec["rlimits"];
+  cgroup?: string;
 }
 
 export class InstanceRegistry {

@@ -71,6 +71,7 @@ export async function runSystem(request: RunRequest): Promise<number> {
     registry.add({
       id, system: system.name, pid: child.pid, initPid: started.initPid, command: argv,
       startedAt: new Date().toISOString(), definition: request.definition,
+      env: spec.env!, cwd: spec.cwd!, ...(spec.rlimits ? { rlimits: spec.rlimits } : {}), ...(spec.cgroup ? { cgroup: spec.cgroup } : {}),
     });
     const exit = await child.wait();
     return exit.code;
