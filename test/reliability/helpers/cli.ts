@@ -3,22 +3,61 @@
 // dirs in a temp dir that user owns — and collects its exit status and output.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync } from "node:fs";
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 export const REPO = resolve(import.meta.dirname, "../../..");
-export const CASTLE_BIN = join(REPO, "packages/cli/dist/castle.mjs");
+const DIST = join(REPO, "packages/cli/dist");
+const DIST_FILES = ["castle.mjs", "api.mjs", "castle-sandbox", "castle-treeutil"];
 
 /** The unprivileged user CLI cases run as when the suite runs as root. */
 export const NOBODY = 65534;
 
-/** Why CLI cases cannot run here, or undefined when they can. */
+let snapshot: string | undefined;
+
+/**
+ * Why CLI cases cannot run here, or undefined when they can. Other engineers rebuild the bundle
+ * while tests run, so the tests use a private copy of it, taken once per test file (beside
+ * node_modules, so its external packages still resolve), after waiting up to a minute for a
+ * rebuild in progress to finish.
+ */
 export function cliMissing(): string | undefined {
-  if (!existsSync(CASTLE_BIN)) return `${CASTLE_BIN} is not built (npm run build)`;
-  if (!existsSync(join(REPO, "packages/cli/dist/castle-sandbox"))) return "the bundled castle-sandbox helper is not built (npm run build)";
   if (process.getuid?.() === 0 && !existsSync("/usr/bin/setpriv")) return "setpriv is missing, so CLI cases cannot drop to uid 65534";
+  if (snapshot) return undefined;
+  const deadline = Date.now() + 60_000;
+  while (DIST_FILES.some((f) => !existsSync(join(DIST, f)))) {
+    if (Date.now() > deadline) return `${DIST} is not built (npm run build)`;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+  }
+  const parent = join(REPO, "node_modules", ".castle-reliability");
+  mkdirSync(parent, { recursive: true, mode: 0o755 });
+  // Copies of test processes that are gone (vitest may end its workers without "exit").
+  for (const name of readdirSync(parent)) {
+    const pid = Number(/^dist-(\d+)-/.exec(name)?.[1]);
+    if (pid && !alive(pid)) rmSync(join(parent, name), { recursive: true, force: true });
+  }
+  const dir = join(parent, `dist-${process.pid}-${Date.now()}`);
+  cpSync(DIST, dir, { recursive: true });
+  chmodSync(dir, 0o755);
+  snapshot = dir;
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   return undefined;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The castle binary the CLI cases run (the private copy of the bundle). */
+export function castleBin(): string {
+  if (cliMissing() !== undefined || !snapshot) throw new Error("the castle bundle is not available");
+  return join(snapshot, "castle.mjs");
 }
 
 export interface CliHome {
@@ -83,7 +122,7 @@ export interface CliOptions {
 /** Starts `castle args…` (as uid 65534 when we are root); the returned pid is castle's own. */
 export function spawnCastle(home: CliHome, args: string[], options: CliOptions = {}): ChildProcess {
   const env = { ...home.env, ...options.env };
-  const argv = [process.execPath, CASTLE_BIN, ...args];
+  const argv = [process.execPath, castleBin(), ...args];
   // setpriv execs node, so the child's pid is castle's pid (kill -9 hits castle itself).
   const [command, ...rest] = process.getuid?.() === 0
     ? ["/usr/bin/setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", ...argv]

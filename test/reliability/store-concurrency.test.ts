@@ -1,0 +1,116 @@
+// Reliability: several `castle` processes (bundled CLI, uid 65534) on one store at once. Four
+// builds of one system must each succeed with the same digest, build every layer exactly once
+// between them (counted from the "building" lines of all four), and leave a consistent store;
+// systems that share layers share their builds too; and maintenance commands running meanwhile
+// (verify, prune) must not break the builds.
+
+import { beforeAll, describe, expect, it } from "vitest";
+import { openStore, pruneStore } from "@castle/cache";
+import { busyboxMissing, makeBusyboxRootfs } from "../fixtures/rootfs";
+import { builtLayers, cliMissing, collect, describeRun, makeCliHome, runCastle, spawnCastle, type CliResult } from "./helpers/cli";
+import { useTempDirs, writeDefinition } from "./helpers/definitions";
+import { checkStore } from "./helpers/store-check";
+
+const skip = cliMissing() ?? busyboxMissing();
+if (skip) console.warn(`skipping concurrency tests: ${skip}`);
+
+const temp = useTempDirs("castle-rel-conc");
+let rootfs: string;
+beforeAll(() => {
+  if (!skip) rootfs = makeBusyboxRootfs(temp("rootfs"));
+});
+
+/** A system of a few layers that take a moment; APP_SEED changes only the top layer. */
+function definition(): string {
+  return writeDefinition(temp("def"), {
+    "castle.ts": `import { layer, source, system } from "castle";
+const app = process.env.APP_SEED ?? "app";
+const base = layer.import({ name: "base", from: source.local(${JSON.stringify(rootfs)}) });
+const files = source.inline({ "data.txt": "shared input\\n" }, { name: "files" });
+const libc = layer({ name: "libc", runDeps: [base], script: "sleep 0.3; mkdir -p /lib && i=0; while [ $i -lt 300 ]; do echo $i > /lib/f$i; i=$((i+1)); done" });
+const tools = layer({ name: "tools", runDeps: [libc], mounts: { "/src": files }, script: "sleep 0.2; cp /src/data.txt /tools.txt" });
+const extra = layer({ name: "extra", runDeps: [base], script: "sleep 0.2; echo extra > /extra" });
+const top = layer({ name: "top-" + app, runDeps: [tools], buildDeps: [extra], script: "echo " + app + " > /app" });
+export default system({ name: "conc-" + app, layers: [top] });
+`,
+  });
+}
+
+async function together(home: ReturnType<typeof makeCliHome>, runs: Array<{ args: string[]; env?: Record<string, string> }>): Promise<CliResult[]> {
+  const children = runs.map((run) => collect(spawnCastle(home, run.args, { env: run.env }), 120_000));
+  return Promise.all(children);
+}
+
+describe.skipIf(skip)("store: concurrent castle processes", () => {
+  it("4 builds of one system at once: all succeed alike, every layer built once between them", async () => {
+    const home = makeCliHome();
+    const def = definition();
+    const results = await together(home, Array.from({ length: 4 }, () => ({ args: ["build", def, "--plain"] })));
+    for (const result of results) expect(result.code, describeRun(result)).toBe(0);
+    expect(new Set(results.map((r) => r.stdout)).size).toBe(1);
+    const built = results.flatMap((r) => builtLayers(r.stderr)).sort();
+    expect(built, results.map(describeRun).join("\n")).toEqual(["extra", "libc", "tools", "top-app"]);
+    expect(checkStore(home.cache).problems).toEqual([]);
+  });
+
+  it("4 systems sharing layers, built at once: shared layers built once, each top layer once", async () => {
+    const home = makeCliHome();
+    const def = definition();
+    const seeds = ["a", "b", "c", "d"];
+    const results = await together(home, seeds.map((seed) => ({ args: ["build", def, "--plain"], env: { APP_SEED: seed } })));
+    for (const result of results) expect(result.code, describeRun(result)).toBe(0);
+    const built = results.flatMap((r) => builtLayers(r.stderr)).sort();
+    expect(built).toEqual(["extra", "libc", "tools", "top-a", "top-b", "top-c", "top-d"]);
+    expect(checkStore(home.cache).problems).toEqual([]);
+  });
+
+  it("builds keep working while `cache verify` runs beside them", async () => {
+    const home = makeCliHome();
+    const def = definition();
+    const first = await runCastle(home, ["build", def, "--plain"]);
+    expect(first.code, describeRun(first)).toBe(0);
+    const results = await together(home, [
+      { args: ["build", def, "--plain"], env: { APP_SEED: "v1" } },
+      { args: ["cache", "verify"] },
+      { args: ["build", def, "--plain"], env: { APP_SEED: "v2" } },
+      { args: ["cache", "verify"] },
+    ]);
+    for (const result of results) expect(result.code, describeRun(result)).toBe(0);
+    expect(checkStore(home.cache).problems).toEqual([]);
+  });
+
+  // `castle cache prune` keeps only what recorded roots (finished runs) use, and takes no lock:
+  // a build in progress has written records that no root names yet, so a prune beside it removes
+  // them, and their trees, while the build uses them as lowers. Making GC safe against running
+  // builds needs a design (a shared lock or leases on roots), reported rather than fixed here.
+  // BUG (left for the cache/graph owners, a design question): `cache prune` keeps only what
+  // recorded roots use — roots are written when a run finishes — and takes no lock, so a prune
+  // beside a running build removes the records and trees that build has just made or found, and
+  // its next layer fails to mount them ("root lower …/trees/<digest>: No such file or directory",
+  // or "exec /bin/sh: No such file or directory" when a lower's files vanish under the sandbox).
+  // Seen with `castle cache prune --keep-days 0` processes started during a build; here the prune
+  // runs in a tight loop so the failure is certain. A fix needs GC to respect in-flight builds
+  // (a shared store lock held by builds, or roots/leases written as layers are used).
+  it.fails("a build keeps working while the store is pruned beside it", async () => {
+    const home = makeCliHome();
+    const def = definition();
+    // A first build makes the store's directories (as the user castle runs as).
+    const warm = await runCastle(home, ["build", def, "--plain"], { env: { APP_SEED: "warm" } });
+    expect(warm.code, describeRun(warm)).toBe(0);
+    const store = openStore(home.cache);
+    let pruning = true;
+    const pruner = (async () => {
+      while (pruning) {
+        pruneStore(store, { keepForMs: 0 });
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    try {
+      const result = await runCastle(home, ["build", def, "--plain"], { env: { APP_SEED: "hot" } });
+      expect(result.code, describeRun(result)).toBe(0);
+    } finally {
+      pruning = false;
+      await pruner;
+    }
+  });
+});
