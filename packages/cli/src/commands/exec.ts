@@ -8,6 +8,7 @@ import { EXIT } from "../context/exit-codes";
 import { InstanceRegistry, type Instance } from "../context/instances";
 import { parseCommand, splitCommand } from "../context/options";
 import { castlePaths } from "../context/paths";
+import { commandError } from "../context/run-system";
 import { UsageError } from "../context/usage-error";
 
 const HELP = `usage: castle exec <instance> [options] [-- command args...]
@@ -73,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return (await child.wait()).code;
   } catch (error) {
-    throw gone(error, instance) ?? error;
+    throw gone(error, instance) ?? commandError(error, spec.argv, `instance ${instance.id}`);
   } finally {
     process.off("SIGINT", ignore);
     process.off("SIGTERM", forward);

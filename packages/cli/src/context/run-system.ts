@@ -4,7 +4,7 @@
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { CastleError } from "@castle/errors";
+import { CastleError, isCastleError } from "@castle/errors";
 import type { BuildOutcome, System } from "@castle/graph";
 import { spawn, type SandboxSpec } from "@castle/sandbox";
 import { InstanceRegistry } from "./instances";
@@ -75,6 +75,8 @@ export async function runSystem(request: RunRequest): Promise<number> {
     });
     const exit = await child.wait();
     return exit.code;
+  } catch (error) {
+    throw commandError(error, argv, `system ${system.name}`);
   } finally {
     registry.remove(id);
     process.off("SIGINT", ignore);
@@ -83,6 +85,28 @@ export async function runSystem(request: RunRequest): Promise<number> {
     limits.release?.();
     state.release();
   }
+}
+
+/**
+ * The sandbox's "not found" (127) and "not executable" (126) in the user's words, naming the
+ * system rather than the sandbox spec; the helper has already printed its own line on stderr.
+ */
+export function commandError(error: unknown, argv: string[], where: string): unknown {
+  if (!isCastleError(error)) return error;
+  const options = { cause: error, data: { argv } };
+  if (error.code === "CASTLE_SANDBOX_NOT_FOUND") {
+    return new CastleError(error.code, `${argv[0]}: command not found in ${where}`, {
+      ...options,
+      hint: "a command without a slash is looked up in the PATH of the system's env; give its full path, or check the layers install it",
+    });
+  }
+  if (error.code === "CASTLE_SANDBOX_NOT_EXECUTABLE") {
+    return new CastleError(error.code, `${argv[0]}: cannot execute it in ${where}`, {
+      ...options,
+      hint: "it must be a file with the x bit, for this machine's architecture (a script needs its #! interpreter inside)",
+    });
+  }
+  return error;
 }
 
 function existsInRoot(path: string, lowers: string[], upper: string): boolean {
