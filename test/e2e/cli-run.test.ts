@@ -1,8 +1,11 @@
 // `castle run` and `castle build` from a local directory, through the bundled binary as uid
 // 65534: the entrypoint or the command after --, its exit status passed through (127 and 126
 // for a missing or non-executable command), the system's env/cwd/hostname, stdin, a second run
-// that builds nothing, -j, and the digest `castle build` prints.
+// that builds nothing, --network, an interrupted build (130), -j, and the digest `castle build`
+// prints.
 
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CliWorld, cliMissing, definition, type CliHome } from "./helpers/cli-harness";
 
@@ -74,6 +77,37 @@ export default system({
     const r = await home.run(["run", def, "--", "/etc/motd"]);
     expect(r.code).toBe(126);
     expect(r.stderr).toMatch(/^castle: \/etc\/motd: cannot execute it in system demo\nhint: /m);
+  });
+
+  it("--network none leaves only loopback; the default shares the host's network", async () => {
+    const interfaces = async (...flags: string[]) => {
+      const r = await home.run(["run", def, ...flags, "--", "cat", "/proc/net/dev"]);
+      return r.stdout.split("\n").slice(2).map((line) => line.split(":")[0]!.trim()).filter(Boolean);
+    };
+    expect(await interfaces("--network", "none")).toEqual(["lo"]);
+    const host = readFileSync("/proc/net/dev", "utf8").split("\n").slice(2).map((line) => line.split(":")[0]!.trim()).filter(Boolean);
+    expect((await interfaces()).sort()).toEqual(host.sort());
+  });
+
+  it("an interrupted build exits 130 and leaves the store usable", async () => {
+    const slow = world.dir("slow", {
+      "castle.ts": definition(world.rootfs, `const s = layer({ name: "s", runDeps: [base], script: "sleep 30; echo done > /done" });
+export default system({ name: "slow", layers: [s] });`),
+    });
+    const build = home.start(["build", slow, "--plain"]);
+    await build.waitFor(/^building s /m);
+    build.child.kill("SIGINT");
+    const r = await build.exited;
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/^castle: the build was cancelled$/m);
+    expect(r.stdout).toBe("");
+    // Nothing half-built was kept, and nothing is left locked.
+    const records = JSON.parse((await home.run(["cache", "ls", "--json"])).stdout) as { name: string }[];
+    expect(records.map((x) => x.name)).not.toContain("s");
+    writeFileSync(join(slow, "castle.ts"), definition(world.rootfs, `const s = layer({ name: "s", runDeps: [base], script: "echo done > /done" });
+export default system({ name: "slow", layers: [s] });`));
+    const again = await home.run(["run", slow, "--", "cat", "/done"]);
+    expect(again.stdout).toBe("done\n");
   });
 
   it("-j sets how many layers build at once", async () => {
