@@ -4,7 +4,7 @@
 // entries under $XDG_STATE_HOME/castle/instances go away with their instance, and a SIGKILLed
 // castle leaves a stale entry that ps detects and removes.
 
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CliWorld, cliMissing, definition, type CliHome, type Started } from "./helpers/cli-harness";
@@ -144,6 +144,16 @@ export default system({ name: "server", layers: [srv], entrypoint: ["/bin/sleep"
     const again = await home.run(["run", def, "--", "echo", "again"]);
     expect(again.stdout).toBe("again\n");
     expect(again.code).toBe(0);
+  });
+
+  it("an entry whose pid now belongs to another process is stale too", async () => {
+    const dir = join(home.stateDir, "instances");
+    const fake = { id: "server-000000", system: "server", pid: process.pid, initPid: process.pid, pidStart: 1, command: ["x"], startedAt: new Date().toISOString(), definition: def };
+    writeFileSync(join(dir, "server-000000.json"), JSON.stringify(fake));
+    writeFileSync(join(dir, "garbage.json"), "{ not json");
+    expect(await ps()).toEqual([]);
+    expect(instanceFiles()).toEqual(["garbage.json"]); // unreadable entries are skipped, not trusted
+    rmSync(join(dir, "garbage.json"));
   });
 
   it("castle exec runs a command inside a running instance, with the system's env and cwd", async () => {

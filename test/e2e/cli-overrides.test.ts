@@ -1,7 +1,10 @@
 // Source overrides through the bundled binary as uid 65534: `--override name=dir` and
 // CASTLE_OVERRIDE_<name>=dir build with a local directory instead of a declared source, and only
 // the layers that depend on that source rebuild; dropping the override goes back to the cache.
+// `castle source` copies a declared source out, ready to patch and build with.
 
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CliWorld, cliMissing, definition, type CliHome } from "./helpers/cli-harness";
 
@@ -74,6 +77,19 @@ export default system({ name: "ov", layers: [tools, top], entrypoint: ["/bin/cat
   it("the flag wins over the environment", async () => {
     const r = await home.run(["run", def, "--override", `app_src=${v2}`], { env: { CASTLE_OVERRIDE_app_src: v3 } });
     expect(r.stdout).toBe("v2\ntop-v2\ntools\n");
+  });
+
+  it("castle source lists the sources, and copies one out to patch and build with", async () => {
+    const list = await home.run(["source", def]);
+    expect(list.stdout).toBe(`rootfs\tlocal\t${world.rootfs}\napp-src\tlocal\t${def}/app\n`);
+    const out = `${world.ownedDir("patch-parent")}/app`;
+    const r = await home.run(["source", def, "--name", "app-src", "--out", out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`${out}\n`);
+    expect(r.stderr).toBe(`build with it: CASTLE_OVERRIDE_app_src=${out} castle run ${def}\n`);
+    writeFileSync(join(out, "VERSION"), "patched\n");
+    const patched = await home.run(["run", def], { env: { CASTLE_OVERRIDE_app_src: out } });
+    expect(patched.stdout).toBe("patched\ntop-patched\ntools\n");
   });
 
   it("an override pointing nowhere is a one-line error", async () => {
