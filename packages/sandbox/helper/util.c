@@ -39,10 +39,17 @@ static void format_message(char *buf, size_t size, int err, const char *hint, co
 
 static NORETURN void vdie(int code, const char *reason, int err, const char *hint,
                           const char *fmt, va_list ap) PRINTF(5, 0);
+/* Messages quote spec strings, which may hold any byte but NUL: keep the line one line. */
+static void flatten(char *s) {
+  for (; *s != '\0'; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
 static NORETURN void vdie(int code, const char *reason, int err, const char *hint,
                           const char *fmt, va_list ap) {
   char message[sizeof(((struct report *)0)->message)];
   format_message(message, sizeof message, err, hint, fmt, ap);
+  flatten(message);
   if (die_cleanup != NULL) die_cleanup();
 
   char line[sizeof message + 32];

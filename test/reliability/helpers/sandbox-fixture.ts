@@ -1,0 +1,146 @@
+// Test helper for the sandbox reliability suites (sandbox-escape, sandbox-spec-fuzz,
+// sandbox-load): a busybox rootfs with the attack program (sandbox-attack.c) compiled static
+// into it, the two callers (this process and uid 65534), a leak marker put in every helper's
+// environment, and host snapshots that prove nothing was left behind: processes carrying the
+// marker, mounts (the host's mountinfo), temp dirs, and this process's open fds.
+
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { compileStatic, makeRootfs, tempDir } from "../../../packages/sandbox/test/fixtures";
+
+export { CALLERS, callerMissing, cleanup, ownedDir, runHelper, support, tempDir, type Caller } from "../../../packages/sandbox/test/fixtures";
+export { busyboxMissing } from "../../../packages/sandbox/test/fixtures";
+
+export const ATTACK_SOURCE = join(import.meta.dirname, "sandbox-attack.c");
+
+/** A rootfs (world-readable, in a fresh temp dir) with /bin/attack, or why it could not be built. */
+export function attackRootfs(): { base: string; rootfs: string; problem?: string } {
+  const base = tempDir("castle-rel-sandbox-");
+  const rootfs = makeRootfs(base);
+  const problem = compileStatic(readFileSync(ATTACK_SOURCE, "utf8"), join(rootfs, "bin/attack"));
+  chmodSync(rootfs, 0o755);
+  return { base, rootfs, ...(problem ? { problem } : {}) };
+}
+
+/** "name=result" lines of the attack program as an object. */
+export function results(stdout: string): Record<string, string> {
+  return Object.fromEntries(
+    stdout.split("\n").filter((line) => line.includes("=")).map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+  );
+}
+
+/**
+ * A word every sandbox this process starts carries: the helper inherits it through the
+ * environment, and tests put it in the command's env, so a scan of /proc finds anything left.
+ */
+export const LEAK_MARK = `castle-leak-mark-${process.pid}-${Date.now()}`;
+process.env.CASTLE_TEST_LEAK_MARK = LEAK_MARK;
+
+/** Pids (other than ours) whose environment or command line carries the leak mark. */
+export function markedProcesses(mark = LEAK_MARK): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    for (const file of ["environ", "cmdline"]) {
+      try {
+        if (readFileSync(`/proc/${pid}/${file}`, "latin1").includes(mark)) {
+          found.push(pid);
+          break;
+        }
+      } catch {
+        // gone, or not readable: an unreadable process is not one of ours (we run as root or as its owner)
+      }
+    }
+  }
+  return found;
+}
+
+/** Describes a process for a failure message. */
+export function describeProcess(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
+    return `${pid} [${stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)}] ${cmdline}`;
+  } catch {
+    return `${pid} (gone)`;
+  }
+}
+
+/** Waits (up to ms) until no marked process is left; returns those still there. */
+export async function markedProcessesAfter(ms = 3000, mark = LEAK_MARK): Promise<string[]> {
+  let left = markedProcesses(mark);
+  for (let waited = 0; left.length > 0 && waited < ms; waited += 25) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    left = markedProcesses(mark);
+  }
+  return left.map(describeProcess);
+}
+
+export interface HostSnapshot {
+  mounts: string[];
+  tmp: Set<string>;
+  fds: number;
+}
+
+/** Mount points of the host (this process's mount namespace), with their options. */
+function hostMounts(): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => line.split(" ").slice(4, 6).join(" "))
+    .sort();
+}
+
+export function openFds(): number {
+  return readdirSync("/proc/self/fd").length;
+}
+
+export function snapshot(): HostSnapshot {
+  return { mounts: hostMounts(), tmp: new Set(readdirSync(tmpdir())), fds: openFds() };
+}
+
+/**
+ * What changed on the host since `before`: mounts added or removed, and new entries in the temp
+ * dir other than the tests' own (every test dir is named castle-*; the helper itself creates
+ * none, so anything else would be its leftover).
+ */
+export function hostChanges(before: HostSnapshot): { mounts: string[]; tmp: string[] } {
+  const now = hostMounts();
+  const added = now.filter((m) => !before.mounts.includes(m)).map((m) => `+ ${m}`);
+  const removed = before.mounts.filter((m) => !now.includes(m)).map((m) => `- ${m}`);
+  const tmp = readdirSync(tmpdir()).filter((name) => !before.tmp.has(name) && !/^(castle|vitest|tsx|node-compile-cache)/.test(name));
+  return { mounts: [...added, ...removed], tmp };
+}
+
+/** A cgroup dir with pids.max set (root only; v1 "pids" hierarchy or v2), or why not. */
+export function pidsCgroup(name: string, max: number): { dir?: string; problem?: string } {
+  if (process.getuid?.() !== 0) return { problem: "creating a cgroup needs root" };
+  const candidates = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"];
+  for (const parent of candidates) {
+    if (!existsSync(join(parent, "cgroup.procs"))) continue;
+    if (parent === "/sys/fs/cgroup" && !readFileSync(join(parent, "cgroup.subtree_control"), "utf8").includes("pids")) continue;
+    const dir = join(parent, name);
+    try {
+      execFileSync("mkdir", ["-p", dir]);
+      execFileSync("sh", ["-c", `echo ${max} > ${dir}/pids.max`]);
+      return { dir };
+    } catch (error) {
+      return { problem: `cannot set up ${dir}: ${(error as Error).message}` };
+    }
+  }
+  return { problem: "no pids cgroup controller (v1 hierarchy or v2 with pids enabled)" };
+}
+
+/** The target of each fd of this process, for a leak report. */
+export function fdTargets(): string[] {
+  return readdirSync("/proc/self/fd").map((fd) => {
+    try {
+      return `${fd} -> ${readlinkSync(`/proc/self/fd/${fd}`)}`;
+    } catch {
+      return `${fd} (gone)`;
+    }
+  });
+}
