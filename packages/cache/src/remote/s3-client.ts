@@ -188,38 +188,48 @@ export class S3Access {
   async putFile(path: string, file: string, size: number, options: UploadOptions, action: string): Promise<void> {
     await this.call(action, path, async (client, s3) => {
       const params = { Bucket: this.config.bucket, Key: this.key(path), Metadata: options.metadata, ContentType: options.contentType };
-      if (size <= options.multipartThreshold) {
-        let done = 0;
-        const counted = createReadStream(file, { highWaterMark: 1 << 20 }).pipe(
-          new Transform({
-            transform(chunk: Buffer, _encoding, callback) {
-              done += chunk.length;
-              options.onProgress?.(done);
-              callback(null, chunk);
-            },
-          }),
-        );
-        await client.send(
-          new s3.PutObjectCommand({ ...params, Body: counted, ContentLength: size, ContentMD5: options.contentMd5 }),
-          { abortSignal: options.signal },
-        );
-        return;
-      }
-      const { Upload } = commonJs(await import("@aws-sdk/lib-storage"));
-      const upload = new Upload({
-        client,
-        params: { ...params, Body: createReadStream(file, { highWaterMark: 1 << 20 }) },
-        partSize: options.partSize,
-        queueSize: options.queueSize,
-        leavePartsOnError: false,
-      });
-      upload.on("httpUploadProgress", (progress) => options.onProgress?.(progress.loaded ?? 0));
-      const onAbort = () => void upload.abort().catch(() => {});
-      options.signal?.addEventListener("abort", onAbort, { once: true });
+      // The upload may fail before it reads the file (a part size S3 refuses, a refused request)
+      // and the caller then deletes the file: the stream is closed when the upload ends, and a
+      // late error of its own (opening a deleted file) must not become an uncaught exception.
+      const stream = createReadStream(file, { highWaterMark: 1 << 20 });
       try {
-        await upload.done();
+        if (size <= options.multipartThreshold) {
+          let done = 0;
+          const counted = stream.pipe(
+            new Transform({
+              transform(chunk: Buffer, _encoding, callback) {
+                done += chunk.length;
+                options.onProgress?.(done);
+                callback(null, chunk);
+              },
+            }),
+          );
+          stream.on("error", (error) => counted.destroy(error));
+          await client.send(
+            new s3.PutObjectCommand({ ...params, Body: counted, ContentLength: size, ContentMD5: options.contentMd5 }),
+            { abortSignal: options.signal },
+          );
+          return;
+        }
+        stream.on("error", () => {}); // Reported through upload.done() when it matters.
+        const { Upload } = commonJs(await import("@aws-sdk/lib-storage"));
+        const upload = new Upload({
+          client,
+          params: { ...params, Body: stream },
+          partSize: options.partSize,
+          queueSize: options.queueSize,
+          leavePartsOnError: false,
+        });
+        upload.on("httpUploadProgress", (progress) => options.onProgress?.(progress.loaded ?? 0));
+        const onAbort = () => void upload.abort().catch(() => {});
+        options.signal?.addEventListener("abort", onAbort, { once: true });
+        try {
+          await upload.done();
+        } finally {
+          options.signal?.removeEventListener("abort", onAbort);
+        }
       } finally {
-        options.signal?.removeEventListener("abort", onAbort);
+        stream.destroy();
       }
     });
   }
