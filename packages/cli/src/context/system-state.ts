@@ -3,24 +3,30 @@
 // $XDG_DATA_HOME/castle/systems/<name>. `--fresh` starts it clean; `--ephemeral` uses a
 // throwaway one that is removed after the run.
 
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { removeTree } from "@castle/cache/store";
 
 export interface UpperDir {
   upper: string;
   work: string;
+  /** A plain directory (not on an overlay) for a Castle store used inside the system. */
+  nestedStore: string;
   /** Removes an ephemeral upper; keeps a persistent one. */
   release(): void;
 }
 
 export function systemUpper(dataDir: string, system: string, mode: { fresh: boolean; ephemeral: boolean }): UpperDir {
   if (mode.ephemeral) {
-    mkdirSync(join(dataDir, "tmp"), { recursive: true });
-    const dir = mkdtempSync(join(dataDir, "tmp", `${system}-`));
+    const tmp = join(dataDir, "tmp");
+    mkdirSync(tmp, { recursive: true });
+    removeOrphans(tmp);
+    // Named after this process, so a run killed before its release is cleared by a later one.
+    const dir = mkdtempSync(join(tmp, `${system}-${process.pid}-`));
     mkdirSync(join(dir, "upper"));
     mkdirSync(join(dir, "work"));
-    return { upper: join(dir, "upper"), work: join(dir, "work"), release: () => removeTree(dir) };
+    mkdirSync(join(dir, "castle-store"));
+    return { upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, "castle-store"), release: () => removeTree(dir) };
   }
   const dir = join(dataDir, "systems", system);
   if (mode.fresh) removeTree(dir);
@@ -28,5 +34,23 @@ export function systemUpper(dataDir: string, system: string, mode: { fresh: bool
   // overlayfs needs an empty work dir; leftovers from a killed run are cleared.
   removeTree(join(dir, "work"));
   mkdirSync(join(dir, "work"));
-  return { upper: join(dir, "upper"), work: join(dir, "work"), release: () => {} };
+  mkdirSync(join(dir, "castle-store"), { recursive: true });
+  return { upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, "castle-store"), release: () => {} };
+}
+
+/** Removes the throwaway states of ephemeral runs whose castle process is gone (killed). */
+function removeOrphans(tmp: string): void {
+  for (const name of readdirSync(tmp)) {
+    const pid = Number(/-(\d+)-[A-Za-z0-9]{6}$/.exec(name)?.[1]);
+    if (pid && !alive(pid)) removeTree(join(tmp, name));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
