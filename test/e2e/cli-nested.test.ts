@@ -1,7 +1,8 @@
 // Castle inside a Castle system, through the bundled binary as uid 65534: a layer imports a kit
 // (this machine's node with the shared libraries it needs, the CLI bundle, esbuild) and an inner
 // definition; inside the running system, `castle run` builds and runs the inner system, with its
-// exit status passed out through both. The inner store lives on the system's /tmp (tmpfs):
+// exit status passed out through both. The inner Castle keeps its store where `castle run` puts
+// it by default for nested use (/var/lib/castle, a directory of the host's filesystem bound in):
 // overlayfs refuses an upper dir on overlayfs, which is what the system's root is.
 
 import { execFileSync } from "node:child_process";
@@ -25,8 +26,8 @@ const libraries = sharedLibraries(process.execPath);
 const skip = cliMissing() ?? (typeof libraries === "string" ? libraries : undefined);
 if (skip) console.warn(`skipping cli-nested: ${skip}`);
 
-/** Inside the outer system: the inner Castle's dirs on tmpfs, then castle itself. */
-const INNER_ENV = "export XDG_CACHE_HOME=/tmp/castle/cache XDG_STATE_HOME=/tmp/castle/state XDG_DATA_HOME=/tmp/castle/data;";
+/** Inside the outer system nothing needs setting up: the defaults of `castle run` suffice. */
+const INNER_ENV = "";
 const INNER_CASTLE = "node /opt/castle/dist/castle.mjs";
 
 describe.skipIf(skip)("castle inside a castle system", () => {
@@ -87,10 +88,10 @@ export default system({ name: "outer", layers: [base, kit] });`,
   });
 
   it("says clearly why a store on the system's overlay root cannot build", async () => {
-    // With the defaults the inner store is under /root, on the outer overlayfs root.
-    const r = await home.run(["run", outer, "--ephemeral", "--", "/bin/sh", "-c", `${INNER_CASTLE} build /inner --plain`]);
+    // A store moved onto the outer overlayfs root (not the default) cannot hold build uppers.
+    const r = await home.run(["run", outer, "--ephemeral", "--", "/bin/sh", "-c", `CASTLE_CACHE_DIR=/root/store ${INNER_CASTLE} build /inner --plain`]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/not supported as upperdir/);
-    expect(r.stderr).toMatch(/^full log: \/root\/\.cache\/castle\/logs\/\S+\.log$/m);
+    expect(r.stderr).toMatch(/^full log: \/root\/store\/logs\/\S+\.log$/m);
   });
 });

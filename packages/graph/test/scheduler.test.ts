@@ -65,6 +65,8 @@ describe.skipIf(skip)("buildSystem", () => {
     const first = await build(store, chain().sys);
     expect(first.built).toEqual(["a", "b", "c"]);
     expect(await inRoot(first.outcome.lowers, "cat /c.txt")).toBe("a\nb\n");
+    // GC roots include the stored tree of the local source, not only the layers.
+    expect(first.outcome.used.some((r) => r.name.startsWith("source:"))).toBe(true);
     const second = await build(store, chain().sys);
     expect(second.built).toEqual([]);
     expect(second.hits).toEqual(["a", "b", "base", "c"]);

@@ -1,6 +1,7 @@
 // Owns the exit statuses scripts can rely on, and the mapping from error codes to them. Only the
 // CLI maps codes to statuses; packages just throw CastleErrors with stable codes.
 
+import { constants } from "node:os";
 import { isCastleError } from "@castle/errors";
 
 export const EXIT = {
@@ -29,7 +30,7 @@ export const EXIT_TABLE = `exit status:
   125  the sandbox could not be set up
   126  the command is not executable (run/shell/exec)
   127  the command was not found (run/shell/exec)
-  130  interrupted`;
+  130  interrupted (128 + the signal's number: 143 for SIGTERM)`;
 
 const BY_PREFIX: [RegExp, number][] = [
   [/^CASTLE_(BUILD_FAILED|BUILD_SKIPPED)$/, EXIT.buildFailed],
@@ -47,6 +48,9 @@ const BY_PREFIX: [RegExp, number][] = [
 
 export function exitCodeFor(error: unknown): number {
   if (!isCastleError(error)) return 1;
+  // Stopped by a signal: 128 + its number, as shells report it (SIGINT 130, SIGTERM 143).
+  const signal = error.code === "CASTLE_CANCELLED" ? error.data.signal : undefined;
+  if (typeof signal === "string" && signal in constants.signals) return 128 + constants.signals[signal as NodeJS.Signals];
   for (const [pattern, code] of BY_PREFIX) if (pattern.test(error.code)) return code;
   return 1;
 }

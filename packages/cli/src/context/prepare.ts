@@ -68,7 +68,7 @@ export async function buildPrepared(prepared: PreparedSystem): Promise<BuildOutc
   const mode = chooseMode({ plain: flags.plain, isTTY: Boolean(process.stderr.isTTY), env: process.env });
   const progress = deferredProgress(() => createProgress({ mode, verbose: flags.verbose, stream: process.stderr }));
   const abort = new AbortController();
-  const onSignal = () => abort.abort();
+  const onSignal = (signal: NodeJS.Signals) => abort.abort(signal);
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {

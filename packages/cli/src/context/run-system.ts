@@ -23,6 +23,9 @@ export interface RunRequest {
   definition: string;
 }
 
+/** Where a Castle running inside the system keeps its store, instances and systems' state. */
+export const NESTED_CASTLE = "/var/lib/castle";
+
 export async function runSystem(request: RunRequest): Promise<number> {
   const { system } = request;
   const paths = castlePaths();
@@ -43,12 +46,18 @@ export async function runSystem(request: RunRequest): Promise<number> {
   for (const note of limits.notes) process.stderr.write(`castle: warning: ${note}\n`);
   const spec: SandboxSpec = {
     root: { lowers: request.outcome.lowers, upper: state.upper, work: state.work },
+    // A Castle run inside the system keeps its store here: overlayfs cannot use a directory on
+    // the system's own overlay root as an upper dir, so nested builds need a real filesystem.
+    mounts: [{ type: "bind", source: state.nestedStore, target: NESTED_CASTLE, readonly: false }],
     argv,
     env: {
       PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
       HOME: "/root",
       TERM: process.env.TERM || "xterm",
       ...(process.env.LANG ? { LANG: process.env.LANG } : {}),
+      CASTLE_CACHE_DIR: `${NESTED_CASTLE}/cache`,
+      CASTLE_STATE_DIR: `${NESTED_CASTLE}/state`,
+      CASTLE_DATA_DIR: `${NESTED_CASTLE}/data`,
       ...system.env,
     },
     cwd: existsInRoot(system.cwd, request.outcome.lowers, state.upper) ? system.cwd : "/",

@@ -9,7 +9,7 @@ import { CastleError, isCastleError, messageOf } from "@castle/errors";
 import type { KeyRecord, LayerKey, OutputDigest, Remote, Store } from "@castle/cache";
 import { buildRootClosure, runClosure, type LayerGraph, type LayerNode } from "../dag/graph";
 import { describeChanges, lastUse, recordUse, type LastUse } from "../explain/explain";
-import { realizeSource, type SourceContext } from "../sources";
+import { realizeSource, sourceKey, type SourceContext } from "../sources";
 import type { BuildEvent, BuildStats } from "../types";
 import { SkippedError, ownWork } from "./errors";
 import { criticalPaths } from "./priorities";
@@ -92,7 +92,15 @@ class Scheduler {
     options.store.removeStaleStaging();
     for (const node of graph.order) this.lastUses.set(node, lastUse(options.store, graph.system.name, node.name));
     this.priorities = criticalPaths(graph.order, (node) => this.lastUses.get(node)?.buildMs ?? 1000);
-    options.signal?.addEventListener("abort", () => this.fail(new CastleError("CASTLE_CANCELLED", "the build was cancelled")), { once: true });
+    options.signal?.addEventListener(
+      "abort",
+      () => {
+        const reason: unknown = options.signal?.reason;
+        const signal = typeof reason === "string" && reason.startsWith("SIG") ? reason : undefined;
+        this.fail(new CastleError("CASTLE_CANCELLED", `the build was cancelled${signal ? ` (${signal})` : ""}`, { data: { signal } }));
+      },
+      { once: true },
+    );
   }
 
   async run(): Promise<BuildOutcome> {
@@ -113,9 +121,21 @@ class Scheduler {
     return {
       lowers: closure.map((node) => this.options.store.treePath(this.records.get(node)!.digest)),
       layers: closure.map((node) => ({ name: node.name, key: this.records.get(node)!.key, record: this.records.get(node)! })),
-      used: [...this.records.values()],
+      used: [...this.records.values(), ...this.sourceRecords()],
       stats: { ...this.stats },
     };
+  }
+
+  /** Stored trees of this system's sources: GC roots too, so a prune does not make a rebuild
+   * download and unpack them again. */
+  private sourceRecords(): KeyRecord[] {
+    const out: KeyRecord[] = [];
+    for (const name of this.graph.sources.keys()) {
+      const id = this.resolver.sourceId(name);
+      const record = id ? this.options.store.lookup(sourceKey(id)) : undefined;
+      if (record) out.push(record);
+    }
+    return out;
   }
 
   /** Makes a layer's tree present in the local store. */
