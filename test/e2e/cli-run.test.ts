@@ -99,7 +99,7 @@ export default system({ name: "slow", layers: [s] });`),
     build.child.kill("SIGINT");
     const r = await build.exited;
     expect(r.code).toBe(130);
-    expect(r.stderr).toMatch(/^castle: the build was cancelled$/m);
+    expect(r.stderr).toMatch(/^castle: the build was cancelled \(SIGINT\)$/m);
     expect(r.stdout).toBe("");
     // Nothing half-built was kept, and nothing is left locked.
     const records = JSON.parse((await home.run(["cache", "ls", "--json"])).stdout) as { name: string }[];
