@@ -85,6 +85,10 @@ function classify(e: SdkLikeError): RemoteErrorCode {
   const cause = e.cause as SdkLikeError | undefined;
   if (cause && typeof cause === "object") names.push(...[cause.name, cause.code].filter((n): n is string => typeof n === "string"));
   if (names.some((n) => n === "AbortError")) return "CASTLE_REMOTE_ABORTED";
+  // The SDK renames a connection that broke (ECONNRESET, EPIPE) "TimeoutError" so that it gets
+  // retried; it is not a slow server, and "raise the timeouts" would be the wrong advice.
+  const errnos = [e.code, cause && typeof cause === "object" ? cause.code : undefined];
+  if (errnos.some((c) => c === "ECONNRESET" || c === "EPIPE")) return "CASTLE_REMOTE_UNREACHABLE";
   if (names.some((n) => TIMEOUT_CODES.has(n))) return "CASTLE_REMOTE_TIMEOUT";
   if (names.some((n) => AUTH_NAMES.has(n))) return "CASTLE_REMOTE_AUTH";
   const http = status(e);
