@@ -23,6 +23,8 @@ function commonJs<T>(imported: T): T {
   return (imported as T & { default?: T }).default ?? imported;
 }
 
+const SILENT_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
 export interface HeadResult {
   size: number;
   etag: string;
@@ -78,6 +80,9 @@ export class S3Access {
         // servers such as s3rver store framing and all. Castle checks digests itself.
         requestChecksumCalculation: "WHEN_REQUIRED",
         responseChecksumValidation: "WHEN_REQUIRED",
+        // Castle reports every failure itself; without a logger the SDK writes some to the console
+        // ("An error was encountered in a non-retryable streaming request.").
+        logger: SILENT_LOGGER,
         requestHandler: {
           connectionTimeout: c.connectTimeoutMs,
           socketTimeout: c.idleTimeoutMs,
