@@ -1,7 +1,7 @@
 // Reliability: bad definitions. Each case loads a real castle.ts through the loader (esbuild,
 // source maps) and validates its graph, and must fail with a stable CASTLE_* code and a message
 // that names what to fix and where (file:line); a few go through the bundled CLI as uid 65534,
-// which must exit 3. Huge graphs (10 000 layers) must validate and key quickly, and a chain
+// which must exit 3. Huge graphs (10 000 layers) must validate and key in < 2 s of CPU each, and a chain
 // 10 000 deep must not overflow the stack anywhere on the way to a (fully cached) build.
 
 import { createHash } from "node:crypto";
@@ -281,16 +281,21 @@ function computeKeys(graph: LayerGraph): Map<LayerNode, string> {
   return keys;
 }
 
+/** fn's result and the CPU time it took, in ms: other processes' load on the machine (tests
+ * run two files at once, and other work may share the cores) does not count against it. */
+function cpuTimed<T>(fn: () => T): [T, number] {
+  const before = process.cpuUsage();
+  const result = fn();
+  const used = process.cpuUsage(before);
+  return [result, (used.user + used.system) / 1000];
+}
+
 describe("definitions: huge graphs", () => {
   it("validates and keys 10 000 layers in well under 2 s each", () => {
     const sys = wideSystem();
-    let started = performance.now();
-    const graph = buildGraph(sys);
-    const validateMs = performance.now() - started;
+    const [graph, validateMs] = cpuTimed(() => buildGraph(sys));
     expect(graph.order).toHaveLength(N);
-    started = performance.now();
-    const keys = computeKeys(graph);
-    const keyMs = performance.now() - started;
+    const [keys, keyMs] = cpuTimed(() => computeKeys(graph));
     expect(new Set(keys.values()).size).toBe(N);
     expect(validateMs).toBeLessThan(2000);
     expect(keyMs).toBeLessThan(2000);
@@ -299,25 +304,25 @@ describe("definitions: huge graphs", () => {
   it("finds a cycle closing over 10 000 layers without overflowing the stack", () => {
     const layers: Layer[] = [layer({ name: "l0", runDeps: [`l${N - 1}`], script: "true" })];
     for (let i = 1; i < N; i++) layers.push(layer({ name: `l${i}`, runDeps: [layers[i - 1]!], script: "true" }));
-    const started = performance.now();
-    let thrown: unknown;
-    try {
-      buildGraph(system({ name: "ring", layers: [layers[N - 1]!] }));
-    } catch (error) {
-      thrown = error;
-    }
+    const [thrown, ms] = cpuTimed(() => {
+      try {
+        buildGraph(system({ name: "ring", layers: [layers[N - 1]!] }));
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    });
     expect(thrown).toMatchObject({ code: "CASTLE_CYCLE" });
     expect(((thrown as { data: { cycle: string[] } }).data.cycle)).toHaveLength(N + 1);
-    expect(performance.now() - started).toBeLessThan(2000);
+    expect(ms).toBeLessThan(2000);
   });
 
   it("validates, keys, plans and (fully cached) builds a chain 10 000 deep without a stack overflow", async () => {
     const graph = buildGraph(chainSystem());
     expect(graph.order).toHaveLength(N);
     expect(runClosure(graph.roots)).toHaveLength(1);
-    const started = performance.now();
-    const keys = computeKeys(graph);
-    expect(performance.now() - started).toBeLessThan(2000);
+    const [keys, keyMs] = cpuTimed(() => computeKeys(graph));
+    expect(keyMs).toBeLessThan(2000);
 
     // A store that already holds every layer (all pointing at one empty tree): the no-op rebuild.
     const store = openStore(temp("chain-store"));
@@ -366,9 +371,8 @@ export default system({ name: "loop", layers: all });
     });
     mkdirSync(join(dir, "unused"), { recursive: true });
     const loaded = await loadDefinition({ path: dir, cacheDir });
-    const started = performance.now();
-    const graph = buildGraph(loaded.system);
-    expect(performance.now() - started).toBeLessThan(2000);
+    const [graph, ms] = cpuTimed(() => buildGraph(loaded.system));
+    expect(ms).toBeLessThan(2000);
     expect(graph.order).toHaveLength(N);
   });
 });

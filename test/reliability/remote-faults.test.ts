@@ -31,20 +31,23 @@ const temp = useTempDirs("castle-rel-remote");
 let server: S3Server;
 let rootfs: string;
 let blobDir: string;
+let bigBlobDir: string;
 let prefixes = 0;
 
 beforeAll(async () => {
   if (skip) return;
   server = await startS3Server();
   rootfs = makeBusyboxRootfs(temp("rootfs"));
-  // A layer of 6 MB that does not compress: uploads big enough to be cut in the middle, and
-  // to go up in two parts of S3's smallest part size.
-  blobDir = temp("blob");
+  // Layers of data that does not compress: 1 MiB, big enough for an upload to be cut in the
+  // middle, and 6 MiB, to go up in two parts of S3's smallest part size.
   const rng = random(42);
   const data = Buffer.alloc(6 << 20);
   for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(Math.floor(rng.next() * 2 ** 32), i);
-  mkdirSync(join(blobDir, "opt"), { mode: 0o755 });
-  writeFileSync(join(blobDir, "opt/blob.bin"), data, { mode: 0o644 });
+  [blobDir, bigBlobDir] = [temp("blob"), temp("big-blob")];
+  for (const [dir, size] of [[blobDir, 1 << 20], [bigBlobDir, 6 << 20]] as const) {
+    mkdirSync(join(dir, "opt"), { mode: 0o755 });
+    writeFileSync(join(dir, "opt/blob.bin"), data.subarray(0, size), { mode: 0o644 });
+  }
 });
 afterAll(async () => {
   await server?.dispose();
@@ -62,9 +65,9 @@ function remoteAt(prefix: string, endpoint: string, options: RemoteOptions = {})
   });
 }
 
-function definition(tag = "v1"): System {
+function definition(tag = "v1", big = false): System {
   const base = layer.import({ name: "base", from: source.local(rootfs) });
-  const blob = layer.import({ name: "blob", from: source.local(blobDir) });
+  const blob = layer.import({ name: "blob", from: source.local(big ? bigBlobDir : blobDir) });
   const app = layer({ name: "app", runDeps: [base], buildDeps: [blob], script: `echo app-${tag} > /app; wc -c /opt/blob.bin >> /app` });
   const tool = layer({ name: "tool", runDeps: [base, blob], script: `echo tool-${tag} > /tool` });
   return system({ name: "remote-faults", layers: [app, tool] });
@@ -78,9 +81,9 @@ interface Run {
   digests: Map<string, string>;
 }
 
-async function build(store: LocalStore, options: { remote?: Remote; exportRemote?: Remote; strictExport?: boolean; tag?: string } = {}): Promise<Run> {
+async function build(store: LocalStore, options: { remote?: Remote; exportRemote?: Remote; strictExport?: boolean; tag?: string; big?: boolean } = {}): Promise<Run> {
   const events: BuildEvent[] = [];
-  const outcome = await buildSystem(buildGraph(definition(options.tag)), {
+  const outcome = await buildSystem(buildGraph(definition(options.tag, options.big)), {
     store, sandbox: { spawn }, onEvent: (e) => events.push(e), sources: { overrides: new Map(), env: {} },
     remote: options.remote, exportRemote: options.exportRemote, strictExport: options.strictExport,
   });
@@ -227,7 +230,8 @@ describe.skipIf(skip)("remote faults through buildSystem", () => {
       const options: RemoteOptions = multipart ? { multipartThreshold: 5 << 20, partSize: 5 << 20 } : {};
       try {
         const store = openStore(temp("store"));
-        const run = await build(store, { exportRemote: remoteAt(prefix, proxy.endpoint, options) });
+        const big = multipart;
+        const run = await build(store, { exportRemote: remoteAt(prefix, proxy.endpoint, options), big });
         // base (busybox) and blob are big enough to be cut (blob in parts when multipart).
         expect(run.warnings.length, `multipart ${multipart}`).toBeGreaterThanOrEqual(multipart ? 1 : 2);
         expect(run.warnings.some((w) => w.message.includes("export of blob")), JSON.stringify(run.warnings)).toBe(true);
@@ -235,10 +239,10 @@ describe.skipIf(skip)("remote faults through buildSystem", () => {
         const manifests = (await listObjects(server.client(), server.bucket, prefix)).filter((o) => o.includes("/keys/"));
         expect(manifests.length).toBeLessThanOrEqual(2);
         proxy.fault = { kind: "pass" };
-        const again = await build(store, { exportRemote: remoteAt(prefix, proxy.endpoint, options) });
+        const again = await build(store, { exportRemote: remoteAt(prefix, proxy.endpoint, options), big });
         expect(again.warnings).toEqual([]);
         await expectBucketSound(prefix, 4);
-        const laptop = await build(openStore(temp("laptop")), { remote: remoteAt(prefix, server.endpoint) });
+        const laptop = await build(openStore(temp("laptop")), { remote: remoteAt(prefix, server.endpoint), big });
         expect(laptop.built).toEqual([]);
         expect(laptop.warnings).toEqual([]);
       } finally {

@@ -3,7 +3,7 @@
 // be consistent (every record's tree exists and digests to the record's digest, every tree to its
 // name), and at the end a clean build must succeed and leave nothing behind. A second loop kills
 // a process that does nothing but commit layers, to hit every step of a commit.
-// Normal runs: 6 build kills and 8 commit kills (~25 s); CASTLE_SLOW_TESTS=1: 30 and 40 (~90 s).
+// Normal runs: 6 build kills and 5 commit kills (~15 s); CASTLE_SLOW_TESTS=1: 30 and 40 (~60 s).
 
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -20,7 +20,7 @@ if (skip) console.warn(`skipping kill -9 tests: ${skip}`);
 
 const temp = useTempDirs("castle-rel-kill");
 const BUILD_KILLS = SLOW ? 30 : 6;
-const COMMIT_KILLS = SLOW ? 40 : 8;
+const COMMIT_KILLS = SLOW ? 40 : 5;
 
 /** A system whose layers take long enough to be killed in every phase: many small files, one
  * big file, a slow script, and a stable layer that stays cached once built. CASTLE_TEST_SEED
