@@ -1,11 +1,12 @@
 /* enter.c: enter mode (spec op `enter <pid>`): run a command inside a running sandbox, like
  * `docker exec`. Two halves:
  *
- *   - Every sandbox's monitor holds init's namespace files open (enter_hold_namespaces), opened
- *     right after clone while init is still dumpable. Init then stops being dumpable, and from
- *     that moment the caller can no longer open /proc/<init>/ns/... nor setns() through a pidfd
- *     of init: the kernel ties both to ptrace access, and init must refuse ptrace so code inside
- *     never reaches its fds (the caller's stdio).
+ *   - Every sandbox's init opens its own namespace files and hands them to the monitor over the
+ *     report channel (enter_publish_namespaces, SCM_RIGHTS), ahead of its "started" report;
+ *     the monitor holds them while init lives. Init is not dumpable, so the caller cannot open
+ *     /proc/<init>/ns/... nor setns() through a pidfd of init: the kernel ties both to ptrace
+ *     access, and init must refuse ptrace so code inside never reaches its fds (the caller's
+ *     stdio). Sending costs init a few opens and never makes it wait for the monitor.
  *   - enter_main finds the target's monitor (init's parent), reopens those files through
  *     /proc/<monitor>/fd/N (allowed: same uid, and the monitor is dumpable), checks they are
  *     the namespaces of a castle sandbox the caller owns, and runs the usual pair: this process
@@ -23,6 +24,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "kabi.h"
@@ -46,16 +48,32 @@ static const struct {
 };
 enum { NS_USER = 0, NS_PID = 2, NS_NET = 5 };
 
-void enter_hold_namespaces(pid_t init, bool own_net, int fds[NS_KINDS]) {
-  for (size_t i = 0; i < NS_KINDS; i++) {
-    fds[i] = -1;
-    if (i == NS_NET && !own_net) continue;
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)init, kinds[i].name);
-    fds[i] = open(path, O_RDONLY | O_CLOEXEC);
-    /* Init already gone (a setup failure it reports itself): nothing to hold. */
-    if (fds[i] < 0 && errno != ENOENT && errno != ESRCH) die_errno("hold %s for enter", path);
+void enter_publish_namespaces(int report_fd, bool own_net) {
+  int fds[NS_KINDS];
+  size_t n = 0;
+  struct report r = {.type = REPORT_NAMESPACES};
+  for (size_t k = 0; k < NS_KINDS; k++) {
+    if (k == NS_NET && !own_net) continue;
+    char path[32];
+    snprintf(path, sizeof path, "/proc/self/ns/%s", kinds[k].name);
+    fds[n] = open(path, O_RDONLY | O_CLOEXEC);
+    if (fds[n] < 0) die_errno("open %s for enter", path);
+    n++;
+    r.code |= 1 << k;
   }
+  char control[CMSG_SPACE(sizeof fds)];
+  memset(control, 0, sizeof control);
+  struct iovec iov = {&r, sizeof r};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                       .msg_controllen = CMSG_SPACE(n * sizeof(int))};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(n * sizeof(int));
+  memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+  /* The monitor gone: PDEATHSIG ends us in a moment, and there is nobody to enter us. */
+  (void)!sendmsg(report_fd, &msg, MSG_NOSIGNAL);
+  for (size_t i = 0; i < n; i++) close(fds[i]);
 }
 
 /* ---- finding and checking the target ---- */
@@ -136,7 +154,7 @@ struct target {
   int ns[NS_KINDS]; /* -1: not held (net of a "net host" sandbox) */
 };
 
-/* Reopens the namespace files the target's monitor holds (see enter_hold_namespaces). */
+/* Reopens the namespace files the target's monitor holds (see enter_publish_namespaces). */
 static void open_held(struct target *t) {
   char dir[64];
   snprintf(dir, sizeof dir, "/proc/%d/fd", (int)t->monitor);
@@ -286,7 +304,8 @@ int enter_main(struct spec *spec, int status_fd, int sync_fd) {
   if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) die_errno("sigprocmask");
   if (spec->tty) tty_raw_caller();
   int report[2], life[2];
-  if (pipe2(report, O_CLOEXEC) < 0 || pipe2(life, O_CLOEXEC) < 0) die_errno("pipe");
+  report_channel(report);
+  if (pipe2(life, O_CLOEXEC) < 0) die_errno("pipe");
 
   /* 3. Fork the joiner; this process stays outside as the monitor. */
   pid_t pid = fork();

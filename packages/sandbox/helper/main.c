@@ -10,6 +10,7 @@
  * Process layout: monitor (caller's namespaces) -> init (pid 1 inside) -> command (pid 2). */
 #include <fcntl.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -106,7 +107,8 @@ int main(int argc, char **argv) {
   if (spec.tty) tty_raw_caller();
 
   int report[2], life[2];
-  if (pipe2(report, O_CLOEXEC) < 0 || pipe2(life, O_CLOEXEC) < 0) die_errno("pipe");
+  report_channel(report);
+  if (pipe2(life, O_CLOEXEC) < 0) die_errno("pipe");
 
   /* 3. Clone into every namespace at once: one syscall, and the child is pid 1 of its pid
    * namespace. The network namespace is skipped for "net host". */
@@ -116,14 +118,12 @@ int main(int argc, char **argv) {
   if (pid < 0) die_hint(errno, userns_hint(errno), "clone the sandbox namespaces");
 
   if (pid > 0) {
-    /* Monitor. 4. Hold init's namespace files for `enter` while init is still dumpable (after
-     * that only we can hand them out), map the subordinate range from outside, join the
-     * spec's cgroup, then let the child go on. */
+    /* Monitor. 4. Map the subordinate range from outside, then let the child go on. */
     close(report[1]);
     close(life[0]);
     struct monitor m = {.init = pid, .shown_init = pid, .report_fd = report[0],
                         .status_fd = opt.status_fd, .sync_fd = opt.sync_fd};
-    enter_hold_namespaces(pid, !spec.net_host, m.ns_fds);
+    for (size_t k = 0; k < NS_KINDS; k++) m.ns_fds[k] = -1;
     if (map.range) idmap_write_for(&map, pid);
     if (spec.cgroup != NULL) {
       int err = cgroup_add(spec.cgroup, pid);
@@ -132,30 +132,36 @@ int main(int argc, char **argv) {
         die_hint(err, "the caller must own a delegated cgroup dir", "join cgroup %s", spec.cgroup);
       }
     }
-    if (!write_all(life[1], "g", 1)) die_errno("release the sandbox");
+    if ((map.range || spec.cgroup != NULL) && !write_all(life[1], "g", 1))
+      die_errno("release the sandbox");
     signal(SIGPIPE, SIG_IGN); /* a vanished caller must not kill the monitor mid-cleanup */
     int code = monitor_run(&m, &spec);
     return m.caller_gone ? 128 + SIGKILL : code;
   }
 
-  /* Init (pid 1 inside). Die with the monitor; if it died before the parent-death signal was
-   * armed, its end of the life pipe is closed and the read below sees EOF. */
+  /* Init (pid 1 inside). Die with the monitor, and check it did not already die before the
+   * parent-death signal was armed (its end of the life pipe would be closed). */
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die_errno("PR_SET_PDEATHSIG");
   close(report[0]);
   close(life[1]);
   die_sink_report(report[1]);
   int keep[] = {report[1], life[0]};
   close_fds_except(keep, N_ELEMENTS(keep));
+  struct pollfd alive = {life[0], POLLIN, 0};
+  bool wait_for_monitor = map.range || spec.cgroup != NULL;
+  if (!wait_for_monitor && poll(&alive, 1, 0) > 0 && (alive.revents & POLLHUP)) _exit(EXIT_SETUP);
 
   /* 4. uid/gid maps: the caller becomes root inside (written by us, or by newuidmap from the
-   * monitor, which also moves us into the spec's cgroup before it lets us go on). Either way
-   * the monitor's "go" also says it holds our namespace files, so we may stop being dumpable. */
-  bool wait_first = map.range || spec.cgroup != NULL;
-  char go;
-  if (wait_first && read(life[0], &go, 1) != 1) _exit(EXIT_SETUP);
+   * monitor, which also moves us into the spec's cgroup before it lets us go on). */
+  if (wait_for_monitor) {
+    char go;
+    if (read(life[0], &go, 1) != 1) _exit(EXIT_SETUP);
+  }
   if (!map.range) idmap_write_self(&map);
-  if (!wait_first && read(life[0], &go, 1) != 1) _exit(EXIT_SETUP);
   close(life[0]);
+  /* Hand our namespace files to the monitor for `enter`: once we are not dumpable, nobody
+   * outside can open them through /proc/<our pid>/ns any more. */
+  enter_publish_namespaces(report[1], !spec.net_host);
   /* Not dumpable: processes inside cannot ptrace init or open its fds (the caller's stdio). */
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die_errno("PR_SET_DUMPABLE");
 

@@ -2,14 +2,51 @@
  * child (init, or in enter mode the joiner), forwards INT TERM HUP QUIT USR1 USR2 WINCH to it,
  * kills it when the sync fd reaches EOF (the caller died), turns the child's fixed-size reports
  * into JSON status lines, restores the caller's terminal, and tidies overlay uppers after a
- * clean exit. It also holds init's namespace files for `enter` (see enter.c) and drops them as
- * soon as init is gone, so the sandbox's mounts go away exactly when they did before. */
+ * clean exit. It also holds init's namespace files for `enter`, which init sends over the report
+ * channel (see enter.c), and drops them as soon as init is gone, so the sandbox's mounts go away
+ * exactly when they did before. */
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "sandbox.h"
+
+void report_channel(int fds[2]) {
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+    die_errno("socketpair for reports");
+}
+
+/* One record from the child, and the fds a REPORT_NAMESPACES record carries. */
+static ssize_t receive(struct monitor *m, struct report *r) {
+  char control[CMSG_SPACE(NS_KINDS * sizeof(int))];
+  struct iovec iov = {r, sizeof *r};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                       .msg_controllen = sizeof control};
+  ssize_t n = recvmsg(m->report_fd, &msg, MSG_CMSG_CLOEXEC);
+  if (n <= 0) return n;
+  int fds[NS_KINDS];
+  size_t nfds = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (nfds < NS_KINDS) fds[nfds++] = fd;
+      else close(fd);
+    }
+  }
+  /* Kinds in order, one fd per bit of code; anything else is dropped. */
+  size_t used = 0;
+  for (size_t k = 0; k < NS_KINDS; k++)
+    if (n == (ssize_t)sizeof *r && r->type == REPORT_NAMESPACES && ((unsigned)r->code & (1U << k)) &&
+        used < nfds && m->ns_fds[k] < 0)
+      m->ns_fds[k] = fds[used++];
+  for (; used < nfds; used++) close(fds[used]);
+  return n;
+}
 
 int cgroup_add(const char *dir, pid_t pid) {
   char path[4096], line[32];
@@ -27,7 +64,7 @@ static void read_reports(struct monitor *m, bool block) {
   if (block && fcntl(m->report_fd, F_SETFL, 0) < 0) die_errno("fcntl report pipe");
   for (;;) {
     struct report r;
-    ssize_t n = read(m->report_fd, &r, sizeof r);
+    ssize_t n = receive(m, &r);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return;
     if (n != (ssize_t)sizeof r) { /* EOF: the child is gone */

@@ -120,6 +120,7 @@ struct monitor {
   bool entering;     /* enter mode: report the command's host pid instead of the overlay */
   int report_fd, status_fd, sync_fd;
   int ns_fds[NS_KINDS]; /* init's namespaces, held for `enter` until init is gone; -1 = none */
+  /* (received from init over the report channel; set every entry to -1 before monitor_run) */
   bool have_error, have_exit, started, caller_gone;
   struct report error, exit;
   char overlay[8];
@@ -128,9 +129,11 @@ int monitor_run(struct monitor *m, const struct spec *spec);
 /* Moves pid into the cgroup dir (v2, or a v1 hierarchy's dir); 0 or an errno. */
 int cgroup_add(const char *dir, pid_t pid);
 
-/* enter.c: the monitor side holds a new sandbox's namespaces; enter_main joins them. */
-void enter_hold_namespaces(pid_t init, bool own_net, int fds[NS_KINDS]);
+/* enter.c: a new sandbox's init hands its namespaces to the monitor; enter_main joins them. */
+void enter_publish_namespaces(int report_fd, bool own_net);
 int enter_main(struct spec *spec, int status_fd, int sync_fd);
+/* The report channel between the monitor and init (or the joiner): a SOCK_SEQPACKET pair. */
+void report_channel(int fds[2]);
 
 /* init.c: pid 1 inside; forks the command, forwards signals, reaps, relays the tty. */
 void forward_signals(sigset_t *set);

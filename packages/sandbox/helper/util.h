@@ -30,8 +30,10 @@
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* What init and the command tell the monitor, one fixed-size record per write (atomic: it is
- * smaller than PIPE_BUF). The monitor turns them into JSON status lines. */
-enum report_type { REPORT_ERROR = 1, REPORT_STARTED = 2, REPORT_EXIT = 3 };
+ * smaller than PIPE_BUF, and init's channel to the monitor is a SOCK_SEQPACKET socketpair). The
+ * monitor turns them into JSON status lines. REPORT_NAMESPACES carries init's namespace fds
+ * (SCM_RIGHTS; `code` has bit k set for kind k, see enter.c) for `enter`. */
+enum report_type { REPORT_ERROR = 1, REPORT_STARTED = 2, REPORT_EXIT = 3, REPORT_NAMESPACES = 4 };
 struct report {
   int32_t type;
   int32_t code;   /* exit code: the error's (125..127) or the command's (incl. 128+signal) */

@@ -48,7 +48,7 @@ describe.skipIf(skipAll)("enter", () => {
     let initPid = -1;
 
     /** A long-running sandbox: a file in /tmp, a listener on its loopback, then sleep as pid 2. */
-    const start = async (argv = ["/bin/sh", "-c", "echo first > /tmp/from-first; nc -l -p 7777 > /tmp/net & exec sleep 1000"]) => {
+    const start = async (argv = ["/bin/sh", "-c", "echo first > /tmp/from-first; sleep 1000 | nc -l -p 7777 > /tmp/net & exec sleep 1000"]) => {
       const child = spawn({ root: { lowers: [rootfs] }, argv, hostname: `box-${caller.uid}` }, { ...opts, stdio: "ignore" });
       return { child, initPid: (await child.started).initPid };
     };

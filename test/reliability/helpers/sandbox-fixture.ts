@@ -102,17 +102,23 @@ export function snapshot(): HostSnapshot {
   return { mounts: hostMounts(), tmp: new Set(readdirSync(tmpdir())), fds: openFds() };
 }
 
+/** Host dirs the helper's base tmpfs may cover (mount.c's candidates). */
+const BASE_DIRS = ["/tmp", "/run", "/mnt", "/var/tmp", "/media", "/srv", "/opt", "/home", "/boot"];
+
 /**
- * What changed on the host since `before`: mounts added or removed, and new entries in the temp
- * dir other than the tests' own (every test dir is named castle-*; the helper itself creates
- * none, so anything else would be its leftover).
+ * What changed on the host since `before`: mounts added or removed, and the helper's own dirs
+ * (newroot, oldroot, stage, links, scaffold: they live on its base tmpfs, inside the sandbox's
+ * mount namespace) showing up in a host dir the base may cover. The helper makes no temp dir of
+ * its own, so that is what a setup leaking onto the host would leave; other entries in the
+ * shared temp dir belong to other processes and are reported apart.
  */
-export function hostChanges(before: HostSnapshot): { mounts: string[]; tmp: string[] } {
+export function hostChanges(before: HostSnapshot): { mounts: string[]; tmp: string[]; otherTmp: string[] } {
   const now = hostMounts();
   const added = now.filter((m) => !before.mounts.includes(m)).map((m) => `+ ${m}`);
   const removed = before.mounts.filter((m) => !now.includes(m)).map((m) => `- ${m}`);
-  const tmp = readdirSync(tmpdir()).filter((name) => !before.tmp.has(name) && !/^(castle|vitest|tsx|node-compile-cache)/.test(name));
-  return { mounts: [...added, ...removed], tmp };
+  const tmp = BASE_DIRS.flatMap((dir) => ["newroot", "oldroot", "stage", "links", "scaffold"].map((name) => join(dir, name))).filter((path) => existsSync(path));
+  const otherTmp = readdirSync(tmpdir()).filter((name) => !before.tmp.has(name));
+  return { mounts: [...added, ...removed], tmp, otherTmp };
 }
 
 /** A cgroup dir with pids.max set (root only; v1 "pids" hierarchy or v2), or why not. */
