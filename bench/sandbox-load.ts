@@ -140,7 +140,15 @@ export function helperDirsOnHost(): string[] {
   return BASE_DIRS.flatMap((dir) => ["newroot", "oldroot", "stage", "links", "scaffold"].map((name) => join(dir, name))).filter((path) => existsSync(path));
 }
 
-const mounts = () => readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ").slice(4, 6).join(" ")).sort().join("\n");
+/** The host's mount points, except inside other processes' temp dirs (other tests mount there). */
+const mounts = () =>
+  readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ").slice(4, 6))
+    .filter(([point]) => !point?.startsWith(`${tmpdir()}/`) || point.startsWith(`${tmpdir()}/castle-bench-sandbox`))
+    .map((fields) => fields.join(" "))
+    .sort()
+    .join("\n");
 const fds = () => readdirSync("/proc/self/fd").length;
 
 export interface SoakResult {

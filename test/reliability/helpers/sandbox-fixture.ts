@@ -85,12 +85,27 @@ export interface HostSnapshot {
   fds: number;
 }
 
+/** Temp dirs of these suites (fixtures' tempDir prefixes); other tests' temp dirs are not ours. */
+const OUR_TEMP_DIRS = /^(castle-rel-sandbox-|castle-rel-fuzz-|castle-rel-load-|castle-sandbox-test-|castle-bench-sandbox)/;
+
+/**
+ * Whether a host mount point could be one of ours: anywhere but inside another process's temp
+ * dir (other test suites on this machine mount and unmount there while we run).
+ */
+export function mountIsOurs(mountPoint: string): boolean {
+  const tmp = `${tmpdir()}/`;
+  if (!mountPoint.startsWith(tmp)) return true;
+  return OUR_TEMP_DIRS.test(mountPoint.slice(tmp.length));
+}
+
 /** Mount points of the host (this process's mount namespace), with their options. */
 function hostMounts(): string[] {
   return readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
     .filter(Boolean)
-    .map((line) => line.split(" ").slice(4, 6).join(" "))
+    .map((line) => line.split(" ").slice(4, 6))
+    .filter(([point]) => mountIsOurs(point ?? ""))
+    .map((fields) => fields.join(" "))
     .sort();
 }
 
@@ -106,7 +121,8 @@ export function snapshot(): HostSnapshot {
 const BASE_DIRS = ["/tmp", "/run", "/mnt", "/var/tmp", "/media", "/srv", "/opt", "/home", "/boot"];
 
 /**
- * What changed on the host since `before`: mounts added or removed, and the helper's own dirs
+ * What changed on the host since `before`: mounts added or removed (outside other processes'
+ * temp dirs, see mountIsOurs), and the helper's own dirs
  * (newroot, oldroot, stage, links, scaffold: they live on its base tmpfs, inside the sandbox's
  * mount namespace) showing up in a host dir the base may cover. The helper makes no temp dir of
  * its own, so that is what a setup leaking onto the host would leave; other entries in the
