@@ -1,0 +1,184 @@
+// Owns the userland: busybox (the shell and core utilities), zlib, dropbear (links zlib), xz,
+// bzip2 and lua, each from its release tarball, each built in its own layer against musl-dev
+// (never musl itself: see musl.ts) with the bootstrap gcc through the musl-gcc wrapper.
+//
+// Every build is a cross build (--host=x86_64-linux-musl): nothing linked against musl runs while
+// building, because what the build root holds is musl's link stub, not a libc. Sources are
+// built where they are mounted (/src/<name>, copy-on-write), a fixed path, and
+// -ffile-prefix-map maps it away, so a rebuild gives the same bytes.
+
+import { layer, type Layer } from "castle";
+import { origSource, type DebianMirrors, type OrigTarball } from "./debian";
+import { MUSL_INC, MUSL_LIB } from "./musl";
+import { sh } from "./sh";
+
+/** The upstream releases, pinned by sha256 of the bytes Debian's `.orig` files also have. */
+export const TARBALLS = {
+  busybox: {
+    name: "busybox-src",
+    upstream: "https://busybox.net/downloads/busybox-1.35.0.tar.bz2",
+    pool: "pool/main/b/busybox/busybox_1.35.0.orig.tar.bz2",
+    sha256: "faeeb244c35a348a334f4a59e44626ee870fb07b6884d68c10ae8bc19f83a694",
+  },
+  // Debian's zlib orig is a repack (dfsg) with other bytes than upstream's: it has no upstream URL.
+  zlib: {
+    name: "zlib-src",
+    upstream: undefined,
+    pool: "pool/main/z/zlib/zlib_1.2.13.dfsg.orig.tar.bz2",
+    sha256: "71feb7947e3c00ef125f83b79a4e529bde31171e5babe48b391f06758d1ab0a1",
+  },
+  dropbear: {
+    name: "dropbear-src",
+    upstream: "https://matt.ucc.asn.au/dropbear/releases/dropbear-2022.83.tar.bz2",
+    pool: "pool/main/d/dropbear/dropbear_2022.83.orig.tar.bz2",
+    sha256: "bc5a121ffbc94b5171ad5ebe01be42746d50aa797c9549a4639894a16749443b",
+  },
+  xz: {
+    name: "xz-src",
+    upstream: "https://tukaani.org/xz/xz-5.4.1.tar.xz",
+    pool: "pool/main/x/xz-utils/xz-utils_5.4.1.orig.tar.xz",
+    sha256: "5d9827aa1875b21c288f78864bb26d2650b436ea8d2cad364e4921eb6266a5a5",
+  },
+  bzip2: {
+    name: "bzip2-src",
+    upstream: "https://sourceware.org/pub/bzip2/bzip2-1.0.8.tar.gz",
+    pool: "pool/main/b/bzip2/bzip2_1.0.8.orig.tar.gz",
+    sha256: "ab5a03176ee106d3f0fa90e381da478ddae405918153cca248e682cd0c4a2269",
+  },
+  lua: {
+    name: "lua-src",
+    upstream: "https://www.lua.org/ftp/lua-5.4.4.tar.gz",
+    pool: "pool/main/l/lua5.4/lua5.4_5.4.4.orig.tar.gz",
+    sha256: "164c7849653b80ae67bec4b7473b884bf5cc8d2dca05653475ec2ed27b9ebf61",
+  },
+} satisfies Record<string, OrigTarball>;
+
+/** Environment of every package build: the musl-gcc wrapper, reproducible paths. */
+const MUSL_ENV = {
+  CC: "musl-gcc",
+  CFLAGS: "-O2 -ffile-prefix-map=/src=/usr/src",
+  AR: "ar",
+  RANLIB: "ranlib",
+  STRIP: "strip",
+};
+
+/** Autoconf options of a cross build against musl, installed where musl's libraries are. */
+const CONFIGURE = `--build=x86_64-linux-gnu --host=x86_64-linux-musl --prefix=/usr --libdir=${MUSL_LIB} --includedir=${MUSL_INC}`;
+
+export interface Userland {
+  busybox: Layer;
+  zlib: Layer;
+  dropbear: Layer;
+  xz: Layer;
+  bzip2: Layer;
+  lua: Layer;
+}
+
+export function userlandLayers(toolchain: Layer, muslDev: Layer, mirrors: DebianMirrors): Userland {
+  const src = (orig: OrigTarball) => origSource(orig, mirrors);
+  const buildDeps = [toolchain, muslDev];
+
+  /** Busybox's defconfig, linked dynamically against musl; its applets are links to /bin/busybox. */
+  const busybox = layer({
+    name: "busybox",
+    buildDeps,
+    mounts: { "/src/busybox": src(TARBALLS.busybox) },
+    cwd: "/src/busybox",
+    // No build date in the binary (kconfig's timestamp), so a rebuild gives the same bytes.
+    env: { KCONFIG_NOTIMESTAMP: "1" },
+    script: sh`
+      make -s HOSTCC=gcc defconfig
+      # tc does not build against Linux 6.x headers (removed CBQ definitions).
+      sed -i 's/^CONFIG_TC=y/# CONFIG_TC is not set/' .config
+      make -s HOSTCC=gcc CC=musl-gcc EXTRA_CFLAGS=-ffile-prefix-map=/src=/usr/src busybox
+      # Install beside the root first: installing over / would replace the tools doing the install
+      # (ln, cp...) with applet links that cannot run here (the build root has musl's link stub).
+      make -s HOSTCC=gcc CC=musl-gcc CONFIG_PREFIX=/tmp/stage install
+      # Into the merged /usr (the relative links still reach /usr/bin/busybox from there).
+      # The copy replaces cp itself: use a copy of cp.
+      cp /usr/bin/cp /tmp/cp
+      /tmp/cp -a /tmp/stage/bin/. /tmp/stage/usr/bin/. /usr/bin/
+      /tmp/cp -a /tmp/stage/sbin/. /tmp/stage/usr/sbin/. /usr/sbin/
+      /tmp/cp -a /tmp/stage/linuxrc /
+    `,
+  });
+
+  const zlib = layer({
+    name: "zlib",
+    buildDeps,
+    mounts: { "/src/zlib": src(TARBALLS.zlib) },
+    cwd: "/src/zlib",
+    env: MUSL_ENV,
+    script: sh`
+      ./configure --prefix=/usr --libdir=${MUSL_LIB} --sharedlibdir=${MUSL_LIB} --includedir=${MUSL_INC}
+      make
+      # LDCONFIG=true: glibc's ldconfig would write its (volatile) cache into the layer.
+      make LDCONFIG=true install
+    `,
+  });
+
+  /** The SSH server and client; links zlib (built against zlib's layer, which it needs at run time). */
+  const dropbear = layer({
+    name: "dropbear",
+    buildDeps,
+    runDeps: [zlib],
+    mounts: { "/src/dropbear": src(TARBALLS.dropbear) },
+    cwd: "/src/dropbear",
+    env: MUSL_ENV,
+    script: sh`
+      ./configure ${CONFIGURE} --disable-lastlog --disable-utmp --disable-utmpx --disable-wtmp --disable-wtmpx
+      grep -q '^#define DISABLE_ZLIB' config.h && { echo "dropbear: zlib was not found"; exit 1; }
+      make PROGRAMS="dropbear dbclient dropbearkey dropbearconvert scp"
+      make PROGRAMS="dropbear dbclient dropbearkey dropbearconvert scp" install
+    `,
+  });
+
+  const xz = layer({
+    name: "xz",
+    buildDeps,
+    mounts: { "/src/xz": src(TARBALLS.xz) },
+    cwd: "/src/xz",
+    env: MUSL_ENV,
+    script: sh`
+      ./configure ${CONFIGURE} --disable-static --disable-nls --disable-doc
+      make
+      make install
+    `,
+  });
+
+  /** bzip2 has no configure and no DESTDIR: build the shared library and tools, install by hand. */
+  const bzip2 = layer({
+    name: "bzip2",
+    buildDeps,
+    mounts: { "/src/bzip2": src(TARBALLS.bzip2) },
+    cwd: "/src/bzip2",
+    env: MUSL_ENV,
+    script: sh`
+      flags="-fPIC -O2 -D_FILE_OFFSET_BITS=64 -ffile-prefix-map=/src=/usr/src"
+      make -f Makefile-libbz2_so CC=musl-gcc CFLAGS="$flags"
+      make CC=musl-gcc CFLAGS="$flags" bzip2recover
+      install -D -m 755 bzip2-shared /usr/bin/bzip2
+      install -D -m 755 bzip2recover /usr/bin/bzip2recover
+      ln -sf bzip2 /usr/bin/bunzip2
+      ln -sf bzip2 /usr/bin/bzcat
+      install -D -m 755 libbz2.so.1.0.8 ${MUSL_LIB}/libbz2.so.1.0.8
+      ln -sf libbz2.so.1.0.8 ${MUSL_LIB}/libbz2.so.1.0
+      ln -sf libbz2.so.1.0.8 ${MUSL_LIB}/libbz2.so
+      install -D -m 644 bzlib.h ${MUSL_INC}/bzlib.h
+    `,
+  });
+
+  const lua = layer({
+    name: "lua",
+    buildDeps,
+    mounts: { "/src/lua": src(TARBALLS.lua) },
+    cwd: "/src/lua",
+    script: sh`
+      make CC=musl-gcc MYCFLAGS=-ffile-prefix-map=/src=/usr/src linux
+      make install INSTALL_TOP=/usr INSTALL_INC=${MUSL_INC} INSTALL_LIB=${MUSL_LIB} \
+        INSTALL_MAN=/usr/share/man/man1 INSTALL_CMOD=${MUSL_LIB}/lua/5.4
+    `,
+  });
+
+  return { busybox, zlib, dropbear, xz, bzip2, lua };
+}
