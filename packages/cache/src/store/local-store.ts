@@ -178,7 +178,8 @@ export class LocalStore implements Store {
 
   private writeRecord(record: KeyRecord): KeyRecord {
     try {
-      writeFileAtomic(this.recordPath(record.key), JSON.stringify(record, null, 2) + "\n");
+      // The temp file goes in tmp/, where a process killed mid-write leaves it to removeStaleStaging.
+      writeFileAtomic(this.recordPath(record.key), JSON.stringify(record, null, 2) + "\n", { tempDir: join(this.root, "tmp") });
     } catch (error) {
       throw new CastleError("CASTLE_CACHE_IO", `cannot record ${record.name || record.key} in the store ${this.root}: ${(error as Error).message}`, {
         cause: error, data: { key: record.key, root: this.root },
@@ -230,9 +231,11 @@ function processAlive(pid: number): boolean {
 /**
  * Writes a file so that readers see the old content or the new, never a mix. `durable: false`
  * skips the fsync for bookkeeping that may be lost in a crash (instances, statistics, notes).
+ * `tempDir` (on the same filesystem) holds the temp file instead of the target's directory.
  */
-export function writeFileAtomic(file: string, content: string | Buffer, options: { durable?: boolean } = {}): void {
-  const temp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+export function writeFileAtomic(file: string, content: string | Buffer, options: { durable?: boolean; tempDir?: string } = {}): void {
+  const tag = `${process.pid}${options.tempDir ? "-" : "."}${randomBytes(4).toString("hex")}`;
+  const temp = options.tempDir ? join(options.tempDir, `atomic-${tag}.tmp`) : `${file}.${tag}.tmp`;
   const fd = openSync(temp, "w", 0o644);
   try {
     try {
