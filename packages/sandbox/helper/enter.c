@@ -71,8 +71,9 @@ void enter_publish_namespaces(int report_fd, bool own_net) {
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(n * sizeof(int));
   memcpy(CMSG_DATA(c), fds, n * sizeof(int));
-  /* The monitor gone: PDEATHSIG ends us in a moment, and there is nobody to enter us. */
-  (void)!sendmsg(report_fd, &msg, MSG_NOSIGNAL);
+  /* The monitor gone (EPIPE): PDEATHSIG ends us in a moment, and nobody is left to enter us. */
+  if (sendmsg(report_fd, &msg, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET)
+    die_errno("send the namespaces to the monitor");
   for (size_t i = 0; i < n; i++) close(fds[i]);
 }
 

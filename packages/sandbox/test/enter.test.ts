@@ -106,6 +106,20 @@ describe.skipIf(skipAll)("enter", () => {
       throw new Error("the sandbox's listener never received the line");
     });
 
+    it.skipIf(missing)('enters a network: "host" sandbox, keeping the host network it shares', async () => {
+      const child = spawn({ root: { lowers: [rootfs] }, argv: ["/bin/sleep", "1000"], network: "host" }, { ...opts, stdio: "ignore" });
+      try {
+        const { initPid: hostNet } = await child.started;
+        const r = await run({ argv: ["/bin/sh", "-c", "readlink /proc/self/ns/net; readlink /proc/self/ns/uts"] }, hostNet);
+        const [net, uts] = r.stdout.trim().split("\n");
+        expect(net).toBe(readlinkSync("/proc/self/ns/net"));
+        expect(uts).not.toBe(readlinkSync("/proc/self/ns/uts"));
+      } finally {
+        child.kill("SIGKILL");
+        await child.wait().catch(() => {});
+      }
+    });
+
     it.skipIf(missing)("shows up in the sandbox's ps while it runs", async () => {
       const child = enter({ initPid }, { argv: ["/bin/sleep", "555"] }, { ...opts, stdio: "ignore" });
       const { pid } = await child.started;
