@@ -5,21 +5,14 @@
 import { layer, type Layer } from "castle";
 import { origSource, type DebianMirrors } from "./debian";
 import { sh } from "./sh";
+import { TARBALLS } from "./tarballs";
 
 /** Where musl and everything linked against it keep headers and libraries (Debian's layout). */
 export const MUSL_INC = "/usr/include/x86_64-linux-musl";
 export const MUSL_LIB = "/usr/lib/x86_64-linux-musl";
 
 export function muslLayers(toolchain: Layer, mirrors: DebianMirrors): { musl: Layer; muslDev: Layer } {
-  const muslSrc = origSource(
-    {
-      name: "musl-src",
-      upstream: "https://musl.libc.org/releases/musl-1.2.3.tar.gz",
-      pool: "pool/main/m/musl/musl_1.2.3.orig.tar.gz",
-      sha256: "7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4",
-    },
-    mirrors,
-  );
+  const muslSrc = origSource(TARBALLS.musl, mirrors);
 
   /**
    * musl, shared only (the distro links dynamically; a static libc.a would double the build),

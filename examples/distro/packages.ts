@@ -8,50 +8,10 @@
 // -ffile-prefix-map maps it away, so a rebuild gives the same bytes.
 
 import { layer, type Layer } from "castle";
-import { origSource, type DebianMirrors, type OrigTarball } from "./debian";
+import { origSource, type DebianMirrors } from "./debian";
 import { MUSL_INC, MUSL_LIB } from "./musl";
 import { sh } from "./sh";
-
-/** The upstream releases, pinned by sha256 of the bytes Debian's `.orig` files also have. */
-export const TARBALLS = {
-  busybox: {
-    name: "busybox-src",
-    upstream: "https://busybox.net/downloads/busybox-1.35.0.tar.bz2",
-    pool: "pool/main/b/busybox/busybox_1.35.0.orig.tar.bz2",
-    sha256: "faeeb244c35a348a334f4a59e44626ee870fb07b6884d68c10ae8bc19f83a694",
-  },
-  // Debian's zlib orig is a repack (dfsg) with other bytes than upstream's: it has no upstream URL.
-  zlib: {
-    name: "zlib-src",
-    upstream: undefined,
-    pool: "pool/main/z/zlib/zlib_1.2.13.dfsg.orig.tar.bz2",
-    sha256: "71feb7947e3c00ef125f83b79a4e529bde31171e5babe48b391f06758d1ab0a1",
-  },
-  dropbear: {
-    name: "dropbear-src",
-    upstream: "https://matt.ucc.asn.au/dropbear/releases/dropbear-2022.83.tar.bz2",
-    pool: "pool/main/d/dropbear/dropbear_2022.83.orig.tar.bz2",
-    sha256: "bc5a121ffbc94b5171ad5ebe01be42746d50aa797c9549a4639894a16749443b",
-  },
-  xz: {
-    name: "xz-src",
-    upstream: "https://tukaani.org/xz/xz-5.4.1.tar.xz",
-    pool: "pool/main/x/xz-utils/xz-utils_5.4.1.orig.tar.xz",
-    sha256: "5d9827aa1875b21c288f78864bb26d2650b436ea8d2cad364e4921eb6266a5a5",
-  },
-  bzip2: {
-    name: "bzip2-src",
-    upstream: "https://sourceware.org/pub/bzip2/bzip2-1.0.8.tar.gz",
-    pool: "pool/main/b/bzip2/bzip2_1.0.8.orig.tar.gz",
-    sha256: "ab5a03176ee106d3f0fa90e381da478ddae405918153cca248e682cd0c4a2269",
-  },
-  lua: {
-    name: "lua-src",
-    upstream: "https://www.lua.org/ftp/lua-5.4.4.tar.gz",
-    pool: "pool/main/l/lua5.4/lua5.4_5.4.4.orig.tar.gz",
-    sha256: "164c7849653b80ae67bec4b7473b884bf5cc8d2dca05653475ec2ed27b9ebf61",
-  },
-} satisfies Record<string, OrigTarball>;
+import { TARBALLS, type OrigTarball } from "./tarballs";
 
 /** Environment of every package build: the musl-gcc wrapper, reproducible paths. */
 const MUSL_ENV = {
