@@ -11,6 +11,8 @@
  *                                   "locked\n" once it holds it, and keeps it until its stdin
  *                                   closes or its parent dies: the kernel releases the lock on any
  *                                   death, so a killed Castle never leaves a stale lock behind.
+ *   castle-treeutil serve           a long-lived helper that runs programs, makes fifos and
+ *                                   syncs filesystems for one Node process (see serve.c).
  *
  * Paths are relative, must not contain ".." and are resolved beneath root without following
  * symlinks (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), so a hostile list cannot write
@@ -33,6 +35,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include "treeutil.h"
 
 static size_t root_len;
 
@@ -126,7 +129,12 @@ static int open_parent(int root_fd, const char *rel, const char **base)
 		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
-	int fd = (int)syscall(SYS_openat2, root_fd, dir, &how, sizeof how);
+	/* EAGAIN: a mount or rename elsewhere raced with the lookup; the kernel asks for a retry. */
+	int fd;
+	int attempt = 0;
+	do
+		fd = (int)syscall(SYS_openat2, root_fd, dir, &how, sizeof how);
+	while (fd < 0 && errno == EAGAIN && ++attempt < 1000);
 	if (fd < 0)
 		die("opening %s beneath the tree: %s", dir, strerror(errno));
 	free(dir);
@@ -210,8 +218,12 @@ static void hold_lock(const char *file)
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "serve") == 0) {
+		serve();
+		return 0;
+	}
 	if (argc != 3) {
-		fputs("usage: castle-treeutil opaque|apply <root> | lock <file>\n", stderr);
+		fputs("usage: castle-treeutil opaque|apply <root> | lock <file> | serve\n", stderr);
 		return 2;
 	}
 	if (strcmp(argv[1], "opaque") == 0)

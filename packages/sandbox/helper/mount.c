@@ -333,7 +333,12 @@ static int open_in_root(int rootfd, const char *path) {
   struct open_how_ how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT_};
   while (*path == '/') path++;
   if (*path == '\0') return (int)fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
-  return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+  /* openat2 with RESOLVE_IN_ROOT fails with EAGAIN when any mount or rename anywhere on the
+   * system raced with the lookup (a global seqcount): busy machines mount constantly, so retry. */
+  for (int attempt = 0;; attempt++) {
+    int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+    if (fd >= 0 || errno != EAGAIN || attempt == 1000) return fd;
+  }
 }
 
 /* Opens target inside the new root, creating missing parents (dirs) and the leaf (a dir, or an
