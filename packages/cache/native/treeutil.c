@@ -11,8 +11,6 @@
  *                                   "locked\n" once it holds it, and keeps it until its stdin
  *                                   closes or its parent dies: the kernel releases the lock on any
  *                                   death, so a killed Castle never leaves a stale lock behind.
- *   castle-treeutil serve           a long-lived helper that runs programs, makes fifos and
- *                                   syncs filesystems for one Node process (see serve.c).
  *
  * Paths are relative, must not contain ".." and are resolved beneath root without following
  * symlinks (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), so a hostile list cannot write
@@ -35,7 +33,6 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-#include "treeutil.h"
 
 static size_t root_len;
 
@@ -218,12 +215,8 @@ static void hold_lock(const char *file)
 
 int main(int argc, char **argv)
 {
-	if (argc == 2 && strcmp(argv[1], "serve") == 0) {
-		serve();
-		return 0;
-	}
 	if (argc != 3) {
-		fputs("usage: castle-treeutil opaque|apply <root> | lock <file> | serve\n", stderr);
+		fputs("usage: castle-treeutil opaque|apply <root> | lock <file>\n", stderr);
 		return 2;
 	}
 	if (strcmp(argv[1], "opaque") == 0)
