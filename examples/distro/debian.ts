@@ -2,7 +2,7 @@
 // bootstrap/debs.lock.json and for every Debian `.orig` tarball, from the mirrors that mirrors.ts
 // chooses.
 
-import { source, type Source } from "castle";
+import { layer, source, type Layer, type Source } from "castle";
 import lock from "./bootstrap/debs.lock.json";
 import type { DebianMirrors } from "./mirrors";
 import type { OrigTarball } from "./tarballs";
@@ -41,6 +41,17 @@ export function debSource(deb: LockedDeb, mirrors: DebianMirrors, options: { ext
     extract: options.extract ?? false,
     strip: 0,
   });
+}
+
+/**
+ * A source tarball as a layer of its own (`<package>-source`, its unpacked files), for mounting
+ * where the package builds. Castle realizes a layer's source mounts only once the layer's key is
+ * known, i.e. after its dependencies are built; an import layer is a dependency, so it is
+ * downloaded and unpacked while musl builds, and every package is ready to start the moment
+ * musl-dev is — in the order the system lists them, the longest (busybox) first.
+ */
+export function sourceLayer(orig: OrigTarball, mirrors: DebianMirrors): Layer {
+  return layer.import({ name: orig.name.replace(/-src$/, "-source"), from: origSource(orig, mirrors) });
 }
 
 /** An upstream release pinned by sha256: the upstream URL first, then the same bytes in Debian's pool. */

@@ -3,7 +3,7 @@
 // which is what keeps a libc patch from rebuilding the world.
 
 import { layer, type Layer } from "castle";
-import { origSource, type DebianMirrors } from "./debian";
+import { sourceLayer, type DebianMirrors } from "./debian";
 import { sh } from "./sh";
 import { TARBALLS } from "./tarballs";
 
@@ -12,7 +12,7 @@ export const MUSL_INC = "/usr/include/x86_64-linux-musl";
 export const MUSL_LIB = "/usr/lib/x86_64-linux-musl";
 
 export function muslLayers(toolchain: Layer, mirrors: DebianMirrors): { musl: Layer; muslDev: Layer } {
-  const muslSrc = origSource(TARBALLS.musl, mirrors);
+  const muslSrc = sourceLayer(TARBALLS.musl, mirrors);
 
   /**
    * musl, shared only (the distro links dynamically; a static libc.a would double the build),

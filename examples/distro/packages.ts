@@ -8,7 +8,7 @@
 // -ffile-prefix-map maps it away, so a rebuild gives the same bytes.
 
 import { layer, type Layer } from "castle";
-import { origSource, type DebianMirrors } from "./debian";
+import { sourceLayer, type DebianMirrors } from "./debian";
 import { MUSL_INC, MUSL_LIB } from "./musl";
 import { sh } from "./sh";
 import { TARBALLS, type OrigTarball } from "./tarballs";
@@ -35,7 +35,7 @@ export interface Userland {
 }
 
 export function userlandLayers(toolchain: Layer, muslDev: Layer, mirrors: DebianMirrors): Userland {
-  const src = (orig: OrigTarball) => origSource(orig, mirrors);
+  const src = (orig: OrigTarball) => sourceLayer(orig, mirrors);
   const buildDeps = [toolchain, muslDev];
 
   /** Busybox's defconfig, linked dynamically against musl; its applets are links to /bin/busybox. */

@@ -7,7 +7,8 @@
 //   and musl-dev only (everything else comes from the cache) and `sh -c 'exit 3'` prints RIP 3;
 //   without the override the original layers come back from the cache at once; home files stay;
 // - the remote cache story: a fresh store pulls every layer and builds nothing; then the patched
-//   libc in another fresh store builds only musl and musl-dev and pulls the rest.
+//   libc in another fresh store builds only musl (and its source layer) and musl-dev, and pulls
+//   the rest.
 // Needs a Debian mirror (CASTLE_DEBIAN_MIRROR or the host's apt sources): skips with the reason
 // when it is unreachable. Prints its timings for the CI log.
 
@@ -23,11 +24,13 @@ const skip = cliMissing() ?? (await debianMirrorProblem());
 if (skip) console.warn(`skipping the distro e2e test: ${skip}`);
 
 const MINUTE = 60_000;
-/** Every layer of the distro, and those the running system is composed of (not musl-dev). */
-const ALL = ["busybox", "bzip2", "dropbear", "etc", "lua", "musl", "musl-dev", "toolchain", "xz", "zlib"];
-const RUNTIME = ALL.filter((n) => n !== "musl-dev");
-/** What a libc change that keeps musl's ABI rebuilds; the rest must come from a cache. */
-const MUSL = ["musl", "musl-dev"];
+/** The layers the running system is composed of, the ones only builds use, and all of them. */
+const RUNTIME = ["busybox", "bzip2", "dropbear", "etc", "lua", "musl", "toolchain", "xz", "zlib"];
+const SOURCES = ["busybox", "bzip2", "dropbear", "lua", "musl", "xz", "zlib"].map((p) => `${p}-source`);
+const BUILD_ONLY = ["musl-dev", ...SOURCES].sort();
+const ALL = [...RUNTIME, ...BUILD_ONLY].sort();
+/** What a libc change that keeps musl's ABI rebuilds (its source, musl, musl-dev); the rest must come from a cache. */
+const MUSL = ["musl", "musl-dev", "musl-source"];
 const NOT_MUSL = RUNTIME.filter((n) => n !== "musl");
 
 /** The README's patch: musl's _Exit prints `RIP <status>` on stderr through a raw write(2). */
@@ -99,7 +102,7 @@ describe.skipIf(skip)("examples/distro", () => {
       "readelf -l /usr/bin/busybox | grep -o 'interpreter: [^]]*'",
       "/lib/ld-musl-x86_64.so.1 --list /usr/bin/busybox",
       "grep -o '/usr/lib/x86_64-linux-musl/libc.so' /proc/self/maps | head -n 1",
-      `printf '#include <stdio.h>\\nint main(void) { printf("hello from %s\\\\n", "musl"); return 0; }\\n' > /tmp/hello.c`,
+      `printf '#include <stdio.h>\\nint main(void) { puts("hello from musl"); return 0; }\\n' > /tmp/hello.c`,
       "musl-gcc -o /tmp/hello /tmp/hello.c",
       "/tmp/hello",
       "readelf -l /tmp/hello | grep -o 'interpreter: [^]]*'",
@@ -128,7 +131,7 @@ describe.skipIf(skip)("examples/distro", () => {
     console.log(`[distro] warm castle run (everything cached): ${seconds(warm.ms)}`);
   });
 
-  it("patched libc: the override rebuilds musl and musl-dev only, and every exit says RIP", async () => {
+  it("patched libc: the override rebuilds musl (its source, musl, musl-dev) only, and every exit says RIP", async () => {
     const got = await castle(home, ["source", ...distro(), "--name", "musl-src", "--out", muslDir]);
     expect(got.code, got.stderr).toBe(0);
     writeFileSync(join(muslDir, "src/exit/_Exit.c"), RIP_EXIT_C);
@@ -163,7 +166,7 @@ describe.skipIf(skip)("examples/distro", () => {
     const seen = outcomes(pulled.stderr);
     expect(seen.pulled).toEqual(RUNTIME);
     expect(seen.built).toEqual([]);
-    expect(seen.skipped).toEqual(["musl-dev"]); // not needed: nothing that uses it has to be built
+    expect(seen.skipped).toEqual(BUILD_ONLY); // not needed: nothing that uses them has to be built
     console.log(`[distro] pull of the whole system from S3 into an empty store, then run: ${seconds(pulled.ms)}`);
 
     const patcher = world.home("patcher");
