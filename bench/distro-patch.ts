@@ -43,8 +43,8 @@ export async function main(): Promise<BenchRow[]> {
     writeFileSync(join(muslDir, "src/exit/_Exit.c"), patch);
     const patched = await castle(["run", DISTRO, "--plain", "--", "sh", "-c", "exit 3"], { ...env, CASTLE_OVERRIDE_musl_src: muslDir }, 3);
     const seen = outcomes(patched.stderr);
-    if (!/^RIP 3$/m.test(patched.stderr) || (seen.built ?? []).sort().join(" ") !== "musl musl-dev") {
-      throw new Error(`the patched run did not rebuild exactly musl and musl-dev and print RIP 3:\n${patched.stderr}`);
+    if (!/^RIP 3$/m.test(patched.stderr) || (seen.built ?? []).sort().join(" ") !== "musl musl-dev musl-source") {
+      throw new Error(`the patched run did not rebuild exactly musl, musl-dev and musl-source and print RIP 3:\n${patched.stderr}`);
     }
     castleMs.push(patched.ms);
 
