@@ -3,7 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openStore, removeTree, type LocalStore } from "@castle/cache";
@@ -139,6 +139,16 @@ describe.skipIf(skip)("buildSystem", () => {
     expect(again.built).toEqual(["b"]);
     expect(again.events.find((e) => e.type === "building" && e.layer === "b")).toMatchObject({ reason: { kind: "forced" } });
     expect(again.events.find((e) => e.type === "done" && e.layer === "b")).toMatchObject({ origin: "built" });
+  });
+
+  it("gives a build every core when it runs alone, even with others queued behind it (--jobs 1)", async () => {
+    const store = openStore(temp());
+    const base = layer.import({ name: "base", from: source.local(rootfs) });
+    const wide = ["q1", "q2", "q3"].map((name) => layer({ name, runDeps: [base], script: `echo "$CASTLE_JOBS $MAKEFLAGS" > /${name}` }));
+    const { events } = await build(store, system({ name: "one-at-a-time", layers: wide }), { jobs: 1 });
+    const cores = availableParallelism();
+    const given = events.filter((e) => e.type === "building").map((e) => (e as { jobs: number }).jobs);
+    expect(given).toEqual([cores, cores, cores]);
   });
 
   it("runs independent layers in parallel", async () => {

@@ -231,7 +231,10 @@ class Scheduler {
           // Another process may have built it while we waited for the lock (unless asked to rebuild).
           const done = this.options.force?.has(node.name) ? undefined : this.options.store.lookup(resolution.key);
           if (done) return { record: done, origin: "local" as const };
-          const jobs = Math.max(1, Math.floor(this.cores / Math.max(1, this.running + 1 + this.builds.size)));
+          // The cores are shared by the builds that can run at the same time: queued ones wait
+          // for a slot, so they count only up to the concurrency limit.
+          const sharing = Math.min(this.builds.concurrency, this.running + 1 + this.builds.size);
+          const jobs = Math.max(1, Math.floor(this.cores / Math.max(1, sharing)));
           const reason = this.options.force?.has(node.name)
             ? { kind: "forced" as const, changes: ["asked to rebuild"] }
             : describeChanges(this.lastUses.get(node)?.inputs, resolution.inputs);
