@@ -1,6 +1,7 @@
 // Benchmark: Castle's pack + unpack of a large real tree against GNU tar piped through the same
 // zstd (`tar -c | zstd -3 -T1`, `zstd -d | tar -x`), interleaved run by run so machine noise
-// hits both sides alike. The tree is a copy of /usr/include and /usr/bin (a few hundred MB, ~10k
+// hits both sides alike. Castle packs with zstd -T0 (a compression thread per core, same bytes),
+// so packing is also compared with `tar -c | zstd -3 -T0`, the same thread count. The tree is a copy of /usr/include and /usr/bin (a few hundred MB, ~10k
 // entries), made once under $CASTLE_BENCH_DIR (default /tmp/castle-bench); blobs and unpacked
 // trees go to /dev/shm when it exists, so the disk's writeback does not decide the result.
 // Run: npx tsx bench/archive-pack.ts   (exports main() for bench/run.ts)
@@ -58,7 +59,7 @@ export async function main(): Promise<BenchRow[]> {
   const blob = join(work, "castle.tar.zst");
   const gnuBlob = join(work, "gnu.tar.zst");
   const out = join(work, "out");
-  const times = { castlePack: [] as number[], castleUnpack: [] as number[], gnuPack: [] as number[], gnuUnpack: [] as number[] };
+  const times = { castlePack: [] as number[], castleUnpack: [] as number[], gnuPack: [] as number[], gnuPackT0: [] as number[], gnuUnpack: [] as number[] };
   const mb = Number(execFileSync("du", ["-sb", tree]).toString().split("\t")[0]) / 1e6;
   try {
     const castleRun = async (run: number) => {
@@ -77,6 +78,9 @@ export async function main(): Promise<BenchRow[]> {
       let t = performance.now();
       sh(`tar -C '${tree}' -cf - . | zstd -3 -T1 -q -c > '${gnuBlob}'`);
       times.gnuPack.push(performance.now() - t);
+      t = performance.now();
+      sh(`tar -C '${tree}' -cf - . | zstd -3 -T0 -q -c > '${gnuBlob}.t0'`);
+      times.gnuPackT0.push(performance.now() - t);
       rmSync(out, { recursive: true, force: true });
       mkdirSync(out);
       t = performance.now();
@@ -94,13 +98,15 @@ export async function main(): Promise<BenchRow[]> {
         await castleRun(run);
       }
     }
+    for (const [side, values] of Object.entries(times)) console.log(`${side}: ${values.map((v) => v.toFixed(0)).join(" ")} ms`);
     const sizes = `castle ${(statSync(blob).size / 1e6).toFixed(1)} MB, GNU ${(statSync(gnuBlob).size / 1e6).toFixed(1)} MB`;
     const rows: BenchRow[] = [
       row(`pack ${mb.toFixed(0)} MB tree (zstd -3; ${sizes})`, median(times.castlePack), median(times.gnuPack)),
+      { ...row(`pack ${mb.toFixed(0)} MB tree, both with zstd -T0`, median(times.castlePack), median(times.gnuPackT0)), peer: "GNU tar + zstd -T0" },
       row(`unpack ${mb.toFixed(0)} MB tree (zstd -d)`, median(times.castleUnpack), median(times.gnuUnpack)),
       row("pack + unpack", median(times.castlePack) + median(times.castleUnpack), median(times.gnuPack) + median(times.gnuUnpack)),
     ];
-    for (const r of rows.slice(0, 2)) {
+    for (const r of [rows[0], rows[2]] as BenchRow[]) {
       console.log(`${r.name}: castle ${(mb / (r.castleMs / 1000)).toFixed(0)} MB/s, GNU ${(mb / (r.peerMs / 1000)).toFixed(0)} MB/s`);
     }
     return rows;

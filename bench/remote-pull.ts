@@ -1,9 +1,12 @@
 // Benchmark: pulling a cached multi-layer system (20 layers, the files of the archive bench's
 // tree spread over them, ~400 MB unpacked) from s3rver on loopback with Castle's pullKeys —
-// download, sha256 check, unpack, tree digest check, commit — against raw parallel GetObject of
-// the same blobs with the SDK, each streamed to a file, at the same concurrency. s3rver runs in
-// its own process (as a real server would); its data and the stores live on /dev/shm when it
-// exists, so disk writeback does not decide the result. Runs are interleaved.
+// download, sha256 check, unpack, tree digest check, commit — against two peers at the same
+// concurrency, on the same blobs: raw parallel GetObject with the SDK, each streamed to a file
+// (moves only the compressed bytes), and GetObject piped into `tar -x --zstd` (the same
+// download + decompress + write work done with standard tools, without Castle's checks and
+// commit). s3rver runs in its own process (as a real server would); its data and the stores
+// live on /dev/shm when it exists, so disk writeback does not decide the result. Runs are
+// interleaved, and which side goes first rotates.
 // Run: npx tsx bench/remote-pull.ts   (exports main() for bench/run.ts)
 
 import { type ChildProcess, spawn } from "node:child_process";
@@ -91,40 +94,75 @@ async function buildLayers(storeDir: string): Promise<{ records: KeyRecord[]; mb
   return { records, mb: bytes / 1e6 };
 }
 
-/** Median times of Castle's pullKeys and raw GetObject through endpoint, runs interleaved. */
-async function measure(base: string, endpoint: string, records: KeyRecord[], blobs: string[]): Promise<{ castleMs: number; peerMs: number }> {
+interface Times {
+  castleMs: number;
+  rawMs: number;
+  tarMs: number;
+}
+
+/** Median times of Castle's pullKeys and the two peers through endpoint, runs interleaved. */
+async function measure(base: string, endpoint: string, records: KeyRecord[], blobs: string[]): Promise<Times> {
   const remote = openRemote(`s3://castle/bench?endpoint=${endpoint}`, { credentials: CREDENTIALS, negativeTtlMs: 0 });
   const client = new S3Client({
     region: "us-east-1", endpoint, forcePathStyle: true, credentials: CREDENTIALS,
     requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED",
   });
-  const castle: number[] = [];
-  const peer: number[] = [];
-  try {
-    for (let run = 0; run < RUNS; run++) {
+  const times = { castle: [] as number[], raw: [] as number[], tar: [] as number[] };
+  const getAll = async (each: (body: Readable, blob: string) => Promise<void>) => {
+    const queue = new PQueue({ concurrency: CONCURRENCY });
+    await Promise.all(blobs.map((blob) => queue.add(async () => {
+      const out = await client.send(new GetObjectCommand({ Bucket: "castle", Key: `bench/blobs/sha256/${blob}` }));
+      await each(out.Body as Readable, blob);
+    })));
+  };
+  const sides: Array<[keyof typeof times, (run: number) => Promise<void>]> = [
+    ["castle", async (run) => {
       const storeDir = join(base, `laptop-${run}`);
-      let t = performance.now();
+      const t = performance.now();
       const report = await pullKeys(remote, openStore(storeDir), records.map((r) => r.key), { concurrency: CONCURRENCY, strict: true });
-      castle.push(performance.now() - t);
+      times.castle.push(performance.now() - t);
       if (report.outcomes.some((o) => o.status !== "pulled")) throw new Error("a layer was not pulled");
       rmSync(storeDir, { recursive: true, force: true });
-
+    }],
+    ["raw", async (run) => {
       const rawDir = join(base, `raw-${run}`);
       mkdirSync(rawDir);
-      t = performance.now();
-      const queue = new PQueue({ concurrency: CONCURRENCY });
-      await Promise.all(blobs.map((blob) => queue.add(async () => {
-        const out = await client.send(new GetObjectCommand({ Bucket: "castle", Key: `bench/blobs/sha256/${blob}` }));
-        await pipeline(out.Body as Readable, createWriteStream(join(rawDir, blob)));
-      })));
-      peer.push(performance.now() - t);
+      const t = performance.now();
+      await getAll((body, blob) => pipeline(body, createWriteStream(join(rawDir, blob))));
+      times.raw.push(performance.now() - t);
       rmSync(rawDir, { recursive: true, force: true });
+    }],
+    ["tar", async (run) => {
+      const tarDir = join(base, `tar-${run}`);
+      mkdirSync(tarDir);
+      const t = performance.now();
+      await getAll(async (body, blob) => {
+        const target = join(tarDir, blob);
+        mkdirSync(target);
+        const tar = spawn("tar", ["-x", "--zstd", "-C", target], { stdio: ["pipe", "ignore", "inherit"] });
+        const exited = new Promise<void>((resolve, reject) => {
+          tar.once("error", reject);
+          tar.once("close", (code) => (code === 0 ? resolve() : reject(new Error(`tar -x exited with ${code}`))));
+        });
+        await pipeline(body, tar.stdin as NodeJS.WritableStream);
+        await exited;
+      });
+      times.tar.push(performance.now() - t);
+      rmSync(tarDir, { recursive: true, force: true });
+    }],
+  ];
+  try {
+    for (let run = 0; run < RUNS; run++) {
+      for (let i = 0; i < sides.length; i++) {
+        const [, side] = sides[(run + i) % sides.length] as (typeof sides)[number];
+        await side(run);
+      }
     }
   } finally {
     client.destroy();
     await remote.close();
   }
-  return { castleMs: median(castle), peerMs: median(peer) };
+  return { castleMs: median(times.castle), rawMs: median(times.raw), tarMs: median(times.tar) };
 }
 
 export async function main(): Promise<BenchRow[]> {
@@ -140,12 +178,14 @@ export async function main(): Promise<BenchRow[]> {
     const blobMb = pushed.bytes / 1e6;
     const rows: BenchRow[] = [];
     for (const [label, endpoint] of [["loopback", server.endpoint], [`${LINK_MBPS} MB/s link`, server.linkEndpoint]] as const) {
-      const { castleMs, peerMs } = await measure(base, endpoint, records, blobs);
-      console.log(`pull over ${label}: castle ${(blobMb / (castleMs / 1000)).toFixed(0)} MB/s of blobs (${(mb / (castleMs / 1000)).toFixed(0)} MB/s unpacked), raw GetObject ${(blobMb / (peerMs / 1000)).toFixed(0)} MB/s`);
-      rows.push({
-        name: `pull ${LAYERS} layers over ${label} (${blobMb.toFixed(0)} MB blobs → ${mb.toFixed(0)} MB tree), concurrency ${CONCURRENCY}`,
-        castleMs: Math.round(castleMs), peerMs: Math.round(peerMs), peer: "SDK GetObject to files", ratio: Number((castleMs / peerMs).toFixed(2)),
-      });
+      const { castleMs, rawMs, tarMs } = await measure(base, endpoint, records, blobs);
+      const rate = (ms: number) => `${(blobMb / (ms / 1000)).toFixed(0)} MB/s of blobs`;
+      console.log(`pull over ${label}: castle ${rate(castleMs)} (${(mb / (castleMs / 1000)).toFixed(0)} MB/s unpacked), raw GetObject ${rate(rawMs)}, GetObject | tar -x --zstd ${rate(tarMs)}`);
+      const name = `pull ${LAYERS} layers over ${label} (${blobMb.toFixed(0)} MB blobs → ${mb.toFixed(0)} MB tree), concurrency ${CONCURRENCY}`;
+      rows.push(
+        { name, castleMs: Math.round(castleMs), peerMs: Math.round(rawMs), peer: "SDK GetObject to files", ratio: Number((castleMs / rawMs).toFixed(2)) },
+        { name, castleMs: Math.round(castleMs), peerMs: Math.round(tarMs), peer: "SDK GetObject | tar -x --zstd", ratio: Number((castleMs / tarMs).toFixed(2)) },
+      );
     }
     await remote.close();
     return rows;

@@ -52,6 +52,22 @@ export interface CommitMeta {
   origin: KeyRecord["origin"];
   /** When given, the committed tree must have this digest or the commit fails and leaves nothing. */
   expectDigest?: OutputDigest;
+  /**
+   * The tree's digest as unpackTree({ digest: true }) computed it while writing this staging
+   * tree (its result's treeDigest), so commit need not read the tree back. Honoured only for
+   * the value unpackTree minted for exactly this tree, once; anything else is ignored.
+   */
+  treeDigest?: TrustedTreeDigest;
+}
+
+/** An output digest computed by the unpacker while it wrote a tree (see store/trusted-digest.ts). */
+export interface TrustedTreeDigest {
+  readonly digest: OutputDigest;
+  /** Bytes of file contents and number of entries, as digestTree counts them. */
+  readonly bytes: number;
+  readonly entries: number;
+  /** The absolute path of the tree it describes. */
+  readonly root: string;
 }
 
 /** A manifest stored remotely under keys/<LayerKey>. Written only after its blob is verified. */

@@ -6,7 +6,7 @@ import { readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { digestTree, findZstd, packTree, packTreeToFile, sniffCompression, unpackTree, walkTree } from "../src/index";
-import { streamOf, tempDir, writeLayer } from "./helpers/trees";
+import { streamOf, tempDir, writeLayer, writeRandomFile } from "./helpers/trees";
 
 const hasZstd = findZstd() !== undefined;
 if (!hasZstd) console.warn("archive-pack: the zstd program is missing; zstd tests are skipped (apt-get install zstd)");
@@ -30,6 +30,28 @@ describe("packTreeToFile", () => {
     expect(readFileSync(join(out, "3")).equals(readFileSync(join(out, "1")))).toBe(true);
     writeFileSync(join(b, "etc/config"), "changed");
     expect((await packTreeToFile(b, join(out, "4"))).digest).not.toBe(first.digest);
+  });
+
+  it.runIf(hasZstd)("gives the same bytes whatever zstd's thread count, with or without castle-treeutil's helper", async () => {
+    const root = tempDir();
+    writeLayer(root);
+    writeRandomFile(join(root, "big"), 24 << 20); // Several of zstd's jobs.
+    const out = tempDir();
+    const served = await packTreeToFile(root, join(out, "served"));
+    process.env.CASTLE_TREEUTIL_SERVE = "0";
+    try {
+      const spawned = await packTreeToFile(root, join(out, "spawned"));
+      expect(spawned.digest).toBe(served.digest);
+    } finally {
+      delete process.env.CASTLE_TREEUTIL_SERVE;
+    }
+    // Castle packs with -T0 (a thread per core); one thread gives the same blob, so caches agree
+    // across machines.
+    const tarBytes = execFileSync("zstd", ["-d", "-q", "-c", join(out, "served")], { maxBuffer: 1 << 28 });
+    for (const threads of ["-T1", "-T2", "-T3"]) {
+      const again = spawnSync("zstd", ["-3", threads, "-q", "-c"], { input: tarBytes, maxBuffer: 1 << 28 });
+      expect(again.stdout.equals(readFileSync(join(out, "served"))), threads).toBe(true);
+    }
   });
 
   it.runIf(hasZstd)("writes a POSIX tar GNU tar lists: walk order, OCI whiteouts, owners 0/0, mtime 0", async () => {

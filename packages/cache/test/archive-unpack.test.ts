@@ -2,6 +2,7 @@
 // symlinks), and hostile or damaged archives — crafted with tar-stream — are refused with the
 // right code, leave the target empty, and never touch anything around it.
 
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -147,6 +148,38 @@ describe("unpackTree refuses hostile and damaged archives", () => {
     }
   });
 
+  it.runIf(hasZstd)("the same refusals through zstd, the helper and the unpack worker", async () => {
+    const z = (entries: CraftedEntry[]) => craftArchive(entries, "zstd");
+    await refuse(await z([{ name: "../outside.txt", body: "pwned" }]), "CASTLE_ARCHIVE_UNSAFE", "../outside.txt");
+    await refuse(await z([{ name: "l", type: "symlink", linkname: "../target" }, { name: "l/x", body: "pwned" }]), "CASTLE_ARCHIVE_UNSAFE", "l/x");
+    await refuse(await z([dir("d"), { name: "d/big", body: Buffer.alloc(3 << 20, 7) }, { name: "d/big", body: "again" }]), "CASTLE_ARCHIVE_UNSAFE", "d/big");
+    await refuse(await z([dir("d"), { name: "d/big", body: Buffer.alloc(3 << 20, 7) }, { name: "h", type: "link", linkname: "d/big" }]), "CASTLE_ARCHIVE_UNSAFE", "hardlink");
+    const good = await z([dir("d"), { name: "d/file", body: Buffer.alloc(2 << 20, 1) }]);
+    await refuse(good, "CASTLE_ARCHIVE_CORRUPT", "expected", { expectBlobDigest: "0".repeat(64) });
+    async function* broken() {
+      yield good.subarray(0, 5000);
+      throw Object.assign(new Error("connection reset"), { code: "ECONNRESET" });
+    }
+    await expect(unpackTree(Readable.from(broken()), root)).rejects.toMatchObject({ code: "ECONNRESET" });
+    expect(readdirSync(root)).toEqual([]);
+    expect(snapshot(around)).toEqual(before);
+  });
+
+  it.runIf(hasZstd && canMountTmpfs())("a write that fails in the worker (a full disk) names the entry and leaves nothing", async () => {
+    const small = tempDir();
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small]);
+    try {
+      const target = join(small, "root");
+      mkdirSync(target);
+      const archive = await craftArchive([dir("d"), { name: "d/fits", body: "x" }, { name: "d/too-big", body: Buffer.alloc(4 << 20, 3) }], "zstd");
+      const error = await unpackTree(streamOf(archive, 64 << 10), target, { digest: true }).catch((e: unknown) => e as { code: string; message: string });
+      expect(error).toMatchObject({ code: "CASTLE_ARCHIVE_IO", message: expect.stringContaining("d/too-big") });
+      expect(readdirSync(target)).toEqual([]);
+    } finally {
+      execFileSync("umount", [small]);
+    }
+  });
+
   it("an input stream that fails passes its error through, after cleaning up", async () => {
     const good = await craftArchive([dir("d"), { name: "d/file", body: "x".repeat(100_000) }]);
     async function* broken() {
@@ -158,6 +191,19 @@ describe("unpackTree refuses hostile and damaged archives", () => {
     expect(snapshot(around)).toEqual(before);
   });
 });
+
+/** Mounting a tmpfs needs root (and a kernel that lets this container do it). */
+function canMountTmpfs(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  const probe = tempDir();
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe], { stdio: "ignore" });
+    execFileSync("umount", [probe], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function fixChecksum(block: Buffer): void {
   block.fill(0x20, 148, 156);

@@ -10,8 +10,9 @@ import { pipeline } from "node:stream/promises";
 import { Readable, type Writable } from "node:stream";
 import { CastleError, isCastleError } from "@castle/errors";
 import type { BlobDigest, TreeEntry } from "../types";
-import { walkTree } from "../store/walk-tree";
-import { type Compression, defaultCompression, startCompressor } from "./compress";
+import { listOpaqueDirsAsync } from "../store/treeutil";
+import { walkEntries } from "../store/walk-tree";
+import { type Codec, type Compression, defaultCompression, startCompressor, startServedZstd, zstdCompressArgs } from "./compress";
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "./safe-path";
 import { BLOCK, encodeHeader, headerSpace, padding } from "./tar-header";
 
@@ -42,7 +43,7 @@ const CHUNK = 1 << 20;
  */
 export function packTree(root: string, options: PackOptions = {}): Readable {
   const codec = startCompressor(options.compression ?? defaultCompression(), options.level);
-  const writing = writeTar(root, codec.input, options.signal);
+  const writing = writeTar(root, codec.input, options.signal, scanOpaque(root));
   writing.catch(() => codec.kill());
   async function* chunks(): AsyncGenerator<Buffer> {
     try {
@@ -69,15 +70,21 @@ export async function packTreeToFile(
   root: string, file: string, options: PackOptions & { onChunk?: (chunk: Buffer) => void } = {},
 ): Promise<PackedBlob> {
   const compression = options.compression ?? defaultCompression();
+  // The opaque-directory scan runs in castle-treeutil's helper while zstd starts.
+  const opaque = scanOpaque(root);
   const fd = openSync(file, "w", 0o600);
   try {
     // The compressor writes the file itself: the compressed bytes never cross a pipe into this
     // process while it shares the CPU with the compressor. Hashing them afterwards with sync
-    // reads of the (cached) file is cheaper than receiving them.
-    const codec = startCompressor(compression, options.level, compression === "zstd" ? fd : undefined);
+    // reads of the (cached) file is cheaper than receiving them. zstd is started by
+    // castle-treeutil's helper when it runs (no fork of this process; a 1 MiB input fifo).
+    // The helper also splices file bodies into zstd's input: they never pass through this process.
+    const served = compression === "zstd" ? await startServedZstd(zstdCompressArgs(options.level), { path: file }, "splice") : undefined;
+    const spawned = served ? undefined : startCompressor(compression, options.level, compression === "zstd" ? fd : undefined);
+    const codec: Pick<Codec, "input" | "done" | "kill"> = served ?? (spawned as Codec);
     // gzip runs in this process (zlib's thread pool) and its output is written here.
-    const output = compression === "zstd" ? Promise.resolve() : pipeline(codec.output, createWriteStream(file, { flags: "r+" }));
-    const writing = writeTar(root, codec.input, options.signal);
+    const output = compression === "zstd" ? Promise.resolve() : pipeline((spawned as Codec).output, createWriteStream(file, { flags: "r+" }));
+    const writing = writeTar(root, codec.input, options.signal, opaque, served !== undefined);
     writing.catch(() => codec.kill());
     let finished = false;
     const compressed = Promise.all([writing, codec.done, output]).finally(() => {
@@ -129,72 +136,148 @@ async function followFile(file: string, isDone: () => boolean, onChunk?: (chunk:
   return { digest: hash.digest("hex"), size };
 }
 
-/** Writes the uncompressed tar of root to sink (ends it), honouring back-pressure. */
-export async function writeTar(root: string, sink: Writable, signal?: AbortSignal): Promise<void> {
-  const entries = walkTree(root);
-  // Buffers come back once the sink has consumed them: allocating a fresh 1 MiB per chunk costs
-  // more in garbage collection than reading the files.
-  const free: Buffer[] = [];
-  let buf: Buffer = Buffer.allocUnsafe(CHUNK);
-  let pos = 0;
-  const flush = async () => {
-    if (pos === 0) return;
-    signal?.throwIfAborted();
-    const full = buf;
-    const chunk = full.subarray(0, pos);
-    buf = free.pop() ?? Buffer.allocUnsafe(CHUNK);
-    pos = 0;
-    if (sink.destroyed) throw new Error("the compressor stopped early");
-    if (!sink.write(chunk, () => free.push(full))) await drained(sink);
-  };
-  const header = async (name: string, mode: number, size: number, type: "file" | "dir" | "symlink", linkname?: string) => {
-    const space = headerSpace(name, linkname);
-    if (pos + space > buf.length) await flush();
-    pos += encodeHeader(buf, pos, { name, mode, size, type, linkname });
-  };
-  for (const entry of entries) {
+/** Starts listing root's opaque directories (awaited by writeTar at the first directory). */
+function scanOpaque(root: string): Promise<ReadonlySet<string>> {
+  const scan = listOpaqueDirsAsync(root);
+  scan.catch(() => {}); // Awaited by writeTar (or moot when packing failed first).
+  return scan;
+}
+
+/**
+ * Writes the uncompressed tar of root to sink (ends it), honouring back-pressure. Entries are
+ * written as the walk finds them, so the compressor starts at once; opaqueDirs (the scan of
+ * root's opaque directories) is awaited only when the first directory comes. With splice, sink
+ * is castle-treeutil's splice control stream (see TarStream) rather than the tar itself.
+ */
+export async function writeTar(
+  root: string, sink: Writable, signal?: AbortSignal, opaqueDirs?: Promise<ReadonlySet<string>>, splice = false,
+): Promise<void> {
+  let opaque: ReadonlySet<string> | undefined;
+  const out = new TarStream(sink, signal, splice);
+  const asRoot = process.getuid?.() === 0;
+  for (const entry of walkEntries(root)) {
     checkPackable(entry);
     switch (entry.kind) {
       case "dir":
-        await header(`${entry.path}/`, entry.mode, 0, "dir");
-        if (entry.opaque) await header(`${entry.path}/${OPAQUE_MARKER}`, 0, 0, "file");
+        opaque ??= await (opaqueDirs ?? scanOpaque(root));
+        entry.opaque = opaque.has(entry.path);
+        await out.header(`${entry.path}/`, entry.mode, 0, "dir");
+        if (entry.opaque) await out.header(`${entry.path}/${OPAQUE_MARKER}`, 0, 0, "file");
         break;
       case "symlink":
-        await header(entry.path, 0o777, 0, "symlink", entry.target);
+        await out.header(entry.path, 0o777, 0, "symlink", entry.target);
         break;
       case "whiteout":
-        await header(whiteoutName(entry.path), 0, 0, "file");
+        await out.header(whiteoutName(entry.path), 0, 0, "file");
         break;
-      case "file": {
-        await header(entry.path, entry.mode, entry.size, "file");
-        const fd = openReadable(entry.absPath, entry.mode);
-        try {
-          let left = entry.size;
-          while (left > 0) {
-            if (pos === buf.length) await flush();
-            const n = readSync(fd, buf, pos, Math.min(buf.length - pos, left), null);
-            if (n === 0) throw changed(entry.path);
-            pos += n;
-            left -= n;
-          }
-        } finally {
-          closeSync(fd);
-        }
-        const pad = padding(entry.size);
-        if (pos + pad > buf.length) await flush();
-        buf.fill(0, pos, pos + pad);
-        pos += pad;
+      case "file":
+        await out.header(entry.path, entry.mode, entry.size, "file");
+        // The helper opens files as they are; one its owner may not read goes through here.
+        if (splice && entry.size > 0 && (asRoot || (entry.mode & 0o400) !== 0)) await out.spliceBody(entry.absPath, entry.size);
+        else await out.readBody(entry);
+        await out.zeros(padding(entry.size));
         break;
-      }
       default:
         break;
     }
   }
-  if (pos + 2 * BLOCK > buf.length) await flush();
-  buf.fill(0, pos, pos + 2 * BLOCK);
-  pos += 2 * BLOCK;
-  await flush();
-  sink.end();
+  await out.zeros(2 * BLOCK);
+  await out.end();
+}
+
+/**
+ * The tar stream in 1 MiB buffers handed to the sink. Plain: the tar bytes. Splice: records for
+ * castle-treeutil's splice — "D" <u32 length> <tar bytes> and "F" <u32 length> <path> <u64 size>,
+ * for which the helper copies the file's body into zstd's input with splice(2), so file contents
+ * never pass through this process. Buffers come back once the sink has consumed them:
+ * allocating a fresh 1 MiB per chunk costs more in garbage collection than reading the files.
+ */
+class TarStream {
+  private readonly free: Buffer[] = [];
+  private buf: Buffer = Buffer.allocUnsafe(CHUNK);
+  private pos = 0;
+  /** Splice: where the open "D" record's head is, or -1. */
+  private dataAt = -1;
+
+  constructor(private readonly sink: Writable, private readonly signal: AbortSignal | undefined, private readonly splice: boolean) {}
+
+  async header(name: string, mode: number, size: number, type: "file" | "dir" | "symlink", linkname?: string): Promise<void> {
+    await this.room(headerSpace(name, linkname));
+    this.pos += encodeHeader(this.buf, this.pos, { name, mode, size, type, linkname });
+  }
+
+  async zeros(n: number): Promise<void> {
+    if (n === 0) return;
+    await this.room(n);
+    this.buf.fill(0, this.pos, this.pos + n);
+    this.pos += n;
+  }
+
+  /** Reads a file's body into the stream here. */
+  async readBody(entry: Extract<TreeEntry, { kind: "file" }>): Promise<void> {
+    if (entry.size === 0) return;
+    const fd = openReadable(entry.absPath, entry.mode);
+    try {
+      let left = entry.size;
+      while (left > 0) {
+        await this.room(1);
+        const n = readSync(fd, this.buf, this.pos, Math.min(this.buf.length - this.pos, left), null);
+        if (n === 0) throw changed(entry.path);
+        this.pos += n;
+        left -= n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Splice: has the helper copy the body of the file at absPath (size bytes). */
+  async spliceBody(absPath: string, size: number): Promise<void> {
+    const path = Buffer.from(absPath);
+    this.closeData();
+    if (this.pos + 13 + path.length > this.buf.length) await this.flush();
+    const at = this.pos;
+    this.buf[at] = 0x46; // F
+    this.buf.writeUInt32LE(path.length, at + 1);
+    path.copy(this.buf, at + 5);
+    this.buf.writeUInt32LE(size % 2 ** 32, at + 5 + path.length);
+    this.buf.writeUInt32LE(Math.floor(size / 2 ** 32), at + 9 + path.length);
+    this.pos += 13 + path.length;
+  }
+
+  async end(): Promise<void> {
+    await this.flush();
+    this.sink.end();
+  }
+
+  /** Makes room for n more tar bytes at pos (in an open "D" record when splicing). */
+  private async room(n: number): Promise<void> {
+    const head = this.splice && this.dataAt < 0 ? 5 : 0;
+    if (this.pos + head + n > this.buf.length) await this.flush();
+    if (this.splice && this.dataAt < 0) {
+      this.dataAt = this.pos;
+      this.pos += 5;
+    }
+  }
+
+  private closeData(): void {
+    if (this.dataAt < 0) return;
+    this.buf[this.dataAt] = 0x44; // D
+    this.buf.writeUInt32LE(this.pos - this.dataAt - 5, this.dataAt + 1);
+    this.dataAt = -1;
+  }
+
+  private async flush(): Promise<void> {
+    this.closeData();
+    if (this.pos === 0) return;
+    this.signal?.throwIfAborted();
+    const full = this.buf;
+    const chunk = full.subarray(0, this.pos);
+    this.buf = this.free.pop() ?? Buffer.allocUnsafe(CHUNK);
+    this.pos = 0;
+    if (this.sink.destroyed) throw new Error("the compressor stopped early");
+    if (!this.sink.write(chunk, () => this.free.push(full))) await drained(this.sink);
+  }
 }
 
 /** Entries an OCI-style layer cannot carry are refused before anything is uploaded. */

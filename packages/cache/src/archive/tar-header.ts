@@ -123,8 +123,10 @@ export function isZeroBlock(block: Buffer, offset = 0): boolean {
 /** Decodes one header block, checking its checksum and magic. */
 export function decodeHeader(block: Buffer, offset = 0): TarHeader {
   const stored = readOctal(block, offset + 148, 8, "checksum");
-  let sum = 0;
-  for (let i = offset; i < offset + BLOCK; i++) sum += i >= offset + 148 && i < offset + 156 ? 0x20 : (block[i] as number);
+  // The checksum counts its own field as eight spaces.
+  let sum = 8 * 0x20;
+  for (let i = offset; i < offset + 148; i++) sum += block[i] as number;
+  for (let i = offset + 156; i < offset + BLOCK; i++) sum += block[i] as number;
   if (sum !== stored) throw new HeaderError("a header's checksum does not match (not a tar archive, or damaged)");
   const magic = block.toString("latin1", offset + 257, offset + 263);
   if (magic !== "ustar\u0000" && magic !== "ustar ") throw new HeaderError("a header is not in ustar format");
@@ -154,12 +156,24 @@ function cString(block: Buffer, at: number, width: number): string {
   return block.toString("utf8", at, end < 0 || end > at + width ? at + width : end);
 }
 
+/** An octal field: optional leading spaces, octal digits, then only NULs and spaces (all of it
+ * blank is 0). Parsed from the bytes: no string per field. */
 function readOctal(block: Buffer, at: number, width: number, what: string): number {
   if (((block[at] as number) & 0x80) !== 0) throw new HeaderError(`a header's ${what} uses base-256, which Castle never writes`);
-  const text = block.toString("latin1", at, at + width).replace(/[\0 ]+$/, "").replace(/^ +/, "");
-  if (text === "") return 0;
-  if (!/^[0-7]+$/.test(text)) throw new HeaderError(`a header's ${what} field is not octal`);
-  return parseInt(text, 8);
+  const end = at + width;
+  let i = at;
+  while (i < end && block[i] === 0x20) i++;
+  let value = 0;
+  for (; i < end; i++) {
+    const c = block[i] as number;
+    if (c < 0x30 || c > 0x37) break;
+    value = value * 8 + (c - 0x30);
+  }
+  for (; i < end; i++) {
+    const c = block[i] as number;
+    if (c !== 0 && c !== 0x20) throw new HeaderError(`a header's ${what} field is not octal`);
+  }
+  return value;
 }
 
 /** Parses a pax extended header body into key → value; malformed records are an error. */

@@ -5,18 +5,20 @@
 // existing is overwritten or followed. Hardlinks, devices and fifos are refused: Castle's packer
 // never writes them (walkTree yields files), and whiteouts travel as OCI `.wh.` entries.
 
-import { chmodSync, closeSync, constants, fchmodSync, mkdirSync, openSync, symlinkSync, writeSync } from "node:fs";
+import { chmodSync, lstatSync } from "node:fs";
 import { join } from "node:path";
 import { CastleError } from "@castle/errors";
 import type { OverlayMark } from "../store/treeutil";
-import { applyOverlayMarks } from "../store/treeutil";
+import { applyOverlayMarksAsync } from "../store/treeutil";
 import { MAX_PATH_BYTES, checkEntryPath, corrupt, overlayMeaning, parentOf, unsafe } from "./safe-path";
 import type { TarHeader } from "./tar-header";
 import type { BodySink } from "./tar-reader";
+import { DirectExecutor, ioError, type TreeExecutor } from "./tree-executor";
+import { UnpackDigest } from "./unpack-digest";
 
 type Known = "dir" | "file" | "symlink" | "whiteout";
 
-const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 export interface WriterLimits {
   /** Most entries an archive may hold. Default 10 million. */
@@ -33,13 +35,18 @@ export class TreeWriter {
   private readonly umask = process.umask();
   private readonly maxEntries: number;
   private readonly maxTotal: number;
-  private openFd = -1;
+  private readonly executor: TreeExecutor;
+  /** Checks the order and renders the records of the output digest (option digest). */
+  private readonly digest: UnpackDigest | undefined;
   entries = 0;
   bytes = 0;
 
-  constructor(private readonly root: string, limits: WriterLimits = {}) {
+  /** executor: where the filesystem operations run (default: on this thread, as they come). */
+  constructor(private readonly root: string, limits: WriterLimits = {}, options: { digest?: boolean; executor?: TreeExecutor } = {}) {
     this.maxEntries = limits.maxEntries ?? 10_000_000;
     this.maxTotal = limits.maxTotalBytes ?? 2 ** 40;
+    this.executor = options.executor ?? new DirectExecutor(options.digest === true);
+    if (options.digest) this.digest = new UnpackDigest((record) => this.executor.record(record));
   }
 
   /** Writes one entry (a file's body arrives through the returned sink). */
@@ -55,42 +62,64 @@ export class TreeWriter {
     if (meaning.kind === "whiteout") {
       this.claim(header.name, meaning.target, "whiteout");
       this.marks.push({ op: "w", path: meaning.target });
+      this.digest?.whiteout(meaning.target);
       return undefined;
     }
     if (meaning.kind === "opaque") {
       if (meaning.dir === "") throw corrupt(header.name, "marks the root itself opaque");
       this.claim(header.name, path, "whiteout");
       this.marks.push({ op: "o", path: meaning.dir });
+      this.digest?.opaque(meaning.dir);
       return undefined;
     }
     const abs = join(this.root, path);
     switch (header.type) {
       case "dir":
         this.claim(header.name, path, "dir");
-        this.io(path, () => mkdirSync(abs, 0o700));
+        this.executor.mkdir(path, abs);
         this.dirs.push([abs, header.mode & 0o7777]);
+        this.digest?.dir(path, header.mode & 0o7777);
         return undefined;
       case "symlink":
         if (header.linkname === "" || header.linkname.includes("\0") || Buffer.byteLength(header.linkname) > MAX_PATH_BYTES) {
           throw corrupt(header.name, "is a symlink with an invalid target");
         }
         this.claim(header.name, path, "symlink");
-        this.io(path, () => symlinkSync(header.linkname, abs));
+        this.executor.symlink(path, header.linkname, abs);
+        this.digest?.symlink(path, header.linkname);
         return undefined;
       default:
         this.claim(header.name, path, "file");
         if ((this.bytes += header.size) > this.maxTotal) throw unsafe(header.name, `takes the archive past ${this.maxTotal} bytes`);
-        return this.createFile(path, abs, header.mode & 0o7777);
+        return this.createFile(path, abs, header.mode & 0o7777, header.size);
     }
   }
 
-  /** After the last entry: makes whiteouts and opaque marks, then gives directories their modes. */
-  finish(): void {
-    if (this.marks.length > 0) applyOverlayMarks(this.root, this.marks);
+  /**
+   * After the last entry: waits for the executor, makes whiteouts and opaque marks, then gives
+   * directories their modes. With option digest, resolves with the tree's output digest, or
+   * undefined when the archive was not in Castle's order or the kernel did not keep a set-id
+   * mode (checked on disk), so that only digesting the tree can tell.
+   */
+  async finish(): Promise<string | undefined> {
+    const canonical = this.digest?.finish();
+    const digest = await this.executor.finish();
+    if (this.marks.length > 0) await applyOverlayMarksAsync(this.root, this.marks);
     for (let i = this.dirs.length - 1; i >= 0; i--) {
       const [abs, mode] = this.dirs[i] as [string, number];
       this.io(abs, () => chmodSync(abs, mode));
     }
+    if (!this.digest || !canonical) return undefined;
+    for (const [path, mode] of this.digest.specialModes) {
+      if ((lstatSync(join(this.root, path)).mode & 0o7777) !== mode) return undefined;
+    }
+    // A tree without entries has no records: its digest is that of nothing.
+    return digest ?? EMPTY_SHA256;
+  }
+
+  /** The digest's counts, as digestTree gives them (valid after finish returned a digest). */
+  get digestCounts(): { entries: number; bytes: number } {
+    return { entries: this.digest?.entries ?? 0, bytes: this.digest?.bytes ?? 0 };
   }
 
   private checkParent(name: string, parent: string): void {
@@ -106,42 +135,30 @@ export class TreeWriter {
     this.known.set(path, kind);
   }
 
-  private createFile(path: string, abs: string, mode: number): BodySink {
-    const fd = this.io(path, () => openSync(abs, CREATE_FLAGS, mode & 0o777));
-    this.openFd = fd;
-    // open() applies the umask and drops set-id bits; fix the mode after the body is written (a
-    // write by a non-root owner would clear set-id bits again).
-    const fixMode = (mode & 0o7000) !== 0 || (mode & this.umask) !== 0;
+  private createFile(path: string, abs: string, mode: number, size: number): BodySink {
+    const record = this.digest?.file(path, mode, size);
+    this.executor.createFile(path, abs, mode);
+    // open() applies the umask (or a default ACL) and drops set-id bits; fix the mode after the
+    // body is written (a write by a non-root owner would clear set-id bits again). A digest
+    // computed here must match the tree exactly, so then the mode is always set.
+    const fixMode = this.digest !== undefined || (mode & 0o7000) !== 0 || (mode & this.umask) !== 0;
+    const executor = this.executor;
     return {
-      write: (chunk, start, end) => {
-        let at = start;
-        while (at < end) at += this.io(path, () => writeSync(fd, chunk, at, end - at));
-      },
-      end: () => {
-        try {
-          if (fixMode) this.io(path, () => fchmodSync(fd, mode));
-        } finally {
-          this.openFd = -1;
-          closeSync(fd);
-        }
-      },
+      write: (chunk, start, end) => executor.write(chunk, start, end),
+      end: () => executor.closeFile(mode, fixMode, record),
     };
   }
 
-  /** Closes a file left open by an archive that stopped mid-body. */
-  close(): void {
-    if (this.openFd < 0) return;
-    closeSync(this.openFd);
-    this.openFd = -1;
+  /** After a failure: stops the executor (closing a file left open mid-body) before clean-up. */
+  async close(): Promise<void> {
+    await this.executor.abort();
   }
 
   private io<T>(path: string, fn: () => T): T {
     try {
       return fn();
     } catch (error) {
-      throw new CastleError("CASTLE_ARCHIVE_IO", `cannot write ${path} while unpacking: ${(error as Error).message}`, {
-        cause: error, data: { entry: path },
-      });
+      throw ioError(path, (error as Error).message, error);
     }
   }
 }

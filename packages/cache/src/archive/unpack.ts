@@ -1,19 +1,25 @@
 // Owns unpacking a compressed archive stream into an empty directory, end to end as a stream:
 // compressed bytes are hashed (the blob digest) as they arrive and piped to a decompressor in
-// another process, whose output is parsed and written straight to disk. Whatever goes wrong —
-// an unsafe or corrupt entry, a truncated stream, a digest that does not match — everything
-// written under root is removed before the CastleError is thrown.
+// another process, whose output is parsed and written straight to disk (when castle-treeutil's
+// helper runs, zstd's output is read from a fifo by a worker thread, which also does the writing
+// while this thread parses and checks: see unpack-worker.ts). With
+// `digest`, the tree's output digest is computed from the entries as they are written
+// (unpack-digest.ts) and handed out as a trusted digest the store accepts without reading the
+// tree back. Whatever goes wrong — an unsafe or corrupt entry, a truncated stream, a digest that
+// does not match — everything written under root is removed before the CastleError is thrown.
 
 import { createHash } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import { CastleError } from "@castle/errors";
-import type { BlobDigest } from "../types";
+import type { BlobDigest, TrustedTreeDigest } from "../types";
 import { removeTree } from "../store/remove-tree";
-import { type Codec, type Compression, sniffCompression, startDecompressor } from "./compress";
+import { trustTreeDigest } from "../store/trusted-digest";
+import { type Compression, ZSTD_DECOMPRESS_ARGS, sniffCompression, startDecompressor, startServedZstd } from "./compress";
 import { TarReader, type TarLimits } from "./tar-reader";
 import { TreeWriter, type WriterLimits } from "./tree-writer";
+import { UnpackWorker } from "./unpack-worker";
 
 export interface UnpackOptions extends TarLimits, WriterLimits {
   /** The sha256 the compressed bytes must have; a mismatch discards everything. */
@@ -23,6 +29,11 @@ export interface UnpackOptions extends TarLimits, WriterLimits {
   /** Called as compressed bytes arrive, with the running total. */
   onBytes?: (bytesDone: number) => void;
   signal?: AbortSignal;
+  /**
+   * Compute the tree's output digest while writing (see unpack-digest.ts). Default false. The
+   * result's treeDigest can then be passed to store.commit as `meta.treeDigest`.
+   */
+  digest?: boolean;
 }
 
 export interface UnpackResult {
@@ -33,6 +44,25 @@ export interface UnpackResult {
   entries: number;
   /** Bytes of file contents written. */
   bytes: number;
+  /**
+   * With option digest: the output digest of root, for store.commit (undefined when the archive
+   * was not in Castle's order, so only digesting the tree on disk can tell).
+   */
+  treeDigest?: TrustedTreeDigest;
+}
+
+/** A running decompressor, whichever way it was started. */
+interface Decompression {
+  readonly input: Writable;
+  /** Parses every decompressed chunk with reader until the end; stop() ends it early. */
+  drain(reader: TarReader): { done: Promise<void>; stop(): void };
+  /** Settles when the decompressor exited (rejects with its complaint). */
+  readonly done: Promise<void>;
+  kill(): void;
+  /** Releases what is left once drain has settled. */
+  close(): void;
+  /** Where the tree is written: a worker fed per fifo slot, else this thread. */
+  writer(root: string, options: UnpackOptions): TreeWriter;
 }
 
 /**
@@ -45,11 +75,10 @@ export async function unpackTree(input: Readable, root: string, options: UnpackO
   if (readdirSync(root).length !== 0) {
     throw new CastleError("CASTLE_ARCHIVE_TARGET", `cannot unpack into ${root}: it is not empty`, { data: { root } });
   }
-  const writer = new TreeWriter(root, options);
-  const reader = new TarReader((header) => writer.entry(header), options);
+  let writer: TreeWriter | undefined;
   const hash = createHash("sha256");
   let size = 0;
-  let codec: Codec | undefined;
+  let codec: Decompression | undefined;
   let compression: Compression | undefined;
   let inputError: { error: unknown } | undefined;
   const onAbort = () => input.destroy(abortError(options.signal));
@@ -66,8 +95,10 @@ export async function unpackTree(input: Readable, root: string, options: UnpackO
     }
     compression = sniffCompression(head);
     if (!compression) throw corruptBlob("the blob is neither zstd nor gzip compressed");
-    const started = startDecompressor(compression);
+    const started = await startDecompression(compression);
     codec = started;
+    const tree = (writer = started.writer(root, options));
+    const reader = new TarReader((header) => tree.entry(header), options);
     const take = (chunk: Buffer) => {
       hash.update(chunk);
       size += chunk.length;
@@ -78,7 +109,7 @@ export async function unpackTree(input: Readable, root: string, options: UnpackO
     };
     const feeding = (async () => {
       take(head);
-      if (!started.input.write(head)) await drained(started);
+      if (!started.input.write(head)) await drained(started.input);
       for (;;) {
         let next: IteratorResult<Buffer>;
         try {
@@ -90,33 +121,14 @@ export async function unpackTree(input: Readable, root: string, options: UnpackO
         if (next.done) break;
         const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as Uint8Array);
         take(chunk);
-        if (!started.input.write(chunk)) await drained(started);
+        if (!started.input.write(chunk)) await drained(started.input);
       }
       started.input.end();
     })();
-    // 'data' events rather than for-await: one call per chunk, no promise per chunk.
-    const draining = new Promise<void>((resolve, reject) => {
-      const output = started.output;
-      output.on("data", (chunk: Buffer) => {
-        try {
-          reader.push(chunk);
-        } catch (error) {
-          output.destroy();
-          reject(error);
-        }
-      });
-      output.once("end", () => {
-        try {
-          reader.end();
-          resolve();
-        } catch (error) {
-          reject(error);
-        }
-      });
-      output.once("error", reject);
-      output.once("close", () => reject(new Error("the decompressor's output closed early")));
-    });
-    await settleTogether([feeding, draining], () => {
+    const draining = started.drain(reader);
+    const parsing = draining.done.then(() => reader.end());
+    await settleTogether([feeding, parsing], () => {
+      draining.stop();
       started.kill();
       input.destroy();
     });
@@ -133,19 +145,77 @@ export async function unpackTree(input: Readable, root: string, options: UnpackO
         hint: "the blob was damaged or replaced; nothing was kept",
       });
     }
-    writer.finish();
-    return { blobDigest, size, compression, entries: writer.entries, bytes: writer.bytes };
+    const digest = await tree.finish();
+    const result: UnpackResult = { blobDigest, size, compression, entries: tree.entries, bytes: tree.bytes };
+    if (digest !== undefined) result.treeDigest = trustTreeDigest(root, { digest, ...tree.digestCounts });
+    return result;
   } catch (error) {
     codec?.kill();
     input.destroy();
-    writer.close();
+    await writer?.close();
     clearDirectory(root);
     if (inputError?.error === error || error instanceof CastleError) throw error;
     // Anything else came from the decompressor: the blob is not what it claims to be.
     throw corruptBlob(`the blob does not decompress: ${(error as Error).message}`);
   } finally {
+    codec?.close();
     options.signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/** zstd through castle-treeutil's helper and a fifo read by a worker when possible, else a child
+ * process (or zlib) whose output arrives as stream events. */
+async function startDecompression(compression: Compression): Promise<Decompression> {
+  const served = compression === "zstd" ? await startServedZstd(ZSTD_DECOMPRESS_ARGS, "fifo") : undefined;
+  if (served) {
+    let worker: UnpackWorker | undefined;
+    return {
+      input: served.input,
+      done: served.done,
+      kill: () => served.kill(),
+      writer: (root, options) => {
+        worker = new UnpackWorker(served.outputFd as number, options.digest === true, root);
+        return new TreeWriter(root, options, { digest: options.digest, executor: worker });
+      },
+      drain: (reader) => {
+        const w = worker as UnpackWorker;
+        return w.read((chunk, slot) => {
+          if (w.failed) throw w.failed;
+          w.setSlot(slot);
+          reader.push(chunk);
+          w.endSlot(); // The worker hands the slot back once it has written its bodies.
+        });
+      },
+      // The worker may be in a read of the fifo until its job ends: close the fd only then.
+      close: () => void (worker?.jobOver ?? Promise.resolve()).then(() => served.closeOutput()),
+    };
+  }
+  const codec = startDecompressor(compression);
+  return {
+    input: codec.input,
+    done: codec.done,
+    kill: () => codec.kill(),
+    close: () => {},
+    writer: (root, options) => new TreeWriter(root, options, { digest: options.digest }),
+    drain: (reader) => {
+      const output = codec.output;
+      // 'data' events rather than for-await: one call per chunk, no promise per chunk.
+      const done = new Promise<void>((resolve, reject) => {
+        output.on("data", (chunk: Buffer) => {
+          try {
+            reader.push(chunk);
+          } catch (error) {
+            output.destroy();
+            reject(error);
+          }
+        });
+        output.once("end", resolve);
+        output.once("error", reject);
+        output.once("close", () => reject(new Error("the decompressor's output closed early")));
+      });
+      return { done, stop: () => output.destroy() };
+    },
+  };
 }
 
 /** The first bytes of the stream (at least 4 unless it is shorter), to recognise the format. */
@@ -182,9 +252,8 @@ async function settleTogether(tasks: Array<Promise<void>>, stop: () => void): Pr
   if (first) throw first.error;
 }
 
-async function drained(codec: Codec): Promise<void> {
+async function drained(input: Writable): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const input = codec.input;
     const finish = (error?: Error) => {
       input.off("drain", onDrain);
       input.off("close", onClose);

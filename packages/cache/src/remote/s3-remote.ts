@@ -1,8 +1,8 @@
 // Owns the remote cache protocol on S3. Layout under the URL's prefix:
 //   blobs/sha256/<blob digest>   a packed layer (compressed tar), metadata castle-sha256
 //   keys/<layer key>             a RemoteManifest (JSON), written only after its blob is verified
-// Pull: manifest → stream the blob → verify its sha256 while unpacking into a staging dir →
-// commit with the manifest's output digest (content checked twice). Push: manifest already there
+// Pull: manifest → stream the blob → verify its sha256 and compute the tree's output digest while
+// unpacking into a staging dir → commit with the manifest's output digest (content checked twice). Push: manifest already there
 // → skip; else pack, HEAD the blob, upload only when it is not a verified copy, HEAD again to
 // verify, then write the manifest last. Any fault is a CastleError CASTLE_REMOTE_*, with nothing
 // staged, committed or published left behind.
@@ -91,9 +91,12 @@ export class S3Remote implements Remote {
       const report = (bytesDone: number) =>
         options.onProgress?.({ key, name, bytesDone, bytesTotal: manifest.size });
       report(0);
+      let unpacked;
       try {
-        await unpackTree(got.body, staging.tree, {
-          expectBlobDigest: manifest.blob, expectSize: manifest.size, onBytes: report, signal: options.signal,
+        // digest: the tree's output digest is computed from the entries as they are written, so
+        // the commit below checks it against the manifest without reading the tree back.
+        unpacked = await unpackTree(got.body, staging.tree, {
+          expectBlobDigest: manifest.blob, expectSize: manifest.size, onBytes: report, signal: options.signal, digest: true,
         });
       } catch (error) {
         if (isCastleError(error) && error.code.startsWith("CASTLE_ARCHIVE_") && error.code !== "CASTLE_ARCHIVE_NO_ZSTD" && error.code !== "CASTLE_ARCHIVE_IO") {
@@ -102,7 +105,7 @@ export class S3Remote implements Remote {
         throw remoteError(error, { url: this.url, endpoint: this.s3.endpoint, action, key });
       }
       try {
-        return await store.commit(staging, key, meta);
+        return await store.commit(staging, key, { ...meta, treeDigest: unpacked.treeDigest });
       } catch (error) {
         if (isCastleError(error) && error.code === "CASTLE_DIGEST_MISMATCH") throw this.corrupt(key, error.message, error);
         throw error;

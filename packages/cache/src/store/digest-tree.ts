@@ -6,7 +6,8 @@
 import { chmodSync, closeSync, openSync, readSync } from "node:fs";
 import { createHash } from "node:crypto";
 import type { OutputDigest, TreeEntry } from "../types";
-import { walkTree } from "./walk-tree";
+import { listOpaqueDirsAsync } from "./treeutil";
+import { markOpaque, walkTree } from "./walk-tree";
 
 export interface TreeDigest {
   digest: OutputDigest;
@@ -70,15 +71,28 @@ export function entryRecord(entry: TreeEntry, contentDigest?: string): string {
 /** The deterministic digest of the tree at root. */
 export function digestTree(root: string): TreeDigest {
   const entries = walkTree(root);
+  return recordsDigest(entries, entries.map((entry) => (entry.kind === "file" ? hashFile(entry.absPath, entry.mode) : undefined)));
+}
+
+/**
+ * digestTree without forking this process or blocking on castle-treeutil: the opaque-directory
+ * scan runs in its helper while this thread walks and hashes the files. Same result.
+ */
+export async function digestTreeAsync(root: string): Promise<TreeDigest> {
+  const scan = listOpaqueDirsAsync(root);
+  scan.catch(() => {}); // Awaited below, after the hashing.
+  const entries = walkTree(root, { opaqueDirs: new Set() });
+  const contents = entries.map((entry) => (entry.kind === "file" ? hashFile(entry.absPath, entry.mode) : undefined));
+  markOpaque(entries, await scan);
+  return recordsDigest(entries, contents);
+}
+
+function recordsDigest(entries: TreeEntry[], contents: Array<string | undefined>): TreeDigest {
   const hash = createHash("sha256");
   let bytes = 0;
-  for (const entry of entries) {
-    let content: string | undefined;
-    if (entry.kind === "file") {
-      content = hashFile(entry.absPath, entry.mode);
-      bytes += entry.size;
-    }
-    hash.update(entryRecord(entry, content));
+  for (const [i, entry] of entries.entries()) {
+    if (entry.kind === "file") bytes += entry.size;
+    hash.update(entryRecord(entry, contents[i]));
   }
   return { digest: hash.digest("hex"), bytes, entries: entries.length };
 }

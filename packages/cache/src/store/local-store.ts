@@ -1,8 +1,8 @@
 // Owns the local store on disk: trees/<digest> (immutable trees, usable as overlay lowers),
 // keys/<key>.json (records), logs/<key>.log, tmp/ (staging) and locks/. Nothing partial is ever
-// visible: trees arrive by rename after a syncfs, records by write-to-temp + fsync + rename.
+// visible: trees arrive by rename after a syncfs (shared by commits that finish together, see
+// group-sync.ts), records by write-to-temp + fsync + rename.
 
-import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync,
@@ -12,9 +12,11 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { CastleError } from "@castle/errors";
 import type { CommitMeta, KeyRecord, LayerKey, OutputDigest, Staging, Store } from "../types";
-import { digestTree } from "./digest-tree";
+import { digestTreeAsync } from "./digest-tree";
 import { withLock } from "./file-lock";
+import { GroupSync } from "./group-sync";
 import { removeTree } from "./remove-tree";
+import { takeTrustedDigest } from "./trusted-digest";
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -32,12 +34,14 @@ export function openStore(root: string = defaultStoreRoot()): LocalStore {
 
 export class LocalStore implements Store {
   readonly root: string;
+  private readonly syncs: GroupSync;
 
   constructor(root: string) {
     this.root = root;
     for (const sub of ["trees", "keys", "logs", "tmp", "locks"]) {
       mkdirSync(join(root, sub), { recursive: true });
     }
+    this.syncs = new GroupSync(join(root, "tmp"));
   }
 
   /**
@@ -95,7 +99,9 @@ export class LocalStore implements Store {
   async commit(staging: Staging, key: LayerKey, meta: CommitMeta): Promise<KeyRecord> {
     assertHex(key, "layer key");
     try {
-      const { digest, bytes, entries } = digestTree(staging.tree);
+      // A digest the unpacker computed while writing this very tree, else read the tree back.
+      const known = takeTrustedDigest(meta.treeDigest, staging.tree);
+      const { digest, bytes, entries } = known ?? (await digestTreeAsync(staging.tree));
       if (meta.expectDigest !== undefined && meta.expectDigest !== digest) {
         throw new CastleError(
           "CASTLE_DIGEST_MISMATCH",
@@ -162,7 +168,7 @@ export class LocalStore implements Store {
   private async placeTree(staged: string, digest: OutputDigest): Promise<void> {
     const target = this.treePath(digest);
     if (existsSync(target)) return; // Same content is already stored; the staging copy goes.
-    await syncFilesystem(staged);
+    await this.syncs.sync();
     if (existsSync(target)) return;
     try {
       renameSync(staged, target);
@@ -250,16 +256,4 @@ export function writeFileAtomic(file: string, content: string | Buffer, options:
     rmQuiet(temp);
     throw error;
   }
-}
-
-/** Flushes the filesystem that holds path (one syncfs instead of an fsync per file), without
- * blocking the event loop: other builds keep streaming their logs meanwhile. */
-async function syncFilesystem(path: string): Promise<void> {
-  const ok = await new Promise<boolean>((resolve) => {
-    const child = spawn("sync", ["-f", path], { stdio: "ignore" });
-    child.on("error", () => resolve(false));
-    child.on("exit", (code) => resolve(code === 0));
-  });
-  // `sync -f` needs coreutils ≥ 8.24; fall back to a global sync rather than skip durability.
-  if (!ok) spawnSync("sync");
 }

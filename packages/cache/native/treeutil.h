@@ -1,0 +1,8 @@
+/* castle-treeutil's commands that live outside treeutil.c. */
+#ifndef CASTLE_TREEUTIL_H
+#define CASTLE_TREEUTIL_H
+
+/* Runs the long-lived helper loop on stdin/stdout until stdin closes (serve.c). */
+void serve(void);
+
+#endif
