@@ -11,6 +11,11 @@
  *                                   "locked\n" once it holds it, and keeps it until its stdin
  *                                   closes or its parent dies: the kernel releases the lock on any
  *                                   death, so a killed Castle never leaves a stale lock behind.
+ *   castle-treeutil lock-shared <file>  the same with a shared flock: many holders at once, none
+ *                                   while anyone holds the exclusive lock (builds share the store;
+ *                                   a prune excludes them).
+ *   castle-treeutil serve           a long-lived helper that runs programs, makes fifos and
+ *                                   syncs filesystems for one Node process (see serve.c).
  *
  * Paths are relative, must not contain ".." and are resolved beneath root without following
  * symlinks (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), so a hostile list cannot write
@@ -33,6 +38,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include "treeutil.h"
 
 static size_t root_len;
 
@@ -188,7 +194,7 @@ static void apply(const char *root)
 	close(root_fd);
 }
 
-static void hold_lock(const char *file)
+static void hold_lock(const char *file, int how)
 {
 	/* Die with the parent even if its stdin end is inherited elsewhere. */
 	pid_t parent = getppid();
@@ -199,7 +205,7 @@ static void hold_lock(const char *file)
 	int fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		die("opening lock file %s: %s", file, strerror(errno));
-	while (flock(fd, LOCK_EX) != 0)
+	while (flock(fd, how) != 0)
 		if (errno != EINTR)
 			die("locking %s: %s", file, strerror(errno));
 	if (write(STDOUT_FILENO, "locked\n", 7) != 7)
@@ -215,8 +221,12 @@ static void hold_lock(const char *file)
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "serve") == 0) {
+		serve();
+		return 0;
+	}
 	if (argc != 3) {
-		fputs("usage: castle-treeutil opaque|apply <root> | lock <file>\n", stderr);
+		fputs("usage: castle-treeutil opaque|apply <root> | lock|lock-shared <file> | serve\n", stderr);
 		return 2;
 	}
 	if (strcmp(argv[1], "opaque") == 0)
@@ -224,8 +234,10 @@ int main(int argc, char **argv)
 	else if (strcmp(argv[1], "apply") == 0)
 		apply(argv[2]);
 	else if (strcmp(argv[1], "lock") == 0)
-		hold_lock(argv[2]);
+		hold_lock(argv[2], LOCK_EX);
+	else if (strcmp(argv[1], "lock-shared") == 0)
+		hold_lock(argv[2], LOCK_SH);
 	else
-		die("unknown command \"%s\" (expected opaque, apply or lock)", argv[1]);
+		die("unknown command \"%s\" (expected opaque, apply, lock, lock-shared or serve)", argv[1]);
 	return 0;
 }

@@ -6,7 +6,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { applyOverlayMarks, digestTree, openStore, pruneStore, recordRoot, removeTree, treeutilPath, verifyStore, withLock } from "../src/index";
+import { Readable } from "node:stream";
+import { gzipSync } from "node:zlib";
+import { acquireLock, applyOverlayMarks, digestTree, openStore, pruneStore, recordRoot, useStore, removeTree, treeutilPath, unpackTree, verifyStore, withLock } from "../src/index";
 
 const temps: string[] = [];
 function temp(): string {
@@ -107,6 +109,76 @@ describe("LocalStore", () => {
   });
 });
 
+describe("commit with the unpacker's digest", () => {
+  /** A gzip tar of one file, made by hand (ustar, Castle's order). */
+  function archiveOf(name: string, body: string): Readable {
+    const header = Buffer.alloc(512);
+    header.write(name, 0);
+    header.write("0000644\0", 100);
+    header.write("0000000\0", 108);
+    header.write("0000000\0", 116);
+    header.write(`${body.length.toString(8).padStart(11, "0")}\0`, 124);
+    header.write("00000000000\0", 136);
+    header.write("        ", 148);
+    header.write("0", 156);
+    header.write("ustar\u000000", 257, "latin1");
+    let sum = 0;
+    for (const byte of header) sum += byte;
+    header.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
+    const data = Buffer.alloc(512);
+    data.write(body);
+    return Readable.from([gzipSync(Buffer.concat([header, data, Buffer.alloc(1024)]))]);
+  }
+
+  it("takes it for the tree it was computed for, once, and digests anything else from disk", async () => {
+    const store = openStore(temp());
+    const a = await store.stage("a");
+    const unpacked = await unpackTree(archiveOf("f", "one"), a.tree, { digest: true });
+    expect(unpacked.treeDigest?.digest).toBe(digestTree(a.tree).digest);
+    // Handed with another staging tree: ignored, that tree is digested.
+    const b = await store.stage("b");
+    writeFileSync(join(b.tree, "f"), "two");
+    const other = await store.commit(b, "b".repeat(64), { name: "b", buildMs: 0, origin: "pulled", treeDigest: unpacked.treeDigest });
+    expect(other.digest).toBe(digestTree(store.treePath(other.digest)).digest);
+    expect(other.digest).not.toBe(unpacked.treeDigest?.digest);
+    // A made-up value is ignored too, however it looks.
+    const c = await store.stage("c");
+    writeFileSync(join(c.tree, "f"), "three");
+    const forged = { digest: "0".repeat(64), bytes: 5, entries: 1, root: c.tree };
+    const real = await store.commit(c, "c".repeat(64), { name: "c", buildMs: 0, origin: "pulled", treeDigest: forged });
+    expect(real.digest).toBe(digestTree(store.treePath(real.digest)).digest);
+    // Its own tree: taken (a tree unpacked by this process, then changed by it, shows it is).
+    writeFileSync(join(a.tree, "f"), "changed after unpacking");
+    const trusted = await store.commit(a, "a".repeat(64), { name: "a", buildMs: 0, origin: "pulled", treeDigest: unpacked.treeDigest });
+    expect(trusted).toMatchObject({ digest: unpacked.treeDigest?.digest, bytes: 3, entries: 1 });
+  });
+
+  it("still refuses a tree whose digest is not the expected one", async () => {
+    const store = openStore(temp());
+    const staging = await store.stage("x");
+    const unpacked = await unpackTree(archiveOf("f", "one"), staging.tree, { digest: true });
+    await expect(
+      store.commit(staging, "d".repeat(64), { name: "x", buildMs: 0, origin: "pulled", expectDigest: "0".repeat(64), treeDigest: unpacked.treeDigest }),
+    ).rejects.toMatchObject({ code: "CASTLE_DIGEST_MISMATCH" });
+    expect(readdirSync(join(store.root, "trees"))).toEqual([]);
+    expect(readdirSync(join(store.root, "tmp"))).toEqual([]);
+  });
+
+  it("commits many trees at once, all durable before they are placed", async () => {
+    const store = openStore(temp());
+    const records = await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const staging = await store.stage(`m${i}`);
+        writeFileSync(join(staging.tree, "f"), `content ${i}`);
+        return store.commit(staging, i.toString(16).padStart(64, "e"), { name: `m${i}`, buildMs: 0, origin: "built" });
+      }),
+    );
+    expect(new Set(records.map((r) => r.digest)).size).toBe(12);
+    for (const record of records) expect(store.lookup(record.key)?.digest).toBe(record.digest);
+    expect(readdirSync(join(store.root, "tmp"))).toEqual([]);
+  });
+});
+
 describe("stale staging", () => {
   it("removes what dead processes left in tmp/ and keeps live ones", async () => {
     const store = openStore(temp());
@@ -166,7 +238,7 @@ describe("prune and verify", () => {
     const rootFile = join(store.dir("roots"), "old.json");
     const root = JSON.parse(readFileSync(rootFile, "utf8"));
     writeFileSync(rootFile, JSON.stringify({ ...root, usedAt: new Date(Date.now() - 40 * 86400e3).toISOString() }));
-    const result = pruneStore(store, { keepForMs: 30 * 86400e3 });
+    const result = await pruneStore(store, { keepForMs: 30 * 86400e3 });
     expect(result).toMatchObject({ removedRecords: 2, removedTrees: 2 });
     expect(store.lookup(used.key)).toBeTruthy();
     expect(store.lookup(stale.key)).toBeUndefined();
@@ -180,9 +252,45 @@ describe("prune and verify", () => {
     recordRoot(store, "sysA", [a]);
     await new Promise((r) => setTimeout(r, 5));
     recordRoot(store, "sysB", [b]);
-    pruneStore(store, { maxBytes: 150 });
+    await pruneStore(store, { maxBytes: 150 });
     expect(store.lookup(a.key)).toBeUndefined();
     expect(store.lookup(b.key)).toBeTruthy();
+  });
+
+  it("keeps the layers of systems named as running, however old their roots", async () => {
+    const store = openStore(temp());
+    const running = await commitSample(store, "8".repeat(64), "running");
+    const gone = await commitSample(store, "9".repeat(64), "gone");
+    recordRoot(store, "shell", [running]);
+    recordRoot(store, "done", [gone]);
+    const result = await pruneStore(store, { keepForMs: 0, now: Date.now() + 1000, keepSystems: ["shell"] });
+    expect(result).toMatchObject({ removedRecords: 1, removedTrees: 1 });
+    expect(store.lookup(running.key)).toBeTruthy();
+    expect(store.lookup(gone.key)).toBeUndefined();
+  });
+
+  it("waits for builds that hold the store, and builds wait for a prune", async () => {
+    const store = openStore(temp());
+    const fresh = await commitSample(store, "a".repeat(64), "made by a build that has not recorded its root yet");
+    const build = await useStore(store);
+    let waited = false;
+    const prune = pruneStore(store, { keepForMs: 60_000, onWait: () => (waited = true) });
+    await new Promise((r) => setTimeout(r, 400));
+    expect(waited).toBe(true);
+    expect(store.lookup(fresh.key)).toBeTruthy();
+    // The build records its root as it ends; the prune then keeps what it used.
+    recordRoot(store, "sys", [fresh]);
+    await build.release();
+    await prune;
+    expect(store.lookup(fresh.key)).toBeTruthy();
+    // Now a prune holds the store: a build waits for it.
+    const holder = await acquireLock(join(store.dir("locks"), "store.lock"));
+    let buildWaited = false;
+    const next = useStore(store, () => (buildWaited = true));
+    await new Promise((r) => setTimeout(r, 400));
+    expect(buildWaited).toBe(true);
+    await holder.release();
+    await (await next).release();
   });
 
   it("finds a tree whose files were changed and removes it with its records", async () => {

@@ -1,5 +1,5 @@
-// Owns cross-process exclusive locks: a castle-treeutil child holds a kernel flock for as long as
-// we keep its stdin open, so a lock dies with its holder (kill -9 included) and is never stale.
+// Owns cross-process locks: a castle-treeutil child holds a kernel flock for as long as we keep
+// its stdin open, so a lock dies with its holder (kill -9 included) and is never stale.
 
 import { spawn } from "node:child_process";
 import { CastleError } from "@castle/errors";
@@ -9,24 +9,37 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
-/** Waits until this process holds the exclusive lock on `file`. */
-export function acquireLock(file: string): Promise<HeldLock> {
-  const child = spawn(treeutilPath(), ["lock", file], { stdio: ["pipe", "pipe", "pipe"] });
+export interface LockOptions {
+  /** Many shared holders may hold the lock at once, but none while an exclusive holder does. */
+  shared?: boolean;
+  /** Called once if the lock is not ours within waitNoticeMs (to tell a user why nothing happens). */
+  onWait?: () => void;
+  waitNoticeMs?: number;
+}
+
+/** Waits until this process holds the lock on `file` (exclusive unless options.shared). */
+export function acquireLock(file: string, options: LockOptions = {}): Promise<HeldLock> {
+  const child = spawn(treeutilPath(), [options.shared ? "lock-shared" : "lock", file], { stdio: ["pipe", "pipe", "pipe"] });
   const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const notice = options.onWait ? setTimeout(options.onWait, options.waitNoticeMs ?? 200) : undefined;
   return new Promise<HeldLock>((resolve, reject) => {
-    const onExit = (code: number | null) =>
+    const onExit = (code: number | null) => {
+      clearTimeout(notice);
       reject(
         new CastleError("CASTLE_CACHE_LOCK", `cannot lock ${file}`, {
           data: { file, code, stderr: stderr.trim() },
         }),
       );
+    };
     child.once("exit", onExit);
-    child.once("error", (error) =>
-      reject(new CastleError("CASTLE_CACHE_LOCK", `cannot lock ${file}`, { cause: error })),
-    );
+    child.once("error", (error) => {
+      clearTimeout(notice);
+      reject(new CastleError("CASTLE_CACHE_LOCK", `cannot lock ${file}`, { cause: error }));
+    });
     child.stdout.once("data", () => {
+      clearTimeout(notice);
       child.off("exit", onExit);
       resolve({
         release: async () => {
@@ -39,8 +52,8 @@ export function acquireLock(file: string): Promise<HeldLock> {
 }
 
 /** Runs fn while holding the lock on `file`. */
-export async function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
-  const lock = await acquireLock(file);
+export async function withLock<T>(file: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
+  const lock = await acquireLock(file, options);
   try {
     return await fn();
   } finally {

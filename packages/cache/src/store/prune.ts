@@ -1,10 +1,16 @@
 // Owns garbage collection of the local store: records, trees and logs that no recently used
 // system needs are removed; with a size limit, the least recently used go next until the store
 // fits. A tree is removed only when no remaining record points at it.
+//
+// Builds in progress use records that no root names yet (roots are written when a build ends), so
+// every build holds the store's lock shared (useStore) and a prune takes it exclusively: it waits
+// for running builds to finish, and builds that start meanwhile wait for the prune. Running
+// systems are protected by their roots, and callers name them in keepSystems whatever their age.
 
 import { readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { KeyRecord } from "../types";
+import type { KeyRecord, Store } from "../types";
+import { acquireLock, type HeldLock, withLock } from "./file-lock";
 import type { LocalStore } from "./local-store";
 import { removeTree } from "./remove-tree";
 import { readRoots } from "./roots";
@@ -17,6 +23,10 @@ export interface PruneOptions {
   /** Only report what would go. */
   dryRun?: boolean;
   now?: number;
+  /** Systems whose roots are kept however old (e.g. the ones running now). */
+  keepSystems?: Iterable<string>;
+  /** Called once when running builds hold the store, so the prune waits for them. */
+  onWait?: () => void;
 }
 
 export interface PruneResult {
@@ -26,12 +36,28 @@ export interface PruneResult {
   keptBytes: number;
 }
 
-export function pruneStore(store: LocalStore, options: PruneOptions = {}): PruneResult {
+function storeLockPath(store: Store): string {
+  return join(store.dir("locks"), "store.lock");
+}
+
+/** Holds the store against pruning until released; every build holds it from start to root. */
+export function useStore(store: Store, onWait?: () => void): Promise<HeldLock> {
+  return acquireLock(storeLockPath(store), { shared: true, ...(onWait ? { onWait } : {}) });
+}
+
+/** Removes what no recent or named system needs, once no build is running (see above). */
+export async function pruneStore(store: LocalStore, options: PruneOptions = {}): Promise<PruneResult> {
+  if (options.dryRun) return pruneHeld(store, options);
+  return withLock(storeLockPath(store), async () => pruneHeld(store, options), options.onWait ? { onWait: options.onWait } : {});
+}
+
+function pruneHeld(store: LocalStore, options: PruneOptions): PruneResult {
   const now = options.now ?? Date.now();
   const cutoff = now - (options.keepForMs ?? 30 * 24 * 3600 * 1000);
+  const pinned = new Set(options.keepSystems ?? []);
   const lastUse = new Map<string, number>();
   for (const root of readRoots(store)) {
-    const used = Date.parse(root.usedAt);
+    const used = pinned.has(root.system) ? now : Date.parse(root.usedAt);
     if (!(used >= cutoff)) continue;
     for (const key of root.keys) lastUse.set(key, Math.max(lastUse.get(key) ?? 0, used));
   }

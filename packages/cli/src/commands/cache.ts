@@ -6,6 +6,7 @@ import { EXIT } from "../context/exit-codes";
 import { readTotals } from "../context/cache-stats";
 import { noPositionals, parseCommand, SYSTEM_OPTIONS, systemFlags } from "../context/options";
 import { castlePaths } from "../context/paths";
+import { InstanceRegistry } from "../context/instances";
 import { buildPrepared, openRemoteCache, prepareSystem } from "../context/prepare";
 import { parseBytes } from "../context/resources";
 import { UsageError } from "../context/usage-error";
@@ -19,7 +20,8 @@ const HELP = `usage: castle cache <ls|stats|prune|verify|push|pull> [options]
   prune [--keep-days N] [--max-size SIZE] [--dry-run]
                                        remove layers no system used in the last N days
                                        (default 30); with --max-size, then the least recently
-                                       used until the store fits
+                                       used until the store fits. Systems running now keep
+                                       their layers; a prune waits for running builds
   verify                               digest every stored tree again; remove corrupt ones
   push s3://bucket/prefix              upload every local layer the remote lacks
   pull s3://bucket/prefix [<git-url|dir> [branch] [subdir]]
@@ -92,7 +94,7 @@ function stats(store: LocalStore): number {
   return EXIT.ok;
 }
 
-function prune(store: LocalStore, argv: string[]): number {
+async function prune(store: LocalStore, argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand(
     argv,
     { "keep-days": { type: "string" }, "max-size": { type: "string" }, "dry-run": { type: "boolean" } },
@@ -101,8 +103,11 @@ function prune(store: LocalStore, argv: string[]): number {
   noPositionals(positionals, "cache");
   const days = values["keep-days"] === undefined ? 30 : Number(values["keep-days"]);
   if (!(days >= 0)) throw new UsageError(`--keep-days takes a number, got "${values["keep-days"]}"`, "cache");
-  const result = pruneStore(store, {
+  const running = new InstanceRegistry(castlePaths().state).list().map((instance) => instance.system);
+  const result = await pruneStore(store, {
     keepForMs: days * 86400e3,
+    keepSystems: running,
+    onWait: () => process.stderr.write("castle: waiting for running builds to finish before pruning…\n"),
     ...(values["max-size"] !== undefined ? { maxBytes: parseBytes(values["max-size"], "--max-size", "cache") } : {}),
     dryRun: Boolean(values["dry-run"]),
   });

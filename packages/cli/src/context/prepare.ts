@@ -2,7 +2,7 @@
 // graph, check overrides against its sources, open remote caches, and build what is missing
 // with progress shown — returning the composed root's layers.
 
-import { openStore, recordRoot, type LocalStore, type Remote } from "@castle/cache/store";
+import { openStore, recordRoot, useStore, type LocalStore, type Remote } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
 import {
   buildGraph, buildSystem, loadDefinition, normaliseSourceName, parseOverrides, type BuildOutcome, type LayerGraph,
@@ -60,10 +60,22 @@ export async function buildPrepared(prepared: PreparedSystem): Promise<BuildOutc
   if (flags.importCaches.length > 1) {
     process.stderr.write(`castle: warning: only the first --import-cache is used (${flags.importCaches[0]})\n`);
   }
-  const [remote, exportRemote] = await Promise.all([
-    openRemoteCache(flags.importCaches[0], prepared.store),
-    openRemoteCache(flags.exportCache, prepared.store),
-  ]);
+  // Held from the first look-up to the root record, so a `cache prune` never removes a layer this
+  // build has found or made but not yet recorded (a prune running now makes this wait).
+  const storeInUse = useStore(prepared.store, () => process.stderr.write("castle: waiting for a cache prune to finish…\n"));
+  storeInUse.catch(() => undefined); // awaited below; this only marks a failure as handled meanwhile
+  let remote: Remote | undefined;
+  let exportRemote: Remote | undefined;
+  try {
+    [remote, exportRemote] = await Promise.all([
+      openRemoteCache(flags.importCaches[0], prepared.store),
+      openRemoteCache(flags.exportCache, prepared.store),
+    ]);
+  } catch (error) {
+    await (await storeInUse).release();
+    throw error;
+  }
+  const held = await storeInUse;
   const { chooseMode, createProgress } = await import("../ui/index");
   const mode = chooseMode({ plain: flags.plain, isTTY: Boolean(process.stderr.isTTY), env: process.env });
   const progress = deferredProgress(() => createProgress({ mode, verbose: flags.verbose, stream: process.stderr }));
@@ -91,6 +103,6 @@ export async function buildPrepared(prepared: PreparedSystem): Promise<BuildOutc
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    await progress.close();
+    await Promise.all([progress.close(), held.release()]);
   }
 }
