@@ -36,3 +36,12 @@ export async function ownWork<T>(layer: string, work: () => Promise<T>): Promise
     throw blame(layer, error);
   }
 }
+
+/** Like Promise.all, but fails only once every task has settled: a failure never leaves sibling
+ * work (a source half-written to the store's staging) running after the build has ended. */
+export async function allFinished<T>(tasks: Array<Promise<T>>): Promise<T[]> {
+  const settled = await Promise.allSettled(tasks);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}

@@ -7,7 +7,7 @@ import type { KeyRecord, LayerKey, OutputDigest, Remote, RemoteManifest, Store }
 import { buildRootClosure, runClosure, type LayerGraph, type LayerNode } from "../dag/graph";
 import { keyInputs, layerKey, type KeyInputs } from "../hash/layer-key";
 import { sourceIdentity, type SourceContext } from "../sources";
-import { ownWork } from "./errors";
+import { allFinished, ownWork } from "./errors";
 import type { BuildEvent, Source } from "../types";
 
 export interface Resolution {
@@ -115,7 +115,7 @@ export class Resolver {
   }
 
   private async lookup(node: LayerNode, sources: Source[]): Promise<Resolution> {
-    await Promise.all(sources.map((s) => this.identify(s)));
+    await allFinished(sources.map((s) => this.identify(s)));
     const inputs = keyInputs(node, {
       digestOf: (n) => this.digests.get(n)!,
       sourceId: (name) => this.sourceIds.get(name)!,

@@ -11,7 +11,7 @@ import { buildRootClosure, runClosure, type LayerGraph, type LayerNode } from ".
 import { describeChanges, lastUse, recordUse, type LastUse } from "../explain/explain";
 import { realizeSource, sourceKey, type SourceContext } from "../sources";
 import type { BuildEvent, BuildStats } from "../types";
-import { SkippedError, ownWork } from "./errors";
+import { SkippedError, allFinished, ownWork } from "./errors";
 import { criticalPaths } from "./priorities";
 import { Resolver, type Resolution } from "./resolve";
 import { runBuild } from "./run-build";
@@ -214,7 +214,7 @@ class Scheduler {
     const mountNodes = node.mounts.map((m) => (m.target.kind === "layer" ? runClosure([m.target.node]) : []));
     await Promise.all([...rootNodes, ...mountNodes.flat()].map((dep) => this.materialize(dep)));
     this.throwIfFailed(node);
-    const mountTrees = await ownWork(node.name, () => Promise.all(
+    const mountTrees = await ownWork(node.name, () => allFinished(
       node.mounts.map(async (mount, i) => ({
         path: mount.path,
         trees:
