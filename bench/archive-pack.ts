@@ -11,17 +11,11 @@ import { createReadStream, existsSync, mkdirSync, rmSync, statSync } from "node:
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { digestTree, packTreeToFile, unpackTree } from "../packages/cache/src/index";
-
-export interface BenchRow {
-  name: string;
-  castleMs: number;
-  peerMs: number;
-  peer: string;
-  ratio: number;
-}
+import { type BenchRow, median, row } from "./lib/rows";
 
 const RUNS = Number(process.env.CASTLE_BENCH_RUNS ?? 5);
 const SOURCES = ["/usr/include", "/usr/bin"];
+const GNU = "GNU tar + zstd";
 
 /** The bench tree, copied once from this machine's /usr. */
 export function benchTree(): string {
@@ -45,12 +39,6 @@ function scratch(): string {
 function sh(script: string): void {
   const result = spawnSync("sh", ["-c", script], { stdio: ["ignore", "ignore", "inherit"] });
   if (result.status !== 0) throw new Error(`failed: ${script}`);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 export async function main(): Promise<BenchRow[]> {
@@ -101,10 +89,10 @@ export async function main(): Promise<BenchRow[]> {
     for (const [side, values] of Object.entries(times)) console.log(`${side}: ${values.map((v) => v.toFixed(0)).join(" ")} ms`);
     const sizes = `castle ${(statSync(blob).size / 1e6).toFixed(1)} MB, GNU ${(statSync(gnuBlob).size / 1e6).toFixed(1)} MB`;
     const rows: BenchRow[] = [
-      row(`pack ${mb.toFixed(0)} MB tree (zstd -3; ${sizes})`, median(times.castlePack), median(times.gnuPack)),
-      { ...row(`pack ${mb.toFixed(0)} MB tree, both with zstd -T0`, median(times.castlePack), median(times.gnuPackT0)), peer: "GNU tar + zstd -T0" },
-      row(`unpack ${mb.toFixed(0)} MB tree (zstd -d)`, median(times.castleUnpack), median(times.gnuUnpack)),
-      row("pack + unpack", median(times.castlePack) + median(times.castleUnpack), median(times.gnuPack) + median(times.gnuUnpack)),
+      row(`pack ${mb.toFixed(0)} MB tree (zstd -3; ${sizes})`, median(times.castlePack), median(times.gnuPack), GNU),
+      row(`pack ${mb.toFixed(0)} MB tree, both with zstd -T0`, median(times.castlePack), median(times.gnuPackT0), "GNU tar + zstd -T0"),
+      row(`unpack ${mb.toFixed(0)} MB tree (zstd -d)`, median(times.castleUnpack), median(times.gnuUnpack), GNU),
+      row("pack + unpack", median(times.castlePack) + median(times.castleUnpack), median(times.gnuPack) + median(times.gnuUnpack), GNU),
     ];
     for (const r of [rows[0], rows[2]] as BenchRow[]) {
       console.log(`${r.name}: castle ${(mb / (r.castleMs / 1000)).toFixed(0)} MB/s, GNU ${(mb / (r.peerMs / 1000)).toFixed(0)} MB/s`);
@@ -113,10 +101,6 @@ export async function main(): Promise<BenchRow[]> {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-}
-
-function row(name: string, castleMs: number, peerMs: number): BenchRow {
-  return { name, castleMs: Math.round(castleMs), peerMs: Math.round(peerMs), peer: "GNU tar + zstd", ratio: Number((castleMs / peerMs).toFixed(2)) };
 }
 
 /** Prints rows as a markdown table. */

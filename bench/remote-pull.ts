@@ -18,7 +18,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import PQueue from "p-queue";
 import { type KeyRecord, openRemote, openStore, pullKeys, pushKeys, walkTree } from "../packages/cache/src/index";
-import { type BenchRow, benchTree, printTable } from "./archive-pack";
+import { benchTree, printTable } from "./archive-pack";
+import { type BenchRow, median, row } from "./lib/rows";
 
 const RUNS = Number(process.env.CASTLE_BENCH_RUNS ?? 5);
 const LAYERS = 20;
@@ -27,12 +28,6 @@ const CONCURRENCY = 4;
 const LINK_MBPS = Number(process.env.CASTLE_BENCH_LINK_MBPS ?? 100);
 const CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
 
 /**
  * Starts s3rver in a child process, with a proxy in front that limits server → client traffic
@@ -183,8 +178,8 @@ export async function main(): Promise<BenchRow[]> {
       console.log(`pull over ${label}: castle ${rate(castleMs)} (${(mb / (castleMs / 1000)).toFixed(0)} MB/s unpacked), raw GetObject ${rate(rawMs)}, GetObject | tar -x --zstd ${rate(tarMs)}`);
       const name = `pull ${LAYERS} layers over ${label} (${blobMb.toFixed(0)} MB blobs → ${mb.toFixed(0)} MB tree), concurrency ${CONCURRENCY}`;
       rows.push(
-        { name, castleMs: Math.round(castleMs), peerMs: Math.round(rawMs), peer: "SDK GetObject to files", ratio: Number((castleMs / rawMs).toFixed(2)) },
-        { name, castleMs: Math.round(castleMs), peerMs: Math.round(tarMs), peer: "SDK GetObject | tar -x --zstd", ratio: Number((castleMs / tarMs).toFixed(2)) },
+        row(name, castleMs, rawMs, "SDK GetObject to files"),
+        row(name, castleMs, tarMs, "SDK GetObject | tar -x --zstd"),
       );
     }
     await remote.close();

@@ -17,14 +17,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { helperPath, run, serializeSpec, type SandboxSpec } from "../packages/sandbox/src/index";
-
-export interface BenchRow {
-  name: string;
-  castleMs: number;
-  peerMs: number;
-  peer: string;
-  ratio: number;
-}
+import { type BenchRow, row } from "./lib/rows";
 
 const LEVELS = [1, 2, 4, 8];
 const RUNS = Number(process.env.CASTLE_BENCH_LOAD_RUNS ?? 300);
@@ -113,10 +106,6 @@ async function compare(castle: () => Promise<number>, peer: () => Promise<number
   return [c / ROUNDS / RUNS, p / ROUNDS / RUNS];
 }
 
-function row(name: string, [castleMs, peerMs]: [number, number], peer: string): BenchRow {
-  return { name, castleMs: +castleMs.toFixed(2), peerMs: +peerMs.toFixed(2), peer, ratio: +(castleMs / peerMs).toFixed(2) };
-}
-
 // ---- the soak and its leak checks ----
 
 function markedProcesses(): string[] {
@@ -202,15 +191,15 @@ export async function main(): Promise<BenchRow[]> {
   await run(spec); // warm caches
   for (const c of LEVELS) {
     rows.push(
-      row(`load /bin/true, concurrency ${c}, direct`, await compare(() => direct(timer, specFile, castleDirect, c, RUNS), () => direct(timer, specFile, bwrapDirect, c, RUNS)), "bwrap (direct)"),
+      row(`load /bin/true, concurrency ${c}, direct`, ...(await compare(() => direct(timer, specFile, castleDirect, c, RUNS), () => direct(timer, specFile, bwrapDirect, c, RUNS))), "bwrap (direct)"),
     );
     rows.push(
       row(
         `load /bin/true, concurrency ${c}, via run()`,
-        await compare(
+        ...(await compare(
           () => timed(c, RUNS, async () => void (await run(spec))),
           () => timed(c, RUNS, () => runBwrap(rootfs)),
-        ),
+        )),
         "bwrap via child_process",
       ),
     );

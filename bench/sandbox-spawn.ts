@@ -14,24 +14,12 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { helperPath, probe, run, serializeSpec, type SandboxSpec } from "../packages/sandbox/src/index";
-
-export interface BenchRow {
-  name: string;
-  castleMs: number;
-  peerMs: number;
-  peer: string;
-  ratio: number;
-}
+import { type BenchRow, median, row } from "./lib/rows";
 
 const RUNS = Number(process.env.CASTLE_BENCH_RUNS ?? 200);
 const here = dirname(fileURLToPath(import.meta.url));
 const BWRAP_ARGS = ["--unshare-all", "--die-with-parent", "--ro-bind", "ROOT", "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"];
 const NOBODY = { uid: 65534, gid: 65534 };
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1] ?? NaN;
-}
 
 /** Bench dir (world-readable, for uid 65534): rootfs, layers, specs and the timer binary. */
 function prepare(): { dir: string; rootfs: string; timer: string; layers: (n: number) => string[] } {
@@ -58,7 +46,7 @@ function prepare(): { dir: string; rootfs: string; timer: string; layers: (n: nu
 }
 
 /** Medians (ms) of the castle spec and bwrap, interleaved, via the C driver. */
-function direct(timer: string, dir: string, name: string, spec: SandboxSpec, rootfs: string, runs: number, asUser?: typeof NOBODY) {
+function direct(timer: string, dir: string, name: string, spec: SandboxSpec, rootfs: string, runs: number, asUser?: typeof NOBODY): [number, number] {
   const specFile = join(dir, `${name}.spec`);
   writeFileSync(specFile, serializeSpec(spec), { mode: 0o644 });
   const bwrap = BWRAP_ARGS.map((arg) => (arg === "ROOT" ? rootfs : arg));
@@ -102,12 +90,6 @@ async function viaNode(spec: SandboxSpec, rootfs: string, runs: number, asUser?:
   return [median(castle), median(peer)];
 }
 
-function row(name: string, [castleMs, peerMs]: [number, number] | number[], peer: string): BenchRow {
-  const c = castleMs as number;
-  const p = peerMs as number;
-  return { name, castleMs: +c.toFixed(2), peerMs: +p.toFixed(2), peer, ratio: +(c / p).toFixed(2) };
-}
-
 export async function main(): Promise<BenchRow[]> {
   const { dir, rootfs, timer, layers } = prepare();
   const rows: BenchRow[] = [];
@@ -117,13 +99,13 @@ export async function main(): Promise<BenchRow[]> {
   const trueSpec: SandboxSpec = { root: { lowers: [rootfs] }, argv: ["/bin/true"] };
 
   for (const [who, asUser] of callers) {
-    rows.push(row(`spawn /bin/true, direct (${who})`, direct(timer, dir, "true", trueSpec, rootfs, RUNS, asUser), "bwrap"));
-    rows.push(row(`spawn /bin/true, via run() (${who})`, await viaNode(trueSpec, rootfs, Math.min(RUNS, 100), asUser), "bwrap via child_process"));
+    rows.push(row(`spawn /bin/true, direct (${who})`, ...direct(timer, dir, "true", trueSpec, rootfs, RUNS, asUser), "bwrap"));
+    rows.push(row(`spawn /bin/true, via run() (${who})`, ...(await viaNode(trueSpec, rootfs, Math.min(RUNS, 100), asUser)), "bwrap via child_process"));
   }
   const many = layers(499);
   for (const n of [2, 100, 500]) {
     const spec: SandboxSpec = { root: { lowers: [rootfs, ...many.slice(0, n - 1)] }, argv: ["/bin/true"], overlay: "kernel" };
-    rows.push(row(`overlay root, ${n} lowers, kernel (direct)`, direct(timer, dir, `ov${n}`, spec, rootfs, n === 500 ? 50 : 100), "bwrap (ro-bind)"));
+    rows.push(row(`overlay root, ${n} lowers, kernel (direct)`, ...direct(timer, dir, `ov${n}`, spec, rootfs, n === 500 ? 50 : 100), "bwrap (ro-bind)"));
   }
   // A writable root: overlayfs syncs the upper's whole filesystem at unmount unless volatile.
   for (const volatile of [false, true]) {
@@ -133,11 +115,11 @@ export async function main(): Promise<BenchRow[]> {
     mkdirSync(work);
     const spec: SandboxSpec = { root: { lowers: [rootfs, many[0] as string], upper, work, volatile }, argv: ["/bin/true"], overlay: "kernel" };
     const name = `overlay root, 2 lowers + upper${volatile ? ", volatile" : ""} (direct)`;
-    rows.push(row(name, direct(timer, dir, `upper-${volatile}`, spec, rootfs, 100), "bwrap (ro-bind)"));
+    rows.push(row(name, ...direct(timer, dir, `upper-${volatile}`, spec, rootfs, 100), "bwrap (ro-bind)"));
   }
   if ((await probe()).fuseOverlay.ok) {
     const spec: SandboxSpec = { root: { lowers: [rootfs, many[0] as string] }, argv: ["/bin/true"], overlay: "fuse" };
-    rows.push(row("overlay root, 2 lowers, fuse-overlayfs (direct)", direct(timer, dir, "fuse2", spec, rootfs, 30), "bwrap (ro-bind)"));
+    rows.push(row("overlay root, 2 lowers, fuse-overlayfs (direct)", ...direct(timer, dir, "fuse2", spec, rootfs, 30), "bwrap (ro-bind)"));
   }
   rmSync(dir, { recursive: true, force: true });
   return rows;
