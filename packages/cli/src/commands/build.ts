@@ -26,7 +26,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return EXIT.ok;
   }
-  const prepared = await prepareSystem(positionals, systemFlags(values, process.env, "build"), "build");
+  const prepared = await prepareSystem(positionals, systemFlags(values, process.env, "build"), "build", true);
   const outcome = await buildPrepared(prepared);
   const digest = createHash("sha256").update(outcome.layers.map((l) => l.record.digest).join("\n")).digest("hex");
   if (values.json) {

@@ -153,7 +153,7 @@ async function pull(store: LocalStore, argv: string[]): Promise<number> {
   if (!url) throw new UsageError("cache pull takes a remote URL (s3://bucket/prefix)", "cache");
   if (target.length > 0) {
     const flags = { ...systemFlags(values, process.env, "cache"), importCaches: [url] };
-    const outcome = await buildPrepared(await prepareSystem(target, flags, "cache"));
+    const outcome = await buildPrepared(await prepareSystem(target, flags, "cache", true));
     process.stdout.write(`${outcome.stats.pulled} pulled, ${outcome.stats.cached} already here, ${outcome.stats.built} built\n`);
     return EXIT.ok;
   }

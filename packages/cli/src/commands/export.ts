@@ -40,7 +40,7 @@ export async function main(argv: string[]): Promise<number> {
   if (values.oci !== undefined && existsSync(values.oci) && readdirSync(values.oci).length > 0) {
     throw new UsageError(`${values.oci} exists and is not empty`, "export");
   }
-  const prepared = await prepareSystem(positionals, systemFlags(values, process.env, "export"), "export");
+  const prepared = await prepareSystem(positionals, systemFlags(values, process.env, "export"), "export", true);
   const outcome = await buildPrepared(prepared);
   if (values.tar !== undefined) {
     const file = resolve(values.tar);

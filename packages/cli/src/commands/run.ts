@@ -56,7 +56,7 @@ export async function main(argv: string[], shell?: { help: string }): Promise<nu
   }
   const flags = systemFlags(values, process.env, name);
   const limits = parseLimits(values, name);
-  const prepared = await prepareSystem(positionals, flags, name);
+  const prepared = await prepareSystem(positionals, flags, name, true);
   const outcome = await buildPrepared(prepared);
   return runSystem({
     system: prepared.graph.system,

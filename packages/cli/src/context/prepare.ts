@@ -2,7 +2,7 @@
 // graph, check overrides against its sources, open remote caches, and build what is missing
 // with progress shown — returning the composed root's layers.
 
-import { openStore, recordRoot, useStore, type LocalStore, type Remote } from "@castle/cache/store";
+import { openStore, recordRoot, useStore, type HeldLock, type LocalStore, type Remote } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
 import {
   buildGraph, buildSystem, loadDefinition, normaliseSourceName, parseOverrides, type BuildOutcome, type LayerGraph,
@@ -22,10 +22,16 @@ export interface PreparedSystem {
   graph: LayerGraph;
   overrides: Map<string, string>;
   flags: SystemFlags;
+  /** For a build: the store's shared lock, taken while the definition loads (see buildPrepared). */
+  storeInUse?: Promise<HeldLock>;
 }
 
-export async function prepareSystem(positionals: string[], flags: SystemFlags, command: string): Promise<PreparedSystem> {
+/** Finds, loads and checks a system; `forBuild` also starts taking the store's lock meanwhile. */
+export async function prepareSystem(positionals: string[], flags: SystemFlags, command: string, forBuild = false): Promise<PreparedSystem> {
   const store = openStore(castlePaths().store);
+  // Held from before the first look-up to the root record, so a `cache prune` never removes a
+  // layer this build has found or made but not yet recorded (a running prune makes this wait).
+  const storeInUse = forBuild ? holdStore(store) : undefined;
   const location = await locateDefinition(definitionTarget(positionals, command), store, { offline: flags.offline });
   const loaded = await loadDefinition({ path: location.dir, cacheDir: store.dir("defs") });
   const graph = buildGraph(loaded.system);
@@ -39,7 +45,13 @@ export async function prepareSystem(positionals: string[], flags: SystemFlags, c
       });
     }
   }
-  return { store, location, loaded, graph, overrides, flags };
+  return { store, location, loaded, graph, overrides, flags, ...(storeInUse ? { storeInUse } : {}) };
+}
+
+function holdStore(store: LocalStore): Promise<HeldLock> {
+  const held = useStore(store, () => process.stderr.write("castle: waiting for a cache prune to finish…\n"));
+  held.catch(() => undefined); // awaited in buildPrepared; this only marks a failure handled meanwhile
+  return held;
 }
 
 /** Opens a remote cache only when one is configured (the AWS SDK loads only then). */
@@ -60,23 +72,22 @@ export async function buildPrepared(prepared: PreparedSystem): Promise<BuildOutc
   if (flags.importCaches.length > 1) {
     process.stderr.write(`castle: warning: only the first --import-cache is used (${flags.importCaches[0]})\n`);
   }
-  // Held from the first look-up to the root record, so a `cache prune` never removes a layer this
-  // build has found or made but not yet recorded (a prune running now makes this wait).
-  const storeInUse = useStore(prepared.store, () => process.stderr.write("castle: waiting for a cache prune to finish…\n"));
-  storeInUse.catch(() => undefined); // awaited below; this only marks a failure as handled meanwhile
+  const storeInUse = prepared.storeInUse ?? holdStore(prepared.store);
   let remote: Remote | undefined;
   let exportRemote: Remote | undefined;
+  let ui: typeof import("../ui/index");
   try {
-    [remote, exportRemote] = await Promise.all([
+    [remote, exportRemote, ui] = await Promise.all([
       openRemoteCache(flags.importCaches[0], prepared.store),
       openRemoteCache(flags.exportCache, prepared.store),
+      import("../ui/index"),
     ]);
   } catch (error) {
     await (await storeInUse).release();
     throw error;
   }
   const held = await storeInUse;
-  const { chooseMode, createProgress } = await import("../ui/index");
+  const { chooseMode, createProgress } = ui;
   const mode = chooseMode({ plain: flags.plain, isTTY: Boolean(process.stderr.isTTY), env: process.env });
   const progress = deferredProgress(() => createProgress({ mode, verbose: flags.verbose, stream: process.stderr }));
   const abort = new AbortController();
