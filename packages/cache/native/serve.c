@@ -14,6 +14,11 @@
  *                              (opened O_WRONLY, never created), stderr captured; a FIFO given as
  *                              a path gets a 1 MiB buffer
  *   kill <pid>                 SIGKILL a child this helper started and has not reaped
+ *   lock <path> <ex|sh>        open path (created 0644 if missing) and flock it exclusive or
+ *                              shared, waiting as long as it takes; replies ok <handle>. The lock
+ *                              is held by this helper until unlock, or until it exits (Castle
+ *                              exited or died): the kernel drops it with the helper, never stale
+ *   unlock <handle>            release a lock this helper holds
  *   splice <out> <control>     copy a tar stream into the fifo <out>: reads records from the fifo
  *                              <control> — "D" <u32 length> <bytes> to write as they are, "F"
  *                              <u32 length> <path> <u64 size> to copy that file's first size
@@ -41,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,6 +62,10 @@ static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static char fifo_dir[PATH_MAX];
 static unsigned long fifo_count;
+
+/* Lock files held for Castle (fds from lock requests), so unlock closes only those. */
+static int lock_fds[1024];
+static size_t n_lock_fds;
 
 /* Children started and not yet reaped (for kill and for the clean-up at exit). */
 static pid_t children[1024];
@@ -205,6 +215,62 @@ static void *op_syncfs(void *arg)
 		close(fd);
 	free_request(req);
 	return NULL;
+}
+
+static void *op_lock(void *arg)
+{
+	struct request *req = arg;
+	int how = strcmp(req->args[1], "sh") == 0 ? LOCK_SH : LOCK_EX;
+	int fd = open(req->args[0], O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+	if (fd < 0) {
+		reply_err(req->id, "cannot open lock file %s: %s", req->args[0], strerror(errno));
+		free_request(req);
+		return NULL;
+	}
+	int rc;
+	while ((rc = flock(fd, how)) != 0 && errno == EINTR)
+		;
+	if (rc != 0) {
+		reply_err(req->id, "cannot lock %s: %s", req->args[0], strerror(errno));
+		close(fd);
+		free_request(req);
+		return NULL;
+	}
+	pthread_mutex_lock(&state_lock);
+	int tracked = n_lock_fds < sizeof lock_fds / sizeof lock_fds[0];
+	if (tracked)
+		lock_fds[n_lock_fds++] = fd;
+	pthread_mutex_unlock(&state_lock);
+	if (!tracked) {
+		close(fd);
+		reply_err(req->id, "too many locks held");
+	} else {
+		char handle[16];
+		snprintf(handle, sizeof handle, "%d", fd);
+		reply(req->id, "ok", handle);
+	}
+	free_request(req);
+	return NULL;
+}
+
+static void op_unlock(const char *id, const char *handle)
+{
+	int fd = (int)strtol(handle, NULL, 10);
+	int found = 0;
+	pthread_mutex_lock(&state_lock);
+	for (size_t i = 0; i < n_lock_fds; i++) {
+		if (lock_fds[i] != fd)
+			continue;
+		lock_fds[i] = lock_fds[--n_lock_fds];
+		close(fd);
+		found = 1;
+		break;
+	}
+	pthread_mutex_unlock(&state_lock);
+	if (found)
+		reply(id, "ok", "");
+	else
+		reply_err(id, "no lock %s is held", handle);
 }
 
 /* Opens a stdio spec for the child; *pipe_end gets the parent's end for "input"/"capture". */
@@ -602,7 +668,7 @@ void serve(void)
 {
 	/* A child that dies must not kill the helper through a write to its stdin. */
 	signal(SIGPIPE, SIG_IGN);
-	reply("0", "ok", "castle-treeutil serve 1");
+	reply("0", "ok", "castle-treeutil serve 2");
 	for (;;) {
 		struct request *req = calloc(1, sizeof *req);
 		if (!req)
@@ -630,6 +696,11 @@ void serve(void)
 		} else if (strcmp(op, "kill") == 0 && req->nargs == 1) {
 			pid_t pid = (pid_t)strtol(req->args[0], NULL, 10);
 			reply(req->id, untrack(pid, 1) ? "ok" : "err", "");
+			free_request(req);
+		} else if (strcmp(op, "lock") == 0 && req->nargs == 2) {
+			start_thread(op_lock, req);
+		} else if (strcmp(op, "unlock") == 0 && req->nargs == 1) {
+			op_unlock(req->id, req->args[0]);
 			free_request(req);
 		} else if (strcmp(op, "syncfs") == 0 && req->nargs == 1) {
 			start_thread(op_syncfs, req);

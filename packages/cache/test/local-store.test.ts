@@ -219,7 +219,42 @@ describe("file locks", () => {
     await withLock(file, async () => undefined);
     expect(Date.now() - started).toBeLessThan(5000);
   });
+  it("is released at once when a process holding it through castle-treeutil serve is killed", async () => {
+    const file = join(temp(), "s.lock");
+    // The holder speaks the helper's protocol itself: request 1 = lock <file> ex.
+    const holder = spawn(
+      process.execPath,
+      ["-e", `const c=require("child_process").spawn(${JSON.stringify(treeutilPath())},["serve"],{stdio:["pipe","pipe","inherit"]});let out="";c.stdout.on("data",(d)=>{out+=d;if(out.includes("1\\0ok"))console.log("held")});c.stdin.write("1\\0lock\\0"+"2\\0"+${JSON.stringify(file)}+"\\0ex\\0");setInterval(()=>{},1000)`],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    await new Promise<void>((resolve) => holder.stdout!.once("data", () => resolve()));
+    let waited = false;
+    const taking = withLock(file, async () => undefined, { onWait: () => (waited = true), waitNoticeMs: 50 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(waited).toBe(true);
+    holder.kill("SIGKILL");
+    const started = Date.now();
+    await taking;
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it("lets shared holders in together, never beside an exclusive one", async () => {
+    const file = join(temp(), "sh.lock");
+    const a = await acquireLock(file, { shared: true });
+    const b = await acquireLock(file, { shared: true });
+    let exclusive = false;
+    const taking = acquireLock(file).then((held) => ((exclusive = true), held));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(exclusive).toBe(false);
+    await a.release();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(exclusive).toBe(false);
+    await b.release();
+    await (await taking).release();
+    expect(exclusive).toBe(true);
+  });
 });
+
 
 describe("prune and verify", () => {
   async function commitSample(store: ReturnType<typeof openStore>, key: string, content: string) {

@@ -1,9 +1,12 @@
-// Owns cross-process locks: a castle-treeutil child holds a kernel flock for as long as we keep
-// its stdin open, so a lock dies with its holder (kill -9 included) and is never stale.
+// Owns cross-process locks: kernel flocks held outside Node (which cannot flock), so a lock dies
+// with its holder (kill -9 included) and is never stale. This process's castle-treeutil serve
+// helper holds them when it runs (no fork of Node per lock); otherwise a castle-treeutil lock
+// child holds one for as long as we keep its stdin open.
 
 import { spawn } from "node:child_process";
 import { CastleError } from "@castle/errors";
 import { treeutilPath } from "./treeutil";
+import { treeutilServer } from "./treeutil-serve";
 
 export interface HeldLock {
   release(): Promise<void>;
@@ -18,7 +21,22 @@ export interface LockOptions {
 }
 
 /** Waits until this process holds the lock on `file` (exclusive unless options.shared). */
-export function acquireLock(file: string, options: LockOptions = {}): Promise<HeldLock> {
+export async function acquireLock(file: string, options: LockOptions = {}): Promise<HeldLock> {
+  const server = await treeutilServer();
+  if (!server) return lockInChild(file, options);
+  const notice = options.onWait ? setTimeout(options.onWait, options.waitNoticeMs ?? 200) : undefined;
+  try {
+    const handle = await server.lock(file, Boolean(options.shared));
+    // A helper that died has dropped the lock with it: releasing then has nothing left to do.
+    return { release: () => server.unlock(handle).catch(() => undefined) };
+  } catch (error) {
+    throw new CastleError("CASTLE_CACHE_LOCK", `cannot lock ${file}`, { cause: error, data: { file } });
+  } finally {
+    clearTimeout(notice);
+  }
+}
+
+function lockInChild(file: string, options: LockOptions): Promise<HeldLock> {
   const child = spawn(treeutilPath(), [options.shared ? "lock-shared" : "lock", file], { stdio: ["pipe", "pipe", "pipe"] });
   const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
   let stderr = "";

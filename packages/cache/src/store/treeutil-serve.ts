@@ -45,7 +45,7 @@ interface Pending {
   onError: (error: Error) => void;
 }
 
-const HELLO = "castle-treeutil serve 1";
+const HELLO = "castle-treeutil serve 2";
 
 export class TreeutilServer {
   private nextId = 1;
@@ -101,6 +101,16 @@ export class TreeutilServer {
   /** syncfs(2) on the filesystem that holds path. */
   async syncfs(path: string): Promise<void> {
     await this.request("syncfs", [path]);
+  }
+
+  /** Waits until the helper holds a flock on file (created if missing); resolves its handle. */
+  async lock(file: string, shared: boolean): Promise<string> {
+    return (await this.request("lock", [file, shared ? "sh" : "ex"])).toString();
+  }
+
+  /** Releases a lock this helper holds for us. */
+  async unlock(handle: string): Promise<void> {
+    await this.request("unlock", [handle]);
   }
 
   /**
