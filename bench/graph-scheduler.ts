@@ -69,11 +69,15 @@ export default system({ name: "wide", layers: second });
   const p = project("wide", definition);
   castle(p, ["build", p.dir, "--plain", "-j", "8", "--rebuild", "base"]);
   // The scheduler's own wall time (from its first event to the last), without Node's start-up
-  // and the definition's compilation, which the other rows measure.
-  const p2 = project("wide2", (rootfs) => definition(rootfs).replace(/# \d+/g, "# again"));
-  p2.env.CASTLE_CACHE_DIR = p.env.CASTLE_CACHE_DIR;
-  const { stdout } = castle(p2, ["build", p2.dir, "--plain", "-j", "8", "--json"]);
-  const wall = (JSON.parse(stdout) as { stats: { wallMs: number } }).stats.wallMs;
+  // and the definition's compilation, which the other rows measure. Median of 3 fresh builds.
+  const walls: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    const again = project(`wide-again${round}`, (rootfs) => definition(rootfs).replace(/# \d+/g, `# again ${round}`));
+    again.env.CASTLE_CACHE_DIR = p.env.CASTLE_CACHE_DIR;
+    const { stdout } = castle(again, ["build", again.dir, "--plain", "-j", "8", "--json"]);
+    walls.push((JSON.parse(stdout) as { stats: { wallMs: number } }).stats.wallMs);
+  }
+  const wall = median(walls);
   return row("scheduler: 8 sleep layers, critical path 2 s (-j 8)", wall, 2000, "critical path (target ratio ≤ 1.05)");
 }
 
