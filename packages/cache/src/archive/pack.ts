@@ -5,11 +5,12 @@
 // compression runs in another process, so packing and compressing overlap like `tar | zstd`.
 
 import { createHash } from "node:crypto";
-import { chmodSync, closeSync, createWriteStream, openSync, readSync } from "node:fs";
+import { closeSync, createWriteStream, openSync, readSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { Readable, type Writable } from "node:stream";
 import { CastleError, isCastleError } from "@castle/errors";
 import type { BlobDigest, TreeEntry } from "../types";
+import { openReadable } from "../store/digest-tree";
 import { listOpaqueDirsAsync } from "../store/treeutil";
 import { walkEntries } from "../store/walk-tree";
 import { type Codec, type Compression, defaultCompression, startCompressor, startServedZstd, zstdCompressArgs } from "./compress";
@@ -332,19 +333,4 @@ function packFailed(root: string, error: unknown): CastleError {
 
 function changed(path: string): CastleError {
   return new CastleError("CASTLE_ARCHIVE_IO", `${path} changed while it was being packed`, { data: { entry: path } });
-}
-
-/** Opens a file for reading even when its mode denies its owner (store trees keep modes). */
-function openReadable(path: string, mode: number): number {
-  try {
-    return openSync(path, "r");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EACCES") throw error;
-    chmodSync(path, mode | 0o400);
-    try {
-      return openSync(path, "r");
-    } finally {
-      chmodSync(path, mode);
-    }
-  }
 }

@@ -34,7 +34,8 @@ export function hashFile(path: string, mode = 0o644): string {
   return hash.digest("hex");
 }
 
-function openReadable(path: string, mode: number): number {
+/** Opens a file for reading even when its mode denies its owner (store trees keep modes). */
+export function openReadable(path: string, mode: number): number {
   try {
     return openSync(path, "r");
   } catch (error) {
