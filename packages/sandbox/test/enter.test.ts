@@ -12,26 +12,12 @@ import { text } from "node:stream/consumers";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enter, spawn, type EnterSpec, type SandboxProcess } from "../src/index";
-import { CALLERS, busyboxMissing, callerMissing, cleanup, makeRootfs, tempDir, type Caller } from "./fixtures";
+import { CALLERS, busyboxMissing, callerMissing, cleanup, makeRootfs, tempDir, type Caller, gone, sleep } from "./fixtures";
 
 const skipAll = busyboxMissing();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const KINDS = ["user", "mnt", "pid", "uts", "ipc", "net", "cgroup"];
 
 /** True once pid has exited (a zombie counts). */
-async function gone(pid: number, ms = 3000): Promise<boolean> {
-  for (let waited = 0; waited < ms; waited += 20) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return true;
-    } catch {
-      return true;
-    }
-    await sleep(20);
-  }
-  return false;
-}
-
 describe.skipIf(skipAll)("enter", () => {
   let base: string;
   let rootfs: string;

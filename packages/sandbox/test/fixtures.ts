@@ -4,7 +4,7 @@
 
 import { execFileSync, spawn as spawnChild } from "node:child_process";
 import {
-  chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync,
+  chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -201,4 +201,20 @@ export function runHelper(
       }),
     );
   });
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Whether pid has exited (gone, or a zombie awaiting its reaper) within ms. */
+export async function gone(pid: number, ms = 3000): Promise<boolean> {
+  for (let waited = 0; waited < ms; waited += 20) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return true;
+    } catch {
+      return true;
+    }
+    await sleep(20);
+  }
+  return false;
 }
