@@ -1,8 +1,8 @@
 // Owns `explain`: why a layer must be built, as the differences between the inputs of its last
 // build (recorded per system and layer name in the store) and the inputs it has now.
 
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { writeFileAtomic, type Store } from "@castle/cache/store";
 import type { KeyInputs, KeyedDep } from "../hash/layer-key";
 import type { BuildReason } from "../types";
@@ -17,10 +17,9 @@ export interface LastUse {
 
 /** The last use of this layer name in this system, if any was recorded. */
 export function lastUse(store: Store, system: string, layer: string): LastUse | undefined {
-  const file = useFile(store, system, layer);
-  if (!existsSync(file)) return undefined;
+  // Read for every layer on every run: one open, no existence check or mkdir before it.
   try {
-    return JSON.parse(readFileSync(file, "utf8")) as LastUse;
+    return JSON.parse(readFileSync(useFile(store, system, layer), "utf8")) as LastUse;
   } catch {
     return undefined;
   }
@@ -29,13 +28,14 @@ export function lastUse(store: Store, system: string, layer: string): LastUse | 
 /** Records the inputs of a layer that was just built, pulled or found, unless unchanged. */
 export function recordUse(store: Store, system: string, layer: string, use: LastUse, previous?: LastUse): void {
   if (previous && previous.key === use.key && previous.buildMs === use.buildMs) return;
-  writeFileAtomic(useFile(store, system, layer), JSON.stringify(use) + "\n", { durable: false });
+  const file = useFile(store, system, layer);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileAtomic(file, JSON.stringify(use) + "\n", { durable: false });
 }
 
+/** Where the last use is kept; store.dir("explain") would make the directory on every read. */
 function useFile(store: Store, system: string, layer: string): string {
-  const dir = join(store.dir("explain"), system);
-  mkdirSync(dir, { recursive: true });
-  return join(dir, `${layer}.json`);
+  return join(store.root, "explain", system, `${layer}.json`);
 }
 
 const short = (digest: string) => digest.slice(0, 12);
