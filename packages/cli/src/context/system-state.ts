@@ -3,7 +3,7 @@
 // $XDG_DATA_HOME/castle/systems/<name>. `--fresh` starts it clean; `--ephemeral` uses a
 // throwaway one that is removed after the run.
 
-import { mkdirSync, mkdtempSync, readdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import { removeTree } from "@castle/cache/store";
 
@@ -31,11 +31,24 @@ export function systemUpper(dataDir: string, system: string, mode: { fresh: bool
   const dir = join(dataDir, "systems", system);
   if (mode.fresh) removeTree(dir);
   mkdirSync(join(dir, "upper"), { recursive: true });
-  // overlayfs needs an empty work dir; leftovers from a killed run are cleared.
-  removeTree(join(dir, "work"));
-  mkdirSync(join(dir, "work"));
+  emptyWorkDir(join(dir, "work"));
   mkdirSync(join(dir, "castle-store"), { recursive: true });
   return { upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, "castle-store"), release: () => {} };
+}
+
+/**
+ * overlayfs needs an empty work dir. Each run leaves the kernel's empty work/work behind, removed
+ * here with one rmdir; anything else (leftovers from a killed run) is cleared as a whole tree.
+ */
+function emptyWorkDir(work: string): void {
+  try {
+    for (const name of readdirSync(work)) rmdirSync(join(work, name));
+    return;
+  } catch {
+    // missing, or not just empty directories: start it again
+  }
+  removeTree(work);
+  mkdirSync(work);
 }
 
 /** Removes the throwaway states of ephemeral runs whose castle process is gone (killed). */
