@@ -11,6 +11,7 @@ import { run as runSandbox, spawn } from "@castle/sandbox";
 import { busyboxMissing, makeBusyboxRootfs } from "../../../test/fixtures/rootfs";
 import { buildGraph, buildSystem, layer, source, system, type BuildEvent, type Layer, type System } from "../src/index";
 import { startHttpServer } from "./helpers/http-server";
+import { jobShare } from "../src/schedule/scheduler";
 
 const skip = busyboxMissing();
 if (skip) console.warn(`skipping scheduler tests: ${skip}`);
@@ -149,6 +150,12 @@ describe.skipIf(skip)("buildSystem", () => {
     const cores = availableParallelism();
     const given = events.filter((e) => e.type === "building").map((e) => (e as { jobs: number }).jobs);
     expect(given).toEqual([cores, cores, cores]);
+  });
+
+  it("shares cores at twice the exact share, capped at every core (no idle cores when one build is left)", () => {
+    expect([1, 2, 3, 4].map((sharing) => jobShare(2, sharing))).toEqual([2, 2, 1, 1]);
+    expect([1, 2, 4, 8, 16, 64].map((sharing) => jobShare(16, sharing))).toEqual([16, 16, 8, 4, 2, 1]);
+    expect(jobShare(1, 0)).toBe(1);
   });
 
   it("runs independent layers in parallel", async () => {

@@ -231,10 +231,7 @@ class Scheduler {
           // Another process may have built it while we waited for the lock (unless asked to rebuild).
           const done = this.options.force?.has(node.name) ? undefined : this.options.store.lookup(resolution.key);
           if (done) return { record: done, origin: "local" as const };
-          // The cores are shared by the builds that can run at the same time: queued ones wait
-          // for a slot, so they count only up to the concurrency limit.
-          const sharing = Math.min(this.builds.concurrency, this.running + 1 + this.builds.size);
-          const jobs = Math.max(1, Math.floor(this.cores / Math.max(1, sharing)));
+          const jobs = jobShare(this.cores, Math.min(this.builds.concurrency, this.running + 1 + this.builds.size));
           const reason = this.options.force?.has(node.name)
             ? { kind: "forced" as const, changes: ["asked to rebuild"] }
             : describeChanges(this.lastUses.get(node)?.inputs, resolution.inputs);
@@ -400,4 +397,16 @@ class Scheduler {
       });
     }
   }
+}
+
+/**
+ * The jobs (MAKEFLAGS -j, CASTLE_JOBS) a build gets when `sharing` builds can run at once (queued
+ * ones count only up to the concurrency limit: they wait for a slot). A share is fixed for a
+ * build's life, so an exact share (cores / sharing) leaves cores idle once the other builds end
+ * and a long one finishes alone at -j1 (busybox after musl in examples/distro). Each build gets
+ * twice its exact share instead, capped at every core: a build left alone keeps the machine busy,
+ * and at most about twice as many compile jobs as cores run at once.
+ */
+export function jobShare(cores: number, sharing: number): number {
+  return Math.max(1, Math.min(cores, Math.floor((2 * cores) / Math.max(1, sharing))));
 }
