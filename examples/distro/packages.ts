@@ -50,10 +50,13 @@ export function userlandLayers(toolchain: Layer, muslDev: Layer, mirrors: Debian
       make -s HOSTCC=gcc defconfig
       # tc does not build against Linux 6.x headers (removed CBQ definitions).
       sed -i 's/^CONFIG_TC=y/# CONFIG_TC is not set/' .config
-      make -s HOSTCC=gcc CC=musl-gcc EXTRA_CFLAGS=-ffile-prefix-map=/src=/usr/src busybox
+      # The same make variables for the build and the install: kbuild recompiles every object
+      # whose command line changed, so an install without EXTRA_CFLAGS would build it all again.
+      set -- HOSTCC=gcc CC=musl-gcc EXTRA_CFLAGS=-ffile-prefix-map=/src=/usr/src
+      make -s "$@" busybox
       # Install beside the root first: installing over / would replace the tools doing the install
       # (ln, cp...) with applet links that cannot run here (the build root has musl's link stub).
-      make -s HOSTCC=gcc CC=musl-gcc CONFIG_PREFIX=/tmp/stage install
+      make -s "$@" CONFIG_PREFIX=/tmp/stage install
       # Into the merged /usr (the relative links still reach /usr/bin/busybox from there).
       # The copy replaces cp itself: use a copy of cp.
       cp /usr/bin/cp /tmp/cp
