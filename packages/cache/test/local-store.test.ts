@@ -322,7 +322,7 @@ describe("prune and verify", () => {
     const holder = await acquireLock(join(store.dir("locks"), "store.lock"));
     let buildWaited = false;
     const next = useStore(store, () => (buildWaited = true));
-    await new Promise((r) => setTimeout(r, 400));
+    await new Promise((r) => setTimeout(r, 1300)); // the notice comes after a second
     expect(buildWaited).toBe(true);
     await holder.release();
     await (await next).release();

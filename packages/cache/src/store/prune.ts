@@ -42,7 +42,8 @@ function storeLockPath(store: Store): string {
 
 /** Holds the store against pruning until released; every build holds it from start to root. */
 export function useStore(store: Store, onWait?: () => void): Promise<HeldLock> {
-  return acquireLock(storeLockPath(store), { shared: true, ...(onWait ? { onWait } : {}) });
+  // The notice waits a second: starting the lock helper on a loaded machine must not look like a prune.
+  return acquireLock(storeLockPath(store), { shared: true, ...(onWait ? { onWait, waitNoticeMs: 1000 } : {}) });
 }
 
 /** Removes what no recent or named system needs, once no build is running (see above). */
