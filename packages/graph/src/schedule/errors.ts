@@ -1,5 +1,6 @@
-// Owns the scheduler's errors: a layer whose build failed, and a layer not built because
-// another failed first.
+// Owns the scheduler's errors: a layer whose build failed, a layer not built because another
+// failed first, blaming the layer whose own work failed, and failing only once sibling work has
+// settled (nothing left running behind a reported failure).
 
 import { CastleError, isCastleError, messageOf } from "@castle/errors";
 
