@@ -23,7 +23,7 @@ export const EXIT_TABLE = `exit status:
   0    success (for run/shell/exec: the command's own status)
   1    a layer failed to build
   2    bad command line
-  3    the definition is invalid (syntax, cycle, missing dependency, bad option)
+  3    the definition is invalid (syntax, cycle, missing dependency, too deep, bad option)
   4    a source or the definition repository could not be fetched or verified
   5    the local store or a remote cache failed (with --strict-export)
   6    no such running instance
@@ -35,7 +35,7 @@ export const EXIT_TABLE = `exit status:
 const BY_PREFIX: [RegExp, number][] = [
   [/^CASTLE_(BUILD_FAILED|BUILD_SKIPPED)$/, EXIT.buildFailed],
   [/^CASTLE_USAGE/, EXIT.usage],
-  [/^CASTLE_(DEFINITION|CYCLE|MISSING_DEPENDENCY|DUPLICATE|MOUNT_OVERLAP|OVERRIDE_UNKNOWN)/, EXIT.definition],
+  [/^CASTLE_(DEFINITION|CYCLE|MISSING_DEPENDENCY|DUPLICATE|MOUNT_OVERLAP|TOO_MANY_LAYERS|OVERRIDE_UNKNOWN)/, EXIT.definition],
   [/^CASTLE_(FETCH|CHECKSUM|GIT|OVERRIDE_MISSING|SOURCE|REPO)/, EXIT.fetch],
   [/^CASTLE_(CACHE|REMOTE|DIGEST|ARCHIVE)/, EXIT.cache],
   [/^CASTLE_INSTANCE_NOT_FOUND/, EXIT.noInstance],

@@ -1,9 +1,11 @@
 // Owns turning a System into a validated LayerGraph: every reachable layer once, names unique,
-// string references resolved, no cycles, mount paths that do not overlap, sources unique by name.
+// string references resolved, no cycles, mount paths that do not overlap, sources unique by name,
+// and nothing composed of more layers than the sandbox can stack (stack-depth.ts).
 
 import { isDeepStrictEqual } from "node:util";
 import type { Layer, LayerRef, Source, System } from "../types";
 import { cycleError, duplicateNameError, missingDependencyError, mountClashError } from "./errors";
+import { checkStackDepth } from "./stack-depth";
 
 export type MountTarget = { kind: "source"; source: Source } | { kind: "layer"; node: LayerNode };
 
@@ -61,6 +63,7 @@ export function buildGraph(system: System): LayerGraph {
     if (!node) throw missingDependencyError(`system ${system.name}`, name, system.definedAt, [...nodes.keys()]);
     return node;
   }));
+  checkStackDepth(order, roots, system.name, system.definedAt);
   return { system, order, byName: nodes, roots, sources };
 }
 
