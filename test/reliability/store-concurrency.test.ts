@@ -82,6 +82,24 @@ describe.skipIf(skip)("store: concurrent castle processes", () => {
   // Builds hold the store's lock shared from their first look-up until their root is recorded,
   // and a prune takes it exclusively: layers a build has found or made but not yet recorded are
   // never pruned under it, however eager the prune (--keep-days 0, in a tight loop here).
+  it("a running system keeps its layers through `cache prune --keep-days 0`", async () => {
+    const home = makeCliHome();
+    const def = definition();
+    const running = spawnCastle(home, ["run", def, "--plain", "--", "/bin/sh", "-c", "echo up; sleep 2; cat /app"], { env: { APP_SEED: "live" } });
+    const done = collect(running, 120_000);
+    await new Promise<void>((resolve) => running.stdout!.on("data", (d: Buffer) => d.toString().includes("up") && resolve()));
+    const prune = await runCastle(home, ["cache", "prune", "--keep-days", "0"]);
+    expect(prune.code, describeRun(prune)).toBe(0);
+    expect(prune.stdout).toMatch(/^removed 0 keys and 0 trees/);
+    const run = await done;
+    expect(run.code, describeRun(run)).toBe(0);
+    expect(run.stdout).toContain("live");
+    // Once it has exited, the same prune removes what it used.
+    const after = await runCastle(home, ["cache", "prune", "--keep-days", "0"]);
+    expect(after.stdout).not.toMatch(/^removed 0 keys/);
+    expect(checkStore(home.cache).problems).toEqual([]);
+  });
+
   it("a build keeps working while the store is pruned beside it", async () => {
     const home = makeCliHome();
     const def = definition();
