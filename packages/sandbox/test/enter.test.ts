@@ -17,7 +17,6 @@ import { CALLERS, busyboxMissing, callerMissing, cleanup, makeRootfs, tempDir, t
 const skipAll = busyboxMissing();
 const KINDS = ["user", "mnt", "pid", "uts", "ipc", "net", "cgroup"];
 
-/** True once pid has exited (a zombie counts). */
 describe.skipIf(skipAll)("enter", () => {
   let base: string;
   let rootfs: string;

@@ -205,7 +205,7 @@ export function runHelper(
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Whether pid has exited (gone, or a zombie awaiting its reaper) within ms. */
+/** Whether pid has exited within ms (a zombie counts: its parent may be a slow-reaping host init). */
 export async function gone(pid: number, ms = 3000): Promise<boolean> {
   for (let waited = 0; waited < ms; waited += 20) {
     try {

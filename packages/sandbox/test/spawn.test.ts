@@ -11,7 +11,6 @@ import { CALLERS, busyboxMissing, callerMissing, cleanup, makeRootfs, tempDir, t
 
 const skipAll = busyboxMissing();
 
-/** True once pid has exited (a zombie counts: its parent may be a slow-reaping host init). */
 describe.skipIf(skipAll)("spawn and run", () => {
   let base: string;
   let rootfs: string;
