@@ -142,8 +142,9 @@ export function edges(node: LayerNode): LayerNode[] {
 /**
  * The layers composed for `roots`, bottom first: each layer after its run dependencies, in the
  * order given; later layers take precedence. Merge layers contribute only their dependencies.
+ * With `limit`, stops as soon as more than `limit` layers are found (for counting cheaply).
  */
-export function runClosure(roots: readonly LayerNode[]): LayerNode[] {
+export function runClosure(roots: readonly LayerNode[], limit = Infinity): LayerNode[] {
   const seen = new Set<LayerNode>();
   const out: LayerNode[] = [];
   for (const root of roots) {
@@ -155,7 +156,7 @@ export function runClosure(roots: readonly LayerNode[]): LayerNode[] {
       const dep = top.node.runDeps[top.next++];
       if (dep === undefined) {
         path.pop();
-        if (top.node.layer.kind !== "merge") out.push(top.node);
+        if (top.node.layer.kind !== "merge" && out.push(top.node) > limit) return out;
       } else if (!seen.has(dep)) {
         seen.add(dep);
         path.push({ node: dep, next: 0 });

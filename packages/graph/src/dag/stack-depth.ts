@@ -7,7 +7,7 @@
 
 import { SPEC_LIMITS } from "@castle/sandbox";
 import { GraphError } from "./errors";
-import type { LayerNode } from "./graph";
+import { runClosure, type LayerNode } from "./graph";
 
 /** Layers a build root may compose: the sandbox adds one lower of its own (mount points). */
 export const MAX_BUILD_ROOT_LAYERS = SPEC_LIMITS.lowers - 1;
@@ -29,19 +29,9 @@ export function checkStackDepth(order: readonly LayerNode[], roots: readonly Lay
   if (exceeds(roots, MAX_COMPOSED_LAYERS)) throw tooDeep(`system ${system}`, MAX_COMPOSED_LAYERS, systemSite);
 }
 
-/** Whether the run closure of `from` (as runClosure composes it) holds more than `limit` layers. */
+/** Whether the run closure of `from` holds more than `limit` layers (counting stops there). */
 function exceeds(from: readonly LayerNode[], limit: number): boolean {
-  const seen = new Set<LayerNode>();
-  const pending = [...from];
-  let layers = 0;
-  while (pending.length > 0) {
-    const node = pending.pop()!;
-    if (seen.has(node)) continue;
-    seen.add(node);
-    if (node.layer.kind !== "merge" && ++layers > limit) return true;
-    pending.push(...node.runDeps);
-  }
-  return false;
+  return runClosure(from, limit).length > limit;
 }
 
 function tooDeep(what: string, limit: number, site: string | undefined): GraphError {
