@@ -4,6 +4,7 @@
 // child holds one for as long as we keep its stdin open.
 
 import { spawn } from "node:child_process";
+import { resolve } from "node:path";
 import { CastleError } from "@castle/errors";
 import { treeutilPath } from "./treeutil";
 import { treeutilServer } from "./treeutil-serve";
@@ -20,8 +21,42 @@ export interface LockOptions {
   waitNoticeMs?: number;
 }
 
-/** Waits until this process holds the lock on `file` (exclusive unless options.shared). */
+/** Exclusive holders and waiters in this process, per lock file: the last one's turn. */
+const turns = new Map<string, Promise<void>>();
+
+/**
+ * Waits until this process holds the lock on `file` (exclusive unless options.shared). Exclusive
+ * requests from this process queue here first, in call order: the kernel grants a contended
+ * flock in no particular order, and the helper waits for each request on its own thread.
+ */
 export async function acquireLock(file: string, options: LockOptions = {}): Promise<HeldLock> {
+  if (options.shared) return takeLock(file, options);
+  const key = resolve(file);
+  const previous = turns.get(key) ?? Promise.resolve();
+  let endTurn!: () => void;
+  const turn = previous.then(() => new Promise<void>((done) => (endTurn = done)));
+  turns.set(key, turn);
+  const finish = () => {
+    endTurn();
+    if (turns.get(key) === turn) turns.delete(key);
+  };
+  await previous;
+  try {
+    // The notice (if any) covers the wait for other processes, not for earlier holders here.
+    const held = await takeLock(file, options);
+    return {
+      release: async () => {
+        await held.release();
+        finish();
+      },
+    };
+  } catch (error) {
+    finish();
+    throw error;
+  }
+}
+
+async function takeLock(file: string, options: LockOptions): Promise<HeldLock> {
   const server = await treeutilServer();
   if (!server) return lockInChild(file, options);
   const notice = options.onWait ? setTimeout(options.onWait, options.waitNoticeMs ?? 200) : undefined;
