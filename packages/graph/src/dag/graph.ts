@@ -63,7 +63,7 @@ export function buildGraph(system: System): LayerGraph {
     if (!node) throw missingDependencyError(`system ${system.name}`, name, system.definedAt, [...nodes.keys()]);
     return node;
   }));
-  checkStackDepth(order, roots, system.name, system.definedAt);
+  checkStackDepth(order, roots, system);
   return { system, order, byName: nodes, roots, sources };
 }
 

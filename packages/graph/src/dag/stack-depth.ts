@@ -8,13 +8,14 @@
 import { SPEC_LIMITS } from "@castle/sandbox";
 import { GraphError } from "./errors";
 import { runClosure, type LayerNode } from "./graph";
+import type { System } from "../types";
 
 /** Layers a build root may compose: the sandbox adds one lower of its own (mount points). */
 export const MAX_BUILD_ROOT_LAYERS = SPEC_LIMITS.lowers - 1;
 /** Layers a mounted layer or a running system may compose. */
 export const MAX_COMPOSED_LAYERS = SPEC_LIMITS.lowers;
 
-export function checkStackDepth(order: readonly LayerNode[], roots: readonly LayerNode[], system: string, systemSite?: string): void {
+export function checkStackDepth(order: readonly LayerNode[], roots: readonly LayerNode[], system: Pick<System, "name" | "definedAt">): void {
   for (const node of order) {
     const { layer } = node;
     if (layer.kind === "build" && exceeds([...node.buildDeps, ...node.runDeps], MAX_BUILD_ROOT_LAYERS)) {
@@ -26,7 +27,8 @@ export function checkStackDepth(order: readonly LayerNode[], roots: readonly Lay
       }
     }
   }
-  if (exceeds(roots, MAX_COMPOSED_LAYERS)) throw tooDeep(`system ${system}`, MAX_COMPOSED_LAYERS, systemSite);
+  // The site is read only on failure: formatting it maps the stack through the source map.
+  if (exceeds(roots, MAX_COMPOSED_LAYERS)) throw tooDeep(`system ${system.name}`, MAX_COMPOSED_LAYERS, system.definedAt);
 }
 
 /** Whether the run closure of `from` holds more than `limit` layers (counting stops there). */

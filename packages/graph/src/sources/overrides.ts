@@ -50,11 +50,12 @@ export function parseOverrides(env: NodeJS.ProcessEnv, cli: Record<string, strin
 export function effectiveSource(source: Source, overrides: Map<string, string>): { source: Source; overriddenBy?: string } {
   const dir = overrides.get(normaliseSourceName(source.name));
   if (dir === undefined) return { source };
-  const local: Source = Object.freeze({
+  const local = {
     [SOURCE_BRAND]: true as const,
     name: source.name,
     spec: { type: "local" as const, dir, ignore: [".git"] },
-    definedAt: source.definedAt,
-  });
-  return { source: local, overriddenBy: dir };
+  };
+  // Read on demand, like the original's: formatting a site decodes the definition's source map.
+  Object.defineProperty(local, "definedAt", { get: () => source.definedAt, enumerable: true });
+  return { source: Object.freeze(local) as Source, overriddenBy: dir };
 }
