@@ -2,7 +2,7 @@
 // (each loaded only when used, so a cached `castle run` pays for nothing else), and turning
 // errors into one clear line, a hint, and an exit status scripts can rely on.
 
-import { existsSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isCastleError, messageOf } from "@castle/errors";
@@ -94,13 +94,16 @@ function report(error: unknown): number {
   return exitCodeFor(error);
 }
 
-const isEntry = process.argv[1] && fileURLToPath(import.meta.url) === (await import("node:fs")).realpathSync(process.argv[1]);
-if (isEntry) {
+/** Runs the command line and exits with its status: called by the launcher, or below from source. */
+export function cli(argv: string[] = process.argv.slice(2)): void {
   locateOwnFiles();
   // Node 20 is Castle's supported runtime; the AWS SDK's notice about its future plans is noise here.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  main(process.argv.slice(2)).then(
+  main(argv).then(
     (code) => process.exit(code),
     (error) => process.exit(report(error)),
   );
 }
+
+// Run directly (e.g. `tsx packages/cli/src/main.ts`); the bundle is started by the launcher.
+if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) cli();
