@@ -19,11 +19,6 @@
  *                              is held by this helper until unlock, or until it exits (Castle
  *                              exited or died): the kernel drops it with the helper, never stale
  *   unlock <handle>            release a lock this helper holds
- *   splice <out> <control>     copy a tar stream into the fifo <out>: reads records from the fifo
- *                              <control> — "D" <u32 length> <bytes> to write as they are, "F"
- *                              <u32 length> <path> <u64 size> to copy that file's first size
- *                              bytes with splice(2), no copy through user space — until its end
- *                              of file; replies "started" once both are open, then ok or err
  * Replies on stdout, each <id> NUL <kind> NUL <length> NUL <payload>, in any order:
  *   ok <result> | err <message> | started <pid> |
  *   exit <code> NUL <signal> NUL <stdout length> NUL <stdout> <stderr (first 4 KiB)>
@@ -45,7 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdint.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -485,158 +479,6 @@ done:;
 	return NULL;
 }
 
-/* Reads exactly len bytes of the control stream; 0 at a clean end before the first byte. */
-static int read_exact(int fd, void *buf, size_t len, int *clean_end)
-{
-	size_t done = 0;
-	*clean_end = 0;
-	while (done < len) {
-		ssize_t n = read(fd, (char *)buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return 0;
-		if (n == 0) {
-			*clean_end = done == 0;
-			errno = EPIPE;
-			return 0;
-		}
-		done += (size_t)n;
-	}
-	return 1;
-}
-
-static int write_exact(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return 0;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 1;
-}
-
-/* Copies size bytes of the file at path into the pipe out; a file that is not a regular file of
- * at least that size is an error (it changed since Castle walked the tree). */
-static int splice_file(int out, const char *path, uint64_t size, char *why, size_t why_len)
-{
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		snprintf(why, why_len, "cannot open %s: %s", path, strerror(errno));
-		return 0;
-	}
-	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < size) {
-		snprintf(why, why_len, "%s changed while it was being packed", path);
-		close(fd);
-		return 0;
-	}
-	loff_t at = 0;
-	while ((uint64_t)at < size) {
-		size_t want = size - (uint64_t)at > (1u << 30) ? (1u << 30) : (size_t)(size - (uint64_t)at);
-		ssize_t n = splice(fd, &at, out, NULL, want, SPLICE_F_MORE);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n == 0)
-			snprintf(why, why_len, "%s changed while it was being packed", path);
-		if (n < 0)
-			snprintf(why, why_len, "copying %s: %s", path, strerror(errno));
-		if (n <= 0) {
-			close(fd);
-			return 0;
-		}
-	}
-	close(fd);
-	return 1;
-}
-
-static void *op_splice(void *arg)
-{
-	struct request *req = arg;
-	char why[PATH_MAX + 128] = "";
-	char *buf = NULL;
-	size_t cap = 0;
-	int out = open(req->args[0], O_WRONLY | O_CLOEXEC | O_NOCTTY);
-	int control = out < 0 ? -1 : open(req->args[1], O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (out < 0 || control < 0) {
-		reply_err(req->id, "cannot open %s: %s", out < 0 ? req->args[0] : req->args[1], strerror(errno));
-		goto done;
-	}
-	(void)fcntl(out, F_SETPIPE_SZ, PIPE_BYTES);
-	(void)fcntl(control, F_SETPIPE_SZ, PIPE_BYTES);
-	reply(req->id, "started", "");
-	for (;;) {
-		unsigned char head[5];
-		int clean_end;
-		if (!read_exact(control, head, 1, &clean_end)) {
-			if (!clean_end)
-				snprintf(why, sizeof why, "reading the control stream: %s", strerror(errno));
-			break;
-		}
-		if (!read_exact(control, head + 1, 4, &clean_end)) {
-			snprintf(why, sizeof why, "the control stream ends inside a record");
-			break;
-		}
-		uint32_t len = (uint32_t)head[1] | (uint32_t)head[2] << 8 | (uint32_t)head[3] << 16 | (uint32_t)head[4] << 24;
-		if (len > (64u << 20) || (head[0] == 'F' && (len == 0 || len >= PATH_MAX))) {
-			snprintf(why, sizeof why, "a control record is too long");
-			break;
-		}
-		if (len + 1 > cap) {
-			cap = len + 1;
-			char *grown = realloc(buf, cap);
-			if (!grown)
-				cleanup_and_exit(1);
-			buf = grown;
-		}
-		if (!read_exact(control, buf, len, &clean_end)) {
-			snprintf(why, sizeof why, "the control stream ends inside a record");
-			break;
-		}
-		if (head[0] == 'D') {
-			if (!write_exact(out, buf, len)) {
-				snprintf(why, sizeof why, "writing to the compressor: %s", strerror(errno));
-				break;
-			}
-		} else if (head[0] == 'F') {
-			unsigned char size_bytes[8];
-			if (!read_exact(control, size_bytes, 8, &clean_end)) {
-				snprintf(why, sizeof why, "the control stream ends inside a record");
-				break;
-			}
-			uint64_t size = 0;
-			for (int i = 7; i >= 0; i--)
-				size = size << 8 | size_bytes[i];
-			buf[len] = '\0';
-			if (memchr(buf, 0, len)) {
-				snprintf(why, sizeof why, "a file name in the control stream contains a NUL byte");
-				break;
-			}
-			if (!splice_file(out, buf, size, why, sizeof why))
-				break;
-		} else {
-			snprintf(why, sizeof why, "unknown control record %d", head[0]);
-			break;
-		}
-	}
-	if (why[0])
-		reply(req->id, "err", why);
-	else
-		reply(req->id, "ok", "");
-done:
-	if (out >= 0)
-		close(out);
-	if (control >= 0)
-		close(control);
-	free(buf);
-	free_request(req);
-	return NULL;
-}
-
 /* Reads one NUL-terminated field; NULL at a clean end of input. */
 static char *next_field(void)
 {
@@ -706,8 +548,6 @@ void serve(void)
 			start_thread(op_syncfs, req);
 		} else if (strcmp(op, "run") == 0) {
 			start_thread(op_run, req);
-		} else if (strcmp(op, "splice") == 0 && req->nargs == 2) {
-			start_thread(op_splice, req);
 		} else {
 			reply_err(req->id, "unknown request %s", op);
 			free_request(req);

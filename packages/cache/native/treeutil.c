@@ -14,6 +14,8 @@
  *   castle-treeutil lock-shared <file>  the same with a shared flock: many holders at once, none
  *                                   while anyone holds the exclusive lock (builds share the store;
  *                                   a prune excludes them).
+ *   castle-treeutil pack <root>     writes the tar of the layer tree at root to stdout, the bytes
+ *                                   Castle's packer writes (see pack.c).
  *   castle-treeutil serve           a long-lived helper that runs programs, makes fifos and
  *                                   syncs filesystems for one Node process (see serve.c).
  *
@@ -226,11 +228,13 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc != 3) {
-		fputs("usage: castle-treeutil opaque|apply <root> | lock|lock-shared <file> | serve\n", stderr);
+		fputs("usage: castle-treeutil opaque|apply|pack <root> | lock|lock-shared <file> | serve\n", stderr);
 		return 2;
 	}
 	if (strcmp(argv[1], "opaque") == 0)
 		list_opaque(argv[2]);
+	else if (strcmp(argv[1], "pack") == 0)
+		pack_tree(argv[2]);
 	else if (strcmp(argv[1], "apply") == 0)
 		apply(argv[2]);
 	else if (strcmp(argv[1], "lock") == 0)
@@ -238,6 +242,6 @@ int main(int argc, char **argv)
 	else if (strcmp(argv[1], "lock-shared") == 0)
 		hold_lock(argv[2], LOCK_SH);
 	else
-		die("unknown command \"%s\" (expected opaque, apply, lock, lock-shared or serve)", argv[1]);
+		die("unknown command \"%s\" (expected opaque, apply, pack, lock, lock-shared or serve)", argv[1]);
 	return 0;
 }

@@ -5,4 +5,7 @@
 /* Runs the long-lived helper loop on stdin/stdout until stdin closes (serve.c). */
 void serve(void);
 
+/* Writes the tar of the tree at root to stdout, as pack.ts's writeTar would (pack.c). */
+void pack_tree(const char *root);
+
 #endif

@@ -1,8 +1,9 @@
-// Tests for packing: deterministic bytes (twice, and across copies with other mtimes), the OCI
-// whiteout form, GNU tar reading what Castle writes, gzip fallback, trees Castle refuses to pack.
+// Tests for packing: deterministic bytes (twice, and across copies with other mtimes), the same
+// bytes from castle-treeutil pack as from writeTar, the OCI whiteout form, GNU tar reading what
+// Castle writes, gzip fallback, trees Castle refuses to pack.
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { digestTree, findZstd, packTree, packTreeToFile, sniffCompression, unpackTree, walkTree } from "../src/index";
@@ -52,6 +53,44 @@ describe("packTreeToFile", () => {
       const again = spawnSync("zstd", ["-3", threads, "-q", "-c"], { input: tarBytes, maxBuffer: 1 << 28 });
       expect(again.stdout.equals(readFileSync(join(out, "served"))), threads).toBe(true);
     }
+  });
+
+  it.runIf(hasZstd)("castle-treeutil pack writes writeTar's bytes: JavaScript's name order, UTF-8 names cut at 100 bytes, big bodies", async () => {
+    const root = tempDir();
+    writeLayer(root);
+    mkdirSync(join(root, "names/deep"), { recursive: true });
+    // UTF-16 order differs from byte order past the BMP (a surrogate sorts below U+E000).
+    for (const name of ["a", "B", "ab", "é", "\u{1F600}x", "\uFFFDz", "\uE000q", "日本語", "a b"]) writeFileSync(join(root, "names", name), name);
+    writeFileSync(join(root, "names/deep", `${"é".repeat(49)}x${"日".repeat(10)}`), "cut inside a character");
+    writeFileSync(join(root, "names/deep", `${"a".repeat(97)}\uFFFD${"b".repeat(5)}`), "cut after U+FFFD");
+    symlinkSync("é".repeat(60), join(root, "names/long-target"));
+    writeRandomFile(join(root, "names/spliced"), 3 << 20);
+    const out = tempDir();
+    const served = await packTreeToFile(root, join(out, "served"));
+    process.env.CASTLE_TREEUTIL_SERVE = "0";
+    try {
+      const spawned = await packTreeToFile(root, join(out, "spawned"));
+      expect(served.digest).toBe(spawned.digest);
+    } finally {
+      delete process.env.CASTLE_TREEUTIL_SERVE;
+    }
+  });
+
+  it.runIf(hasZstd)("castle-treeutil pack refuses fifos and reserved names as writeTar does", async () => {
+    const fifoTree = tempDir();
+    execFileSync("mkfifo", [join(fifoTree, "pipe")]);
+    await expect(packTreeToFile(fifoTree, join(tempDir(), "b"))).rejects.toMatchObject({
+      code: "CASTLE_ARCHIVE_UNSUPPORTED",
+      message: "cannot pack pipe: fifos are not allowed in cached layers",
+    });
+    const whTree = tempDir();
+    mkdirSync(join(whTree, "dir"));
+    writeFileSync(join(whTree, "dir/.wh.fake"), "x");
+    await expect(packTreeToFile(whTree, join(tempDir(), "b"))).rejects.toMatchObject({
+      code: "CASTLE_ARCHIVE_UNSUPPORTED",
+      message: "cannot pack dir/.wh.fake: names starting with .wh. are reserved for whiteouts",
+      data: { entry: "dir/.wh.fake" },
+    });
   });
 
   it.runIf(hasZstd)("writes a POSIX tar GNU tar lists: walk order, OCI whiteouts, owners 0/0, mtime 0", async () => {

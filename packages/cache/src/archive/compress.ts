@@ -3,7 +3,8 @@
 // thread nothing; where no `zstd` is installed Castle falls back to gzip from node:zlib (9x slower
 // to pack, see README). Unpacking recognises either by its magic bytes. When castle-treeutil's
 // helper runs (store/treeutil-serve.ts), zstd is started by it instead of forked from Node, and
-// talks to Castle through two fifos with 1 MiB buffers: see startServedZstd.
+// talks to Castle (or to the program that feeds it) through fifos with 1 MiB buffers: see
+// startServedZstd.
 
 import { spawn } from "node:child_process";
 import { accessSync, closeSync, constants, openSync, rmSync } from "node:fs";
@@ -13,7 +14,7 @@ import { PassThrough, type Readable, type Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
 import { CastleError } from "@castle/errors";
-import { type RunningProgram, treeutilServer } from "../store/treeutil-serve";
+import { type RunResult, type RunningProgram, treeutilServer } from "../store/treeutil-serve";
 
 export type Compression = "zstd" | "gzip";
 
@@ -91,29 +92,38 @@ export function startDecompressor(kind: Compression): Codec {
   return zstdCodec(ZSTD_DECOMPRESS_ARGS);
 }
 
-/** zstd started by castle-treeutil's helper: write to input; its output is outputFd or a file. */
+/** zstd started by castle-treeutil's helper: its input is input or a program's output; its
+ * output is outputFd or a file. */
 export interface ServedZstd {
-  /** zstd's input; with input "splice", castle-treeutil's splice control stream (see pack.ts). */
-  readonly input: Writable;
+  /** zstd's input, when it was started with input "socket". */
+  readonly input: Writable | undefined;
   /** The read end of zstd's output fifo (blocking reads; see unpack-worker.ts), when output was "fifo". */
   readonly outputFd: number | undefined;
-  /** Resolves when zstd exited 0 (and the splice, if any, copied everything); rejects otherwise. */
+  /** Resolves when zstd (and the input program, if any) exited 0; rejects otherwise, with a
+   * ProgramFailed when the input program failed. */
   readonly done: Promise<void>;
   kill(): void;
   /** Closes outputFd (once nothing reads it any more). */
   closeOutput(): void;
 }
 
+/** The input program of startServedZstd exited with an error (zstd was killed then). */
+export class ProgramFailed extends Error {
+  constructor(readonly result: RunResult) {
+    super(result.stderr.trim() || (result.signal ? `killed by signal ${result.signal}` : `exit ${result.code}`));
+  }
+}
+
 /**
  * Starts zstd with args through castle-treeutil's helper, reading from a fifo and writing to a
  * fifo ("fifo") or to an existing file. The input fifo is written by this process ("socket"), or
- * by the helper, which splices file bodies into it as a control stream from this process directs
- * ("splice"). Resolves undefined when the helper is not available, so the caller spawns zstd
- * itself. Each fifo is opened here read-write first, so that no open on either side ever blocks,
- * and unlinked as soon as the helper and zstd hold it.
+ * by a program the helper starts with its stdout there ({ program: argv }, e.g. castle-treeutil
+ * pack), so the input never passes through this process. Resolves undefined when the helper is
+ * not available, so the caller spawns zstd itself. Each fifo is opened here read-write first, so
+ * that no open on either side ever blocks, and unlinked as soon as the helper and zstd hold it.
  */
 export async function startServedZstd(
-  args: string[], output: "fifo" | { path: string }, input: "socket" | "splice" = "socket",
+  args: string[], output: "fifo" | { path: string }, input: "socket" | { program: string[] } = "socket",
 ): Promise<ServedZstd | undefined> {
   const program = findZstd();
   if (!program) throw noZstd();
@@ -123,7 +133,7 @@ export async function startServedZstd(
   const paths: string[] = [];
   let writeFd = -1;
   let readFd = -1;
-  let running: RunningProgram | undefined;
+  const running: RunningProgram[] = [];
   try {
     const inPath = await server.fifo();
     paths.push(inPath);
@@ -136,34 +146,36 @@ export async function startServedZstd(
       readFd = openSync(outPath, constants.O_RDONLY);
       stdout = { path: outPath };
     }
-    running = await server.run({ argv: [program, ...args], stdin: { path: inPath }, stdout });
-    let spliced: Promise<void> = Promise.resolve();
-    if (input === "splice") {
-      const controlPath = await server.fifo();
-      paths.push(controlPath);
-      keep.push(openSync(controlPath, constants.O_RDWR));
-      writeFd = openSync(controlPath, constants.O_WRONLY);
-      const splice = await server.splice(inPath, controlPath);
-      spliced = splice.done;
-    } else {
+    const zstd = await server.run({ argv: [program, ...args], stdin: { path: inPath }, stdout });
+    running.push(zstd);
+    let produced: Promise<void> = Promise.resolve();
+    if (input === "socket") {
       writeFd = openSync(inPath, constants.O_WRONLY);
+    } else {
+      const producer = await server.run({ argv: input.program, stdout: { path: inPath } });
+      running.push(producer);
+      produced = producer.done.then((result) => {
+        if (result.code !== 0) throw new ProgramFailed(result);
+      });
     }
-    // zstd (and the helper) hold the fifos now: from here on, their exits end our reads and writes.
+    // zstd (and the producer) hold the fifos now: from here on, their exits end our reads and writes.
     for (const fd of keep.splice(0)) closeSync(fd);
     for (const path of paths.splice(0)) rmSync(path, { force: true });
-    const socket = new Socket({ fd: writeFd, readable: false, writable: true });
-    writeFd = -1;
-    socket.on("error", () => {}); // A dead reader makes writes fail with EPIPE; `done` says why.
-    const started = running;
-    const exited = started.done.then((result) => {
+    let socket: Socket | undefined;
+    if (writeFd >= 0) {
+      socket = new Socket({ fd: writeFd, readable: false, writable: true });
+      writeFd = -1;
+      socket.on("error", () => {}); // A dead reader makes writes fail with EPIPE; `done` says why.
+    }
+    const exited = zstd.done.then((result) => {
       if (result.code !== 0) {
         const how = result.signal ? `was killed by signal ${result.signal}` : `exited with ${result.code}`;
         throw new Error(`zstd ${how}: ${result.stderr.trim() || "no message"}`);
       }
     });
-    // If the splice fails, zstd still ends cleanly on a cut stream: the splice's error wins.
-    const done = Promise.all([spliced.catch((error: unknown) => {
-      started.kill();
+    // If the producer fails, zstd still ends cleanly on a cut stream: the producer's error wins.
+    const done = Promise.all([produced.catch((error: unknown) => {
+      zstd.kill();
       throw error;
     }), exited]).then(() => {});
     done.catch(() => {}); // Observed by the caller.
@@ -176,8 +188,8 @@ export async function startServedZstd(
       },
       done,
       kill: () => {
-        socket.destroy(); // Also ends a splice waiting for more of its control stream.
-        started.kill();
+        socket?.destroy();
+        for (const started of running) started.kill();
       },
       closeOutput: () => {
         if (outputFd !== undefined) closeSync(outputFd);
@@ -186,7 +198,7 @@ export async function startServedZstd(
     };
   } catch {
     // The helper could not do it (no room for a fifo, helper gone): spawn from Node instead.
-    running?.kill();
+    for (const started of running) started.kill();
     for (const fd of [...keep, writeFd, readFd]) if (fd >= 0) closeSync(fd);
     for (const path of paths) rmSync(path, { force: true });
     return undefined;

@@ -1,19 +1,23 @@
 // Owns packing a layer tree into a deterministic, compressed tar: entries in walkTree order (the
 // same walk the output digest uses), mtimes 0, owners 0/0 with no names, modes kept, whiteouts as
 // OCI `.wh.<name>` files and opaque directories as `<dir>/.wh..wh..opq`. The same tree always
-// gives the same bytes. Files are read with sync calls straight into large output buffers, and
-// compression runs in another process, so packing and compressing overlap like `tar | zstd`.
+// gives the same bytes. With castle-treeutil's helper, the tar is written by `castle-treeutil
+// pack` (native/pack.c, the same bytes; a test compares them) straight into zstd's input, and
+// zstd writes the blob file: this process only hashes the blob. Otherwise writeTar below reads
+// files with sync calls into large buffers for a compressor in another process (or zlib), so
+// packing and compressing overlap like `tar | zstd`.
 
 import { createHash } from "node:crypto";
 import { closeSync, createWriteStream, openSync, readSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
+import { resolve } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { CastleError, isCastleError } from "@castle/errors";
 import type { BlobDigest, TreeEntry } from "../types";
 import { openReadable } from "../store/digest-tree";
-import { listOpaqueDirsAsync } from "../store/treeutil";
+import { listOpaqueDirsAsync, treeutilPath } from "../store/treeutil";
 import { walkEntries } from "../store/walk-tree";
-import { type Codec, type Compression, defaultCompression, startCompressor, startServedZstd, zstdCompressArgs } from "./compress";
+import { type Codec, type Compression, ProgramFailed, defaultCompression, startCompressor, startServedZstd, zstdCompressArgs } from "./compress";
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "./safe-path";
 import { BLOCK, encodeHeader, headerSpace, padding } from "./tar-header";
 
@@ -71,39 +75,52 @@ export async function packTreeToFile(
   root: string, file: string, options: PackOptions & { onChunk?: (chunk: Buffer) => void } = {},
 ): Promise<PackedBlob> {
   const compression = options.compression ?? defaultCompression();
-  // The opaque-directory scan runs in castle-treeutil's helper while zstd starts.
-  const opaque = scanOpaque(root);
   const fd = openSync(file, "w", 0o600);
   try {
     // The compressor writes the file itself: the compressed bytes never cross a pipe into this
     // process while it shares the CPU with the compressor. Hashing them afterwards with sync
-    // reads of the (cached) file is cheaper than receiving them. zstd is started by
-    // castle-treeutil's helper when it runs (no fork of this process; a 1 MiB input fifo).
-    // The helper also splices file bodies into zstd's input: they never pass through this process.
-    const served = compression === "zstd" ? await startServedZstd(zstdCompressArgs(options.level), { path: file }, "splice") : undefined;
+    // reads of the (cached) file is cheaper than receiving them. zstd and the tar writer are
+    // started by castle-treeutil's helper when it runs (no fork of this process): neither the
+    // tree nor the tar passes through this process then.
+    const served = compression === "zstd"
+      ? await startServedZstd(zstdCompressArgs(options.level), { path: file }, { program: [treeutilPath(), "pack", resolve(root)] })
+      : undefined;
     const spawned = served ? undefined : startCompressor(compression, options.level, compression === "zstd" ? fd : undefined);
-    const codec: Pick<Codec, "input" | "done" | "kill"> = served ?? (spawned as Codec);
     // gzip runs in this process (zlib's thread pool) and its output is written here.
     const output = compression === "zstd" ? Promise.resolve() : pipeline((spawned as Codec).output, createWriteStream(file, { flags: "r+" }));
-    const writing = writeTar(root, codec.input, options.signal, opaque, served !== undefined);
+    const writing = spawned ? writeTar(root, spawned.input, options.signal, scanOpaque(root)) : Promise.resolve();
+    const codec: Pick<Codec, "done" | "kill"> = served ?? (spawned as Codec);
     writing.catch(() => codec.kill());
+    const onAbort = () => codec.kill();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
     let finished = false;
     const compressed = Promise.all([writing, codec.done, output]).finally(() => {
       finished = true;
+      options.signal?.removeEventListener("abort", onAbort);
     });
     // Hash the file as the compressor writes it: the main thread is mostly waiting meanwhile.
     const hashing = followFile(file, () => finished, options.onChunk);
     try {
+      options.signal?.throwIfAborted();
       await compressed;
+      options.signal?.throwIfAborted();
     } catch (error) {
       codec.kill();
       await hashing.catch(() => {});
-      throw packFailed(root, error);
+      throw packFailed(root, options.signal?.aborted ? options.signal.reason : fromPackProgram(error));
     }
     return { ...(await hashing), compression };
   } finally {
     closeSync(fd);
   }
+}
+
+/** A failure of `castle-treeutil pack` as the CastleError writeTar would have thrown. */
+function fromPackProgram(error: unknown): unknown {
+  if (!(error instanceof ProgramFailed)) return error;
+  const refused = /^castle-treeutil: refusing (fifo|device|reserved-name): (.*)$/s.exec(error.result.stderr.trim());
+  if (error.result.code === 3 && refused) return unpackable(refused[2] as string, refused[1] as Unpackable);
+  return error;
 }
 
 /**
@@ -147,15 +164,14 @@ function scanOpaque(root: string): Promise<ReadonlySet<string>> {
 /**
  * Writes the uncompressed tar of root to sink (ends it), honouring back-pressure. Entries are
  * written as the walk finds them, so the compressor starts at once; opaqueDirs (the scan of
- * root's opaque directories) is awaited only when the first directory comes. With splice, sink
- * is castle-treeutil's splice control stream (see TarStream) rather than the tar itself.
+ * root's opaque directories) is awaited only when the first directory comes. native/pack.c
+ * writes the same bytes; change both together.
  */
 export async function writeTar(
-  root: string, sink: Writable, signal?: AbortSignal, opaqueDirs?: Promise<ReadonlySet<string>>, splice = false,
+  root: string, sink: Writable, signal?: AbortSignal, opaqueDirs?: Promise<ReadonlySet<string>>,
 ): Promise<void> {
   let opaque: ReadonlySet<string> | undefined;
-  const out = new TarStream(sink, signal, splice);
-  const asRoot = process.getuid?.() === 0;
+  const out = new TarStream(sink, signal);
   for (const entry of walkEntries(root)) {
     checkPackable(entry);
     switch (entry.kind) {
@@ -173,9 +189,7 @@ export async function writeTar(
         break;
       case "file":
         await out.header(entry.path, entry.mode, entry.size, "file");
-        // The helper opens files as they are; one its owner may not read goes through here.
-        if (splice && entry.size > 0 && (asRoot || (entry.mode & 0o400) !== 0)) await out.spliceBody(entry.absPath, entry.size);
-        else await out.readBody(entry);
+        await out.readBody(entry);
         await out.zeros(padding(entry.size));
         break;
       default:
@@ -187,20 +201,15 @@ export async function writeTar(
 }
 
 /**
- * The tar stream in 1 MiB buffers handed to the sink. Plain: the tar bytes. Splice: records for
- * castle-treeutil's splice — "D" <u32 length> <tar bytes> and "F" <u32 length> <path> <u64 size>,
- * for which the helper copies the file's body into zstd's input with splice(2), so file contents
- * never pass through this process. Buffers come back once the sink has consumed them:
- * allocating a fresh 1 MiB per chunk costs more in garbage collection than reading the files.
+ * The tar stream in 1 MiB buffers handed to the sink. Buffers come back once the sink has consumed
+ * them: allocating a fresh 1 MiB per chunk costs more in garbage collection than reading the files.
  */
 class TarStream {
   private readonly free: Buffer[] = [];
   private buf: Buffer = Buffer.allocUnsafe(CHUNK);
   private pos = 0;
-  /** Splice: where the open "D" record's head is, or -1. */
-  private dataAt = -1;
 
-  constructor(private readonly sink: Writable, private readonly signal: AbortSignal | undefined, private readonly splice: boolean) {}
+  constructor(private readonly sink: Writable, private readonly signal: AbortSignal | undefined) {}
 
   async header(name: string, mode: number, size: number, type: "file" | "dir" | "symlink", linkname?: string): Promise<void> {
     await this.room(headerSpace(name, linkname));
@@ -232,44 +241,17 @@ class TarStream {
     }
   }
 
-  /** Splice: has the helper copy the body of the file at absPath (size bytes). */
-  async spliceBody(absPath: string, size: number): Promise<void> {
-    const path = Buffer.from(absPath);
-    this.closeData();
-    if (this.pos + 13 + path.length > this.buf.length) await this.flush();
-    const at = this.pos;
-    this.buf[at] = 0x46; // F
-    this.buf.writeUInt32LE(path.length, at + 1);
-    path.copy(this.buf, at + 5);
-    this.buf.writeUInt32LE(size % 2 ** 32, at + 5 + path.length);
-    this.buf.writeUInt32LE(Math.floor(size / 2 ** 32), at + 9 + path.length);
-    this.pos += 13 + path.length;
-  }
-
   async end(): Promise<void> {
     await this.flush();
     this.sink.end();
   }
 
-  /** Makes room for n more tar bytes at pos (in an open "D" record when splicing). */
+  /** Makes room for n more bytes at pos. */
   private async room(n: number): Promise<void> {
-    const head = this.splice && this.dataAt < 0 ? 5 : 0;
-    if (this.pos + head + n > this.buf.length) await this.flush();
-    if (this.splice && this.dataAt < 0) {
-      this.dataAt = this.pos;
-      this.pos += 5;
-    }
-  }
-
-  private closeData(): void {
-    if (this.dataAt < 0) return;
-    this.buf[this.dataAt] = 0x44; // D
-    this.buf.writeUInt32LE(this.pos - this.dataAt - 5, this.dataAt + 1);
-    this.dataAt = -1;
+    if (this.pos + n > this.buf.length) await this.flush();
   }
 
   private async flush(): Promise<void> {
-    this.closeData();
     if (this.pos === 0) return;
     this.signal?.throwIfAborted();
     const full = this.buf;
@@ -284,18 +266,23 @@ class TarStream {
 /** Entries an OCI-style layer cannot carry are refused before anything is uploaded. */
 function checkPackable(entry: TreeEntry): void {
   const base = entry.path.slice(entry.path.lastIndexOf("/") + 1);
-  if (entry.kind === "device" || entry.kind === "fifo") {
-    throw new CastleError("CASTLE_ARCHIVE_UNSUPPORTED", `cannot pack ${entry.path}: ${entry.kind === "fifo" ? "fifos" : "device nodes"} are not allowed in cached layers`, {
-      data: { entry: entry.path },
-      hint: "remove it from the layer (create device nodes and fifos at run time instead)",
-    });
-  }
-  if (base.startsWith(WHITEOUT_PREFIX)) {
-    throw new CastleError("CASTLE_ARCHIVE_UNSUPPORTED", `cannot pack ${entry.path}: names starting with ${WHITEOUT_PREFIX} are reserved for whiteouts`, {
-      data: { entry: entry.path },
+  if (entry.kind === "device" || entry.kind === "fifo") throw unpackable(entry.path, entry.kind);
+  if (base.startsWith(WHITEOUT_PREFIX)) throw unpackable(entry.path, "reserved-name");
+}
+
+type Unpackable = "device" | "fifo" | "reserved-name";
+
+function unpackable(path: string, why: Unpackable): CastleError {
+  if (why === "reserved-name") {
+    return new CastleError("CASTLE_ARCHIVE_UNSUPPORTED", `cannot pack ${path}: names starting with ${WHITEOUT_PREFIX} are reserved for whiteouts`, {
+      data: { entry: path },
       hint: "rename the file in the layer",
     });
   }
+  return new CastleError("CASTLE_ARCHIVE_UNSUPPORTED", `cannot pack ${path}: ${why === "fifo" ? "fifos" : "device nodes"} are not allowed in cached layers`, {
+    data: { entry: path },
+    hint: "remove it from the layer (create device nodes and fifos at run time instead)",
+  });
 }
 
 function whiteoutName(path: string): string {

@@ -170,7 +170,7 @@ async function startDecompression(compression: Compression): Promise<Decompressi
   if (served) {
     let worker: UnpackWorker | undefined;
     return {
-      input: served.input,
+      input: served.input as Writable,
       done: served.done,
       kill: () => served.kill(),
       writer: (root, options) => {

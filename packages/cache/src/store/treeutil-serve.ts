@@ -113,35 +113,6 @@ export class TreeutilServer {
     await this.request("unlock", [handle]);
   }
 
-  /**
-   * Copies a tar stream into the fifo out as the fifo control directs (see pack.ts): resolves
-   * once the helper holds both; done settles when the control stream has ended and everything
-   * was copied (rejecting with the helper's complaint, e.g. a file that changed).
-   */
-  splice(out: string, control: string): Promise<{ done: Promise<void> }> {
-    return new Promise((resolve, reject) => {
-      let resolveDone!: () => void;
-      let rejectDone!: (error: Error) => void;
-      const done = new Promise<void>((res, rej) => {
-        resolveDone = res;
-        rejectDone = rej;
-      });
-      done.catch(() => {}); // Observed by the caller.
-      let started = false;
-      this.send("splice", [out, control], {
-        onStarted: () => {
-          started = true;
-          resolve({ done });
-        },
-        onOk: () => resolveDone(),
-        onError: (error) => {
-          if (started) rejectDone(error);
-          else reject(error);
-        },
-      });
-    });
-  }
-
   /** Starts a program; resolves once it runs (rejects when it cannot be started). */
   run(spec: RunSpec): Promise<RunningProgram> {
     const stdin = spec.stdin ?? "null";
