@@ -2,10 +2,13 @@
 // builds of one system must each succeed with the same digest, build every layer exactly once
 // between them (counted from the "building" lines of all four), and leave a consistent store;
 // systems that share layers share their builds too; and maintenance commands running meanwhile
-// (verify, prune) must not break the builds.
+// (verify, prune) must not break the builds. A fully cached build takes no lock, yet waits for a
+// prune that is running.
 
 import { beforeAll, describe, expect, it } from "vitest";
-import { openStore, pruneStore } from "@castle/cache";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { acquireLock, openStore, pruneStore } from "@castle/cache";
 import { busyboxMissing, makeBusyboxRootfs } from "../fixtures/rootfs";
 import { builtLayers, cliMissing, collect, describeRun, makeCliHome, runCastle, spawnCastle, type CliResult } from "./helpers/cli";
 import { useTempDirs, writeDefinition } from "./helpers/definitions";
@@ -98,6 +101,34 @@ describe.skipIf(skip)("store: concurrent castle processes", () => {
     const after = await runCastle(home, ["cache", "prune", "--keep-days", "0"]);
     expect(after.stdout).not.toMatch(/^removed 0 keys/);
     expect(checkStore(home.cache).problems).toEqual([]);
+  });
+
+  it("a fully cached build takes no lock, but waits for a prune that is running", async () => {
+    const home = makeCliHome();
+    const def = definition();
+    const first = await runCastle(home, ["build", def, "--plain"]);
+    expect(first.code, describeRun(first)).toBe(0);
+    // Someone holds the store's lock exclusively; no prune is counted as running.
+    const held = await acquireLock(join(home.cache, "locks", "store.lock"));
+    try {
+      const cached = await runCastle(home, ["build", def, "--plain"]);
+      expect(cached.code, describeRun(cached)).toBe(0);
+      expect(cached.stdout).toBe(first.stdout);
+      expect(cached.stderr).not.toMatch(/waiting for a cache prune/);
+      // Now as a prune holds it: the generation odd. The same cached build must wait for it.
+      writeFileSync(join(home.cache, "locks", "prune-generation"), "1\n");
+      const waiting = collect(spawnCastle(home, ["build", def, "--plain"]), 60_000);
+      const early = await Promise.race([waiting.then(() => "finished"), new Promise((r) => setTimeout(() => r("waiting"), 2000))]);
+      expect(early).toBe("waiting");
+      writeFileSync(join(home.cache, "locks", "prune-generation"), "2\n");
+      await held.release();
+      const after = await waiting;
+      expect(after.code, describeRun(after)).toBe(0);
+      expect(after.stderr).toMatch(/waiting for a cache prune to finish/);
+      expect(after.stdout).toBe(first.stdout);
+    } finally {
+      await held.release();
+    }
   });
 
   it("a build keeps working while the store is pruned beside it", async () => {

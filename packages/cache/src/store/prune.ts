@@ -3,15 +3,18 @@
 // fits. A tree is removed only when no remaining record points at it.
 //
 // Builds in progress use records that no root names yet (roots are written when a build ends), so
-// every build holds the store's lock shared (useStore) and a prune takes it exclusively: it waits
-// for running builds to finish, and builds that start meanwhile wait for the prune. Running
-// systems are protected by their roots, and callers name them in keepSystems whatever their age.
+// a build that writes to the store holds its lock shared (useStore) and a prune takes it
+// exclusively: it waits for running builds to finish, and builds that start meanwhile wait for
+// the prune. A prune also counts itself in a generation number (odd while it runs), which lets a
+// fully cached build check afterwards that no prune ran, instead of taking the lock (see
+// store-claim.ts). Running systems are protected by their roots, and callers name them in
+// keepSystems whatever their age.
 
-import { readdirSync, rmSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { KeyRecord, Store } from "../types";
 import { acquireLock, type HeldLock, withLock } from "./file-lock";
-import type { LocalStore } from "./local-store";
+import { writeFileAtomic, type LocalStore } from "./local-store";
 import { removeTree } from "./remove-tree";
 import { readRoots } from "./roots";
 
@@ -46,10 +49,36 @@ export function useStore(store: Store, onWait?: () => void): Promise<HeldLock> {
   return acquireLock(storeLockPath(store), { shared: true, ...(onWait ? { onWait, waitNoticeMs: 1000 } : {}) });
 }
 
+/** How many prunes have started and finished: odd while one runs (or after one died). */
+export function pruneGeneration(store: Store): number {
+  try {
+    return Number.parseInt(readFileSync(join(store.dir("locks"), "prune-generation"), "utf8"), 10) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+function setPruneGeneration(store: Store, generation: number): void {
+  writeFileAtomic(join(store.dir("locks"), "prune-generation"), `${generation}\n`, { durable: false });
+}
+
 /** Removes what no recent or named system needs, once no build is running (see above). */
 export async function pruneStore(store: LocalStore, options: PruneOptions = {}): Promise<PruneResult> {
   if (options.dryRun) return pruneHeld(store, options);
-  return withLock(storeLockPath(store), async () => pruneHeld(store, options), options.onWait ? { onWait: options.onWait } : {});
+  return withLock(
+    storeLockPath(store),
+    async () => {
+      // Odd before anything is read or removed, even once done (a prune that died left it odd).
+      const started = pruneGeneration(store) | 1;
+      setPruneGeneration(store, started);
+      try {
+        return pruneHeld(store, options);
+      } finally {
+        setPruneGeneration(store, started + 1);
+      }
+    },
+    options.onWait ? { onWait: options.onWait } : {},
+  );
 }
 
 function pruneHeld(store: LocalStore, options: PruneOptions): PruneResult {

@@ -2,7 +2,7 @@
 // graph, check overrides against its sources, open remote caches, and build what is missing
 // with progress shown — returning the composed root's layers.
 
-import { openStore, recordRoot, useStore, type HeldLock, type LocalStore, type Remote } from "@castle/cache/store";
+import { openStore, recordRoot, StoreClaim, type LocalStore, type Remote } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
 import {
   buildGraph, buildSystem, loadDefinition, normaliseSourceName, parseOverrides, type BuildOutcome, type LayerGraph,
@@ -22,16 +22,16 @@ export interface PreparedSystem {
   graph: LayerGraph;
   overrides: Map<string, string>;
   flags: SystemFlags;
-  /** For a build: the store's shared lock, taken while the definition loads (see buildPrepared). */
-  storeInUse?: Promise<HeldLock>;
+  /** For a build: its claim on the store against a prune, begun before the first look-up. */
+  claim?: StoreClaim;
 }
 
-/** Finds, loads and checks a system; `forBuild` also starts taking the store's lock meanwhile. */
+/** Finds, loads and checks a system; `forBuild` also begins the build's claim on the store. */
 export async function prepareSystem(positionals: string[], flags: SystemFlags, command: string, forBuild = false): Promise<PreparedSystem> {
   const store = openStore(castlePaths().store);
-  // Held from before the first look-up to the root record, so a `cache prune` never removes a
-  // layer this build has found or made but not yet recorded (a running prune makes this wait).
-  const storeInUse = forBuild ? holdStore(store) : undefined;
+  // From before the first look-up to the root record, so a `cache prune` never removes a layer
+  // this build has found or made but not yet recorded (see StoreClaim).
+  const claim = forBuild ? claimStore(store) : undefined;
   const location = await locateDefinition(definitionTarget(positionals, command), store, { offline: flags.offline });
   const loaded = await loadDefinition({ path: location.dir, cacheDir: store.dir("defs") });
   const graph = buildGraph(loaded.system);
@@ -45,13 +45,11 @@ export async function prepareSystem(positionals: string[], flags: SystemFlags, c
       });
     }
   }
-  return { store, location, loaded, graph, overrides, flags, ...(storeInUse ? { storeInUse } : {}) };
+  return { store, location, loaded, graph, overrides, flags, ...(claim ? { claim } : {}) };
 }
 
-function holdStore(store: LocalStore): Promise<HeldLock> {
-  const held = useStore(store, () => process.stderr.write("castle: waiting for a cache prune to finish…\n"));
-  held.catch(() => undefined); // awaited in buildPrepared; this only marks a failure handled meanwhile
-  return held;
+function claimStore(store: LocalStore): StoreClaim {
+  return new StoreClaim(store, () => process.stderr.write("castle: waiting for a cache prune to finish…\n"));
 }
 
 /** Opens a remote cache only when one is configured (the AWS SDK loads only then). */
@@ -68,25 +66,25 @@ export async function openRemoteCache(url: string | undefined, store?: LocalStor
 declare const CASTLE_VERSION: string;
 
 export async function buildPrepared(prepared: PreparedSystem): Promise<BuildOutcome> {
-  const { flags } = prepared;
+  const { flags, store } = prepared;
   if (flags.importCaches.length > 1) {
     process.stderr.write(`castle: warning: only the first --import-cache is used (${flags.importCaches[0]})\n`);
   }
-  const storeInUse = prepared.storeInUse ?? holdStore(prepared.store);
+  const claim = prepared.claim ?? claimStore(store);
   let remote: Remote | undefined;
   let exportRemote: Remote | undefined;
   let ui: typeof import("../ui/index");
   try {
     [remote, exportRemote, ui] = await Promise.all([
-      openRemoteCache(flags.importCaches[0], prepared.store),
-      openRemoteCache(flags.exportCache, prepared.store),
+      openRemoteCache(flags.importCaches[0], store),
+      openRemoteCache(flags.exportCache, store),
       import("../ui/index"),
     ]);
+    if (!claim.optimistic) await claim.hold();
   } catch (error) {
-    await (await storeInUse).release();
+    await claim.release();
     throw error;
   }
-  const held = await storeInUse;
   const { chooseMode, createProgress } = ui;
   const mode = chooseMode({ plain: flags.plain, isTTY: Boolean(process.stderr.isTTY), env: process.env });
   const progress = deferredProgress(() => createProgress({ mode, verbose: flags.verbose, stream: process.stderr }));
@@ -94,26 +92,52 @@ export async function buildPrepared(prepared: PreparedSystem): Promise<BuildOutc
   const onSignal = (signal: NodeJS.Signals) => abort.abort(signal);
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  /** One pass over the graph; optimistic passes take the lock before the first write. */
+  const attempt = async (optimistic: boolean): Promise<BuildOutcome> => {
+    let pruned = false;
+    try {
+      return await buildSystem(prepared.graph, {
+        store,
+        sandbox: { spawn },
+        // A pass that a prune overtook is looked up again: its failure is not the user's.
+        onEvent: (event) => pruned || progress.onEvent(event),
+        sources: { overrides: prepared.overrides, env: process.env },
+        jobs: flags.jobs,
+        remote,
+        exportRemote,
+        strictExport: flags.strictExport,
+        force: new Set(flags.rebuild),
+        signal: abort.signal,
+        ...(optimistic ? {
+          beforeStoreWrite: async () => {
+            await claim.hold();
+            if (!claim.unpruned()) {
+              pruned = true;
+              throw new CastleError("CASTLE_STORE_PRUNED", "a cache prune ran while this build looked up its layers");
+            }
+          },
+        } : {}),
+      });
+    } catch (error) {
+      if (!pruned) throw error;
+      return attempt(false);
+    }
+  };
   try {
-    const outcome = await buildSystem(prepared.graph, {
-      store: prepared.store,
-      sandbox: { spawn },
-      onEvent: (event) => progress.onEvent(event),
-      sources: { overrides: prepared.overrides, env: process.env },
-      jobs: flags.jobs,
-      remote,
-      exportRemote,
-      strictExport: flags.strictExport,
-      force: new Set(flags.rebuild),
-      signal: abort.signal,
-    });
-    recordRoot(prepared.store, prepared.graph.system.name, outcome.used);
+    let outcome = await attempt(claim.optimistic);
+    recordRoot(store, prepared.graph.system.name, outcome.used);
+    if (claim.optimistic && !claim.unpruned()) {
+      // Found everything without the lock, but a prune started before the root was written.
+      await claim.hold();
+      outcome = await attempt(false);
+      recordRoot(store, prepared.graph.system.name, outcome.used);
+    }
     // The totals are for humans; a fully cached run skips the write to stay fast.
-    if (outcome.stats.built + outcome.stats.pulled > 0) addToTotals(prepared.store, outcome.stats);
+    if (outcome.stats.built + outcome.stats.pulled > 0) addToTotals(store, outcome.stats);
     return outcome;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    await Promise.all([progress.close(), held.release()]);
+    await Promise.all([progress.close(), claim.release()]);
   }
 }

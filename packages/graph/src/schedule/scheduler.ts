@@ -36,6 +36,11 @@ export interface SchedulerOptions {
   /** Layer names to rebuild even if cached. */
   force?: ReadonlySet<string>;
   signal?: AbortSignal;
+  /**
+   * Awaited once, before the first layer is built, pulled or imported, with the trees found so
+   * far: the caller's claim on the store against a concurrent prune (a throw fails the build).
+   */
+  beforeStoreWrite?: (found: OutputDigest[]) => Promise<void>;
 }
 
 export interface BuildOutcome {
@@ -73,6 +78,7 @@ class Scheduler {
   private readonly priorities: Map<LayerNode, number>;
   private readonly abort = new AbortController();
   private failure: unknown;
+  private storeWrite?: Promise<void>;
   private running = 0;
   private readonly stats: BuildStats = {
     layers: 0, built: 0, pulled: 0, cached: 0, failed: 0, pushedBytes: 0, pulledBytes: 0, wallMs: 0, savedMs: 0,
@@ -173,6 +179,7 @@ class Scheduler {
 
   private async pull(node: LayerNode, resolution: Resolution): Promise<KeyRecord | undefined> {
     const emit = this.options.onEvent;
+    await this.beforeStoreWrite();
     const record = await this.downloads.add(async () => {
       this.throwIfFailed(node);
       emit({ type: "pulling", layer: node.name, key: resolution.key, bytesDone: 0, bytesTotal: resolution.manifest!.size });
@@ -204,6 +211,7 @@ class Scheduler {
   private async produceNow(node: LayerNode, resolution: Resolution): Promise<OutputDigest> {
     const { layer } = node;
     if (layer.kind === "merge") throw new Error(`internal: merge layer ${node.name} has no output`);
+    await this.beforeStoreWrite();
     if (layer.kind === "import") {
       const digest = await ownWork(node.name, () => this.sourceTree(layer.from!.name, layer.from!));
       const record = this.options.store.link(resolution.key, digest, { name: node.name, buildMs: 0, origin: "built" });
@@ -257,6 +265,12 @@ class Scheduler {
     );
     this.finish(node, resolution, record!.record, record!.origin);
     return record!.record.digest;
+  }
+
+  private beforeStoreWrite(): Promise<void> {
+    const hook = this.options.beforeStoreWrite;
+    if (!hook) return Promise.resolve();
+    return (this.storeWrite ??= hook([...this.records.values()].map((record) => record.digest)));
   }
 
   private sourceTree(name: string, source: Parameters<typeof realizeSource>[0]): Promise<OutputDigest> {
