@@ -7,6 +7,7 @@
 // startServedZstd.
 
 import { spawn } from "node:child_process";
+import { constants as osConstants } from "node:os";
 import { accessSync, closeSync, constants, openSync, rmSync } from "node:fs";
 import { Socket } from "node:net";
 import { delimiter, join, resolve } from "node:path";
@@ -148,14 +149,24 @@ export async function startServedZstd(
     }
     const zstd = await server.run({ argv: [program, ...args], stdin: { path: inPath }, stdout });
     running.push(zstd);
+    const exited = zstd.done.then((result) => {
+      if (result.code !== 0) {
+        const how = result.signal ? `was killed by signal ${result.signal}` : `exited with ${result.code}`;
+        throw new Error(`zstd ${how}: ${result.stderr.trim() || "no message"}`);
+      }
+    });
+    exited.catch(() => {}); // Observed through done.
     let produced: Promise<void> = Promise.resolve();
     if (input === "socket") {
       writeFd = openSync(inPath, constants.O_WRONLY);
     } else {
       const producer = await server.run({ argv: input.program, stdout: { path: inPath } });
       running.push(producer);
-      produced = producer.done.then((result) => {
-        if (result.code !== 0) throw new ProgramFailed(result);
+      produced = producer.done.then(async (result) => {
+        if (result.code === 0) return;
+        // Killed writing to a zstd that stopped reading: zstd's own complaint says why.
+        if (result.signal === osConstants.signals.SIGPIPE) await exited;
+        throw new ProgramFailed(result);
       });
     }
     // zstd (and the producer) hold the fifos now: from here on, their exits end our reads and writes.
@@ -167,12 +178,6 @@ export async function startServedZstd(
       writeFd = -1;
       socket.on("error", () => {}); // A dead reader makes writes fail with EPIPE; `done` says why.
     }
-    const exited = zstd.done.then((result) => {
-      if (result.code !== 0) {
-        const how = result.signal ? `was killed by signal ${result.signal}` : `exited with ${result.code}`;
-        throw new Error(`zstd ${how}: ${result.stderr.trim() || "no message"}`);
-      }
-    });
     // If the producer fails, zstd still ends cleanly on a cut stream: the producer's error wins.
     const done = Promise.all([produced.catch((error: unknown) => {
       zstd.kill();
