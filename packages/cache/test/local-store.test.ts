@@ -2,7 +2,7 @@
 // on real files in temp dirs.
 
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -272,12 +272,33 @@ describe("prune and verify", () => {
     recordRoot(store, "old", [old]);
     const rootFile = join(store.dir("roots"), "old.json");
     const root = JSON.parse(readFileSync(rootFile, "utf8"));
-    writeFileSync(rootFile, JSON.stringify({ ...root, usedAt: new Date(Date.now() - 40 * 86400e3).toISOString() }));
+    const longAgo = new Date(Date.now() - 40 * 86400e3);
+    writeFileSync(rootFile, JSON.stringify({ ...root, usedAt: longAgo.toISOString() }));
+    utimesSync(rootFile, longAgo, longAgo);
     const result = await pruneStore(store, { keepForMs: 30 * 86400e3 });
     expect(result).toMatchObject({ removedRecords: 2, removedTrees: 2 });
     expect(store.lookup(used.key)).toBeTruthy();
     expect(store.lookup(stale.key)).toBeUndefined();
     expect(store.hasTree(old.digest)).toBe(false);
+  });
+
+  it("touches a root that names the same layers again, and counts the touch as a use", async () => {
+    const store = openStore(temp());
+    const layer = await commitSample(store, "6".repeat(64), "six");
+    const other = await commitSample(store, "7".repeat(64), "seven");
+    recordRoot(store, "sys", [layer]);
+    const rootFile = join(store.dir("roots"), "sys.json");
+    const longAgo = new Date(Date.now() - 40 * 86400e3);
+    utimesSync(rootFile, longAgo, longAgo);
+    const written = readFileSync(rootFile, "utf8");
+    recordRoot(store, "sys", [layer]);
+    expect(readFileSync(rootFile, "utf8")).toBe(written);
+    expect(statSync(rootFile).mtimeMs).toBeGreaterThan(Date.now() - 60_000);
+    expect(await pruneStore(store, { keepForMs: 86400e3 })).toMatchObject({ removedRecords: 1 });
+    expect(store.lookup(layer.key)).toBeTruthy();
+    // Other layers: the root is written anew.
+    recordRoot(store, "sys", [other]);
+    expect(JSON.parse(readFileSync(rootFile, "utf8")).keys).toEqual([other.key]);
   });
 
   it("evicts least recently used layers to fit a size limit", async () => {

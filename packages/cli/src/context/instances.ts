@@ -2,7 +2,6 @@
 // `castle ps`, `exec` and `kill` see. An entry whose process is gone (or whose pid was reused)
 // is stale and is removed when seen.
 
-import { randomBytes } from "node:crypto";
 import { readFileSync, readdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "@castle/cache/store";
@@ -38,7 +37,8 @@ export class InstanceRegistry {
   }
 
   newId(system: string): string {
-    return `${system}-${randomBytes(3).toString("hex")}`;
+    // A name, not a secret: Math.random spares the run the start-up of crypto's generator.
+    return `${system}-${Math.floor(Math.random() * 0x100_0000).toString(16).padStart(6, "0")}`;
   }
 
   add(instance: Omit<Instance, "pidStart">): Instance {
