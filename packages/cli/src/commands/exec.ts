@@ -2,6 +2,7 @@
 // filesystem, processes, hostname and network — with the instance's environment, working
 // directory and limits, on the user's terminal when there is one; exit with its status.
 
+import { isatty } from "node:tty";
 import { CastleError, isCastleError } from "@castle/errors";
 import { enter, type EnterSpec } from "@castle/sandbox";
 import { EXIT } from "../context/exit-codes";
@@ -60,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
     argv: command ?? ["/bin/sh", "-l"],
     env: { ...DEFAULT_ENV, ...instance.env, ...(process.env.TERM ? { TERM: process.env.TERM } : {}), ...extraEnv },
     cwd: values.workdir ?? instance.cwd ?? "/",
-    tty: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+    tty: isatty(0) && isatty(1),
     ...(instance.rlimits ? { rlimits: instance.rlimits } : {}),
     ...(instance.cgroup ? { cgroup: instance.cgroup } : {}),
   };

@@ -2,6 +2,7 @@
 // graph, check overrides against its sources, open remote caches, and build what is missing
 // with progress shown — returning the composed root's layers.
 
+import { isatty } from "node:tty";
 import { openStore, recordRoot, StoreClaim, type LocalStore, type Remote } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
 import {
@@ -86,7 +87,7 @@ export async function buildPrepared(prepared: PreparedSystem): Promise<BuildOutc
     throw error;
   }
   const { chooseMode, createProgress } = ui;
-  const mode = chooseMode({ plain: flags.plain, isTTY: Boolean(process.stderr.isTTY), env: process.env });
+  const mode = chooseMode({ plain: flags.plain, isTTY: isatty(2), env: process.env });
   const progress = deferredProgress(() => createProgress({ mode, verbose: flags.verbose, stream: process.stderr }));
   const abort = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => abort.abort(signal);
