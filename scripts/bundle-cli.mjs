@@ -1,5 +1,6 @@
 // Owns bundling the castle CLI with esbuild into packages/cli/dist:
-// - castle.mjs, the launcher: runs core.cjs from a V8 code cache (packages/cli/src/launcher.ts);
+// - castle.cjs, the launcher (the `castle` bin): runs core.cjs from a V8 code cache
+//   (packages/cli/src/launcher.ts);
 // - core.cjs, the whole command except what is slow to load, as one CommonJS file (the only
 //   kind Node 20 can run from a code cache); its import() calls go through the launcher;
 // - lazy/*.mjs, what the core loads only when needed: the ink UI and the AWS SDK, which are slow
@@ -73,15 +74,21 @@ export async function bundleCli(root) {
   }
   refuseRuntimePackages(built.metafile, root);
 
+  // CommonJS too: a cached `castle run` then never starts Node's ES module loader.
   await esbuild.build({
-    ...esm,
-    define: { ...common.define, CASTLE_CORE_ID: JSON.stringify(createHash("sha256").update(readFileSync(core)).digest("hex")) },
+    ...common,
+    format: "cjs",
+    define: {
+      ...common.define,
+      CASTLE_CORE_ID: JSON.stringify(createHash("sha256").update(readFileSync(core)).digest("hex")),
+      "import.meta.url": "__castleModuleUrl",
+    },
     entryPoints: [join(cli, "src/launcher.ts")],
-    outfile: join(dist, "castle.mjs"),
-    banner: { js: "#!/usr/bin/env node" },
+    outfile: join(dist, "castle.cjs"),
+    banner: { js: '#!/usr/bin/env node\nvar __castleModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
   });
   await esbuild.build({ ...esm, entryPoints: [join(cli, "src/api.ts")], outfile: join(dist, "api.mjs") });
-  chmodSync(join(dist, "castle.mjs"), 0o755);
+  chmodSync(join(dist, "castle.cjs"), 0o755);
   for (const binary of ["packages/sandbox/helper/castle-sandbox", "packages/cache/native/castle-treeutil"]) {
     const from = join(root, binary);
     if (!existsSync(from)) continue;
@@ -91,7 +98,7 @@ export async function bundleCli(root) {
   }
 }
 
-/** Resolves the core's imports of LAZY specifiers to the lazy bundles (relative to castle.mjs). */
+/** Resolves the core's imports of LAZY specifiers to the lazy bundles (relative to castle.cjs). */
 function lazyModules() {
   return {
     name: "castle-lazy-modules",

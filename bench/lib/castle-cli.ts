@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { makeBusyboxRootfs } from "../../test/fixtures/rootfs";
 
-export const CASTLE = resolve(import.meta.dirname, "../../packages/cli/dist/castle.mjs");
+export const CASTLE = resolve(import.meta.dirname, "../../packages/cli/dist/castle.cjs");
 
 export function ensureBundle(): void {
   if (!existsSync(CASTLE)) execFileSync("npm", ["run", "build"], { cwd: resolve(import.meta.dirname, "../.."), stdio: "inherit" });

@@ -28,7 +28,7 @@ if (skip) console.warn(`skipping cli-nested: ${skip}`);
 
 /** Inside the outer system nothing needs setting up: the defaults of `castle run` suffice. */
 const INNER_ENV = "";
-const INNER_CASTLE = "node /opt/castle/dist/castle.mjs";
+const INNER_CASTLE = "node /opt/castle/dist/castle.cjs";
 
 describe.skipIf(skip)("castle inside a castle system", () => {
   let world: CliWorld;

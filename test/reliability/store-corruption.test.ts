@@ -131,7 +131,7 @@ describe.skipIf(skip)("store: corrupted entries on disk", () => {
   it("recompiles a compiled definition that was cut short", async () => {
     const built = await buildFresh();
     const defs = join(built.home.cache, "defs");
-    const bundles = readdirSync(defs).filter((n) => n.endsWith(".mjs"));
+    const bundles = readdirSync(defs).filter((n) => /\.[cm]js$/.test(n));
     expect(bundles.length).toBeGreaterThan(0);
     for (const name of bundles) truncateSync(join(defs, name), 100);
     expect(await rebuild(built)).toEqual([]);

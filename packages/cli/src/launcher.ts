@@ -1,11 +1,12 @@
-// Owns starting the bundled `castle` command fast (dist/castle.mjs): it runs the command's core
+// Owns starting the bundled `castle` command fast (dist/castle.cjs): it runs the command's core
 // (dist/core.cjs, one CommonJS file) from a V8 code cache, so a cached `castle run` does not
 // parse and compile Castle's code again on every start. Node 20 has no compile cache for ES
 // modules, and a plain require() never uses one. The cache is made by the first run of each
 // command, after it ran (so it holds the functions that command needed), and kept in the
 // user's store (never a shared directory: a cache is code). Node 20 also loses the callback that
 // import() needs in code compiled from a cache, so the bundler routes the core's import() calls
-// through `importModule` below, which runs here, in a real module.
+// through `importModule` below, which runs here, compiled as usual. The launcher is CommonJS as
+// well: a cached run that loads a CommonJS definition never starts Node's ES module loader.
 
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";

@@ -1,10 +1,12 @@
 // Tests for the definition loader: bundling castle.ts with relative imports, "castle" resolved
 // to this Castle's API, the compiled-definition cache, and errors that point at file:line.
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { buildGraph } from "../src/dag/graph";
+import { BUNDLES } from "../src/define/site";
 import { loadDefinition } from "../src/load/load-definition";
 
 const temps: string[] = [];
@@ -45,6 +47,36 @@ describe("loadDefinition", () => {
     expect(hello.definedAt).toMatch(/castle\.ts:3:\d+$/);
     // source.local resolves relative to the file that declares it (lib/), not the cwd.
     expect(hello.runDeps[0]!.from.spec.dir).toBe(join(dir, "rootfs"));
+  });
+
+  it("bundles as CommonJS, and maps a site through the source map only when it is read", async () => {
+    const { dir, cacheDir } = project(good);
+    const loaded = await loadDefinition({ path: dir, cacheDir });
+    expect(readdirSync(cacheDir).filter((f) => /\.[cm]js$/.test(f))).toEqual([expect.stringMatching(/\.cjs$/)]);
+    buildGraph(loaded.system);
+    const bundles = (globalThis as unknown as Record<symbol, Map<string, { sourceMap: string; parsed?: unknown }>>)[BUNDLES]!;
+    const bundle = [...bundles.values()].find((b) => b.sourceMap.startsWith(cacheDir))!;
+    expect(bundle.parsed).toBeUndefined();
+    expect(loaded.system.definedAt).toMatch(/castle\.ts:4:\d+$/);
+    expect(bundle.parsed).toBeTruthy();
+  });
+
+  it("bundles a definition that needs ES modules as one: top-level await, import.meta", async () => {
+    const { dir, cacheDir } = project({
+      ...good,
+      "castle.ts": good["castle.ts"].replace(
+        'export default system({ name: "demo", layers: [hello] });',
+        'const name = await Promise.resolve("awaited");\nexport default system({ name, layers: [hello], entrypoint: [import.meta.url] });',
+      ),
+    });
+    const loaded = await loadDefinition({ path: dir, cacheDir });
+    expect(loaded.system.name).toBe("awaited");
+    expect(loaded.system.entrypoint[0]).toMatch(/^file:\/\/.*\.mjs$/);
+    expect(readdirSync(cacheDir).filter((f) => /\.[cm]js$/.test(f))).toEqual([expect.stringMatching(/\.mjs$/)]);
+    const meta = project({ ...good, "castle.ts": good["castle.ts"].replace("layers: [hello] }", "layers: [hello], entrypoint: [import.meta.url, import.meta.dirname] }") });
+    const cjs = await loadDefinition({ path: meta.dir, cacheDir: meta.cacheDir });
+    expect(cjs.system.entrypoint[0]).toMatch(/^file:\/\/.*\.cjs$/);
+    expect(cjs.system.entrypoint[1]).toBe(meta.cacheDir);
   });
 
   it("reuses the compiled bundle until an input changes", async () => {

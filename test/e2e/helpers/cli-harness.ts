@@ -238,19 +238,19 @@ export function giveToUser(path: string): void {
  * rebuild replaced it mid-copy, and links node_modules beside it for the one external (esbuild).
  */
 function snapshotBundle(dir: string): string {
-  if (!existsSync(join(DIST, "castle.mjs"))) {
-    console.log("[cli e2e] packages/cli/dist/castle.mjs is missing: building it (npm run build)");
+  if (!existsSync(join(DIST, "castle.cjs"))) {
+    console.log("[cli e2e] packages/cli/dist/castle.cjs is missing: building it (npm run build)");
     execFileSync(process.execPath, [join(ROOT, "scripts/build.mjs")], { cwd: ROOT, stdio: "inherit" });
   }
   const target = join(dir, "dist");
   for (let attempt = 1; ; attempt++) {
     try {
-      const before = statSync(join(DIST, "castle.mjs"));
+      const before = statSync(join(DIST, "castle.cjs"));
       removeTree(target);
       cpSync(DIST, target, { recursive: true });
-      const after = statSync(join(DIST, "castle.mjs"));
+      const after = statSync(join(DIST, "castle.cjs"));
       if (before.ino !== after.ino || before.mtimeMs !== after.mtimeMs) throw new Error("the bundle was rebuilt while being copied");
-      execFileSync(process.execPath, [join(target, "castle.mjs"), "--version"], { stdio: "ignore" });
+      execFileSync(process.execPath, [join(target, "castle.cjs"), "--version"], { stdio: "ignore" });
       break;
     } catch (error) {
       if (attempt >= 10) throw new Error(`cannot snapshot ${DIST}: ${(error as Error).message}`);
@@ -259,7 +259,7 @@ function snapshotBundle(dir: string): string {
   }
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   execFileSync("chmod", ["-R", "a+rX", dir]);
-  return join(target, "castle.mjs");
+  return join(target, "castle.cjs");
 }
 
 /** castle.ts text: imports, a `base` layer importing the shared busybox rootfs, then body. */

@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 
 export const REPO = resolve(import.meta.dirname, "../../..");
 const DIST = join(REPO, "packages/cli/dist");
-const DIST_FILES = ["castle.mjs", "core.cjs", "api.mjs", "castle-sandbox", "castle-treeutil"];
+const DIST_FILES = ["castle.cjs", "core.cjs", "api.mjs", "castle-sandbox", "castle-treeutil"];
 
 /** The unprivileged user CLI cases run as when the suite runs as root. */
 export const NOBODY = 65534;
@@ -57,7 +57,7 @@ function alive(pid: number): boolean {
 /** The castle binary the CLI cases run (the private copy of the bundle). */
 export function castleBin(): string {
   if (cliMissing() !== undefined || !snapshot) throw new Error("the castle bundle is not available");
-  return join(snapshot, "castle.mjs");
+  return join(snapshot, "castle.cjs");
 }
 
 export interface CliHome {

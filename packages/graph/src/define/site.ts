@@ -23,7 +23,7 @@ export interface CallerLocation {
 /** A site captured now and formatted on first use. */
 export type SiteRef = () => DefinitionSite;
 
-/** What the loader tells the API about a compiled definition bundle, by its file URL. */
+/** What the loader tells the API about a compiled definition bundle, by its file URL or path. */
 export interface BundleInfo {
   /** Where each module starts: [first line, absolute original path], sorted by line. */
   modules: [number, string][];
@@ -46,9 +46,10 @@ export function registerBundle(url: string, info: BundleInfo): void {
 
 /** Maps a position in a registered bundle to the user's file; other positions are returned as they are. */
 export function originalPosition(file: string, line: number, column: number): CallerLocation {
-  const url = file.startsWith("file://") ? file : `file://${file}`;
-  const bundle = registry()?.get(url);
-  if (!bundle) return { file: file.startsWith("file://") ? fileURLToPath(file) : file, line, column };
+  const path = file.startsWith("file://") ? fileURLToPath(file) : file;
+  // Registered by URL (an ES module bundle) or by path (a CommonJS one).
+  const bundle = registry()?.get(file) ?? registry()?.get(file.startsWith("file://") ? file : `file://${file}`) ?? registry()?.get(path);
+  if (!bundle) return { file: path, line, column };
   if (bundle.parsed === undefined) {
     try {
       bundle.parsed = new SourceMap(JSON.parse(readFileSync(bundle.sourceMap, "utf8")));
@@ -63,7 +64,7 @@ export function originalPosition(file: string, line: number, column: number): Ca
     const source = entry.originalSource.startsWith("file://") ? fileURLToPath(entry.originalSource) : entry.originalSource;
     return { file: source, line: entry.originalLine + 1, column: (entry.originalColumn ?? 0) + 1 };
   }
-  return { file: moduleAt(bundle.modules, line) ?? fileURLToPath(url), line, column };
+  return { file: moduleAt(bundle.modules, line) ?? path, line, column };
 }
 
 function moduleAt(modules: [number, string][], line: number): string | undefined {

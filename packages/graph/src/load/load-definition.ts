@@ -1,9 +1,13 @@
 // Owns loading a castle.ts: bundling it and its relative imports with esbuild (with "castle"
 // resolved to the running Castle's API), caching the bundle by the content of its inputs, and
-// importing it — with source maps on, so every error points at the user's file and line.
+// loading it — with source maps kept, so every error points at the user's file and line. The
+// bundle is CommonJS, which a cached `castle run` loads without starting Node's ES module
+// loader (~5 ms); a definition that needs ES modules (top-level await, import.meta beyond its
+// url) is bundled as one.
 
 import { readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
+import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { CastleError, isCastleError, messageOf } from "@castle/errors";
 import { writeFileAtomic } from "@castle/cache/store";
@@ -51,10 +55,12 @@ export async function loadDefinition(options: LoadOptions): Promise<LoadedDefini
   if (!found) found = await compile(file, apiPath, apiStamp, indexFile, options.cacheDir);
   const { bundle, modules, sourceMap } = found;
   // Positions are mapped back to the user's files by Castle itself, on demand (see define/site.ts).
-  registerBundle(pathToFileURL(bundle).href, { modules, sourceMap });
+  const isModule = bundle.endsWith(".mjs");
+  // Stack frames name an ES module by its URL and a CommonJS file by its path.
+  registerBundle(isModule ? pathToFileURL(bundle).href : bundle, { modules, sourceMap });
   let exports: { default?: unknown };
   try {
-    exports = (await import(pathToFileURL(bundle).href)) as { default?: unknown };
+    exports = (isModule ? await import(pathToFileURL(bundle).href) : createRequire(import.meta.url)(bundle)) as { default?: unknown };
   } catch (error) {
     // The definition API's own errors already name their code, file and line: pass them on as
     // they are (wrapping them repeated the location three times and lost the code).
@@ -123,7 +129,7 @@ function reuseBundle(indexFile: string, apiStamp: string, cacheDir: string): Com
   try {
     // Bundles are named by their content: one damaged on disk (cut short, edited) is compiled
     // again rather than failing every run with a syntax error.
-    if (`${sha256Hex(readFileSync(bundle, "utf8")).slice(0, 32)}.mjs` !== index.bundle) return undefined;
+    if (`${sha256Hex(readFileSync(bundle, "utf8")).slice(0, 32)}${index.bundle.slice(-4)}` !== index.bundle) return undefined;
   } catch {
     return undefined;
   }
@@ -135,25 +141,34 @@ async function compile(
 ): Promise<CompiledBundle> {
   const imported = (await import("esbuild")) as typeof import("esbuild") & { default?: typeof import("esbuild") };
   const esbuild = imported.default ?? imported;
-  const outfile = join(cacheDir, "definition.mjs");
+  const build = (format: "cjs" | "esm") => esbuild.build({
+    entryPoints: [file],
+    bundle: true,
+    format,
+    platform: "node",
+    target: "node20",
+    write: false,
+    metafile: true,
+    sourcemap: "external",
+    sourcesContent: false,
+    outfile: join(cacheDir, `definition.${format === "esm" ? "mjs" : "cjs"}`),
+    logLevel: "silent",
+    // "castle" always means the running Castle; a definition may import packages of its own.
+    alias: { castle: apiPath },
+    ...(format === "esm"
+      ? { banner: { js: 'import { createRequire as __castleRequire } from "node:module"; const require = __castleRequire(import.meta.url);' } }
+      : {
+        banner: { js: 'var __castleImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+        define: { "import.meta.url": "__castleImportMetaUrl", "import.meta.dirname": "__dirname", "import.meta.filename": "__filename" },
+      }),
+  });
   let result;
   try {
-    result = await esbuild.build({
-      entryPoints: [file],
-      bundle: true,
-      format: "esm",
-      platform: "node",
-      target: "node20",
-      write: false,
-      metafile: true,
-      sourcemap: "external",
-      sourcesContent: false,
-      outfile,
-      logLevel: "silent",
-      alias: { castle: apiPath },
-      // A definition may import packages of its own; "castle" always means the running Castle.
-      banner: { js: 'import { createRequire as __castleRequire } from "node:module"; const require = __castleRequire(import.meta.url);' },
+    result = await build("cjs").catch((error: unknown) => {
+      if (needsModule((error as { errors?: { text: string }[] }).errors)) return build("esm");
+      throw error;
     });
+    if (needsModule(result.warnings)) result = await build("esm");
   } catch (error) {
     const failure = error as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] };
     const first = failure.errors?.[0];
@@ -163,14 +178,14 @@ async function compile(
       data: { file, errors: failure.errors?.map((e) => e.text) },
     });
   }
-  const code = result.outputFiles.find((f) => f.path.endsWith(".mjs"))!;
+  const code = result.outputFiles.find((f) => /\.[cm]js$/.test(f.path))!;
   const map = result.outputFiles.find((f) => f.path.endsWith(".map"))!;
   // No sourceMappingURL: Node must not decode the map on every load; Castle maps on demand.
   const output = code.text.replace(/\n\/\/# sourceMappingURL=.*\n?$/, "\n");
-  const bundleName = `${sha256Hex(output).slice(0, 32)}.mjs`;
+  const bundleName = `${sha256Hex(output).slice(0, 32)}${code.path.slice(-4)}`;
   const bundle = join(cacheDir, bundleName);
   const sourceMap = `${bundleName}.map`;
-  writeFileAtomic(join(cacheDir, sourceMap), absoluteSources(map.text, outfile), { durable: false });
+  writeFileAtomic(join(cacheDir, sourceMap), absoluteSources(map.text, code.path), { durable: false });
   writeFileAtomic(bundle, output);
   const inputNames = Object.keys(result.metafile.inputs);
   const modules = moduleStarts(output, inputNames);
@@ -183,6 +198,11 @@ async function compile(
     });
   writeFileAtomic(indexFile, JSON.stringify({ api: apiStamp, bundle: bundleName, inputs, modules, sourceMap } satisfies BundleIndex));
   return { bundle, modules, sourceMap: join(cacheDir, sourceMap) };
+}
+
+/** Whether esbuild says the definition cannot be CommonJS (top-level await, import.meta). */
+function needsModule(messages: { text: string }[] | undefined): boolean {
+  return (messages ?? []).some((m) => /top-level await|"import\.meta"/i.test(m.text));
 }
 
 /** The map with absolute source paths (esbuild writes them relative to the output file). */
