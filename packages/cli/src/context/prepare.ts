@@ -35,6 +35,8 @@ export async function prepareSystem(positionals: string[], flags: SystemFlags, c
   const claim = forBuild ? claimStore(store) : undefined;
   const location = await locateDefinition(definitionTarget(positionals, command), store, { offline: flags.offline });
   const loaded = await loadDefinition({ path: location.dir, cacheDir: store.dir("defs") });
+  // A changed definition, or a forced rebuild, will most likely write: take the lock meanwhile.
+  if (claim && (!loaded.cached || flags.rebuild.length > 0)) void claim.hold().catch(() => undefined);
   const graph = buildGraph(loaded.system);
   const overrides = parseOverrides(process.env, flags.overrides);
   const known = new Map([...graph.sources.keys()].map((name) => [normaliseSourceName(name), name]));
