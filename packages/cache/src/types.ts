@@ -122,6 +122,8 @@ export interface PullOptions {
   name?: string;
   onProgress?: (progress: TransferProgress) => void;
   signal?: AbortSignal;
+  /** The key's manifest, when the caller has just looked it up (saves a request). */
+  manifest?: RemoteManifest;
 }
 
 export interface PushResult {

@@ -72,7 +72,7 @@ export class S3Remote implements Remote {
   }
 
   async pull(key: LayerKey, store: Store, options: PullOptions = {}): Promise<KeyRecord | undefined> {
-    const manifest = await this.lookup(key);
+    const manifest = options.manifest ?? (await this.lookup(key));
     if (!manifest) return undefined;
     const name = options.name ?? manifest.name;
     const meta = { name, buildMs: 0, origin: "pulled" as const, expectDigest: manifest.digest };

@@ -187,6 +187,7 @@ class Scheduler {
         remote.pull(resolution.key, this.options.store, {
           name: node.name,
           signal: this.abort.signal,
+          manifest: resolution.manifest,
           onProgress: (p) => emit({ type: "pulling", layer: node.name, key: resolution.key, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal }),
         }),
       );
