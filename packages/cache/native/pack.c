@@ -24,7 +24,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 #include "treeutil.h"
 
@@ -341,18 +340,6 @@ static void body(int dir, const char *name, const char *path, const struct stat 
 	close(fd);
 }
 
-static int is_opaque(int fd)
-{
-	static const char *const names[] = { "user.overlay.opaque", "trusted.overlay.opaque" };
-	char value[4];
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		ssize_t n = fgetxattr(fd, names[i], value, sizeof value);
-		if (n == 1 && value[0] == 'y')
-			return 1;
-	}
-	return 0;
-}
-
 __attribute__((noreturn)) static void refuse(const char *what, const char *path)
 {
 	pack_die(3, "refusing %s: %s", what, path);
@@ -383,7 +370,7 @@ static void pack_entry(int dir, const char *name, struct text *path)
 		size_t len = path->len;
 		text_add(path, "/", 1);
 		header(path->s, path->len, mode, 0, '5', NULL);
-		if (is_opaque(sub)) {
+		if (is_opaque(sub, NULL)) {
 			text_add(path, OPAQUE_MARKER, strlen(OPAQUE_MARKER));
 			header(path->s, path->len, 0, 0, '0', NULL);
 		}

@@ -55,12 +55,12 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
 	exit(1);
 }
 
-static int is_opaque(const char *path)
+int is_opaque(int fd, const char *path)
 {
 	static const char *const names[] = { "user.overlay.opaque", "trusted.overlay.opaque" };
 	char value[4];
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		ssize_t n = lgetxattr(path, names[i], value, sizeof value);
+		ssize_t n = fd >= 0 ? fgetxattr(fd, names[i], value, sizeof value) : lgetxattr(path, names[i], value, sizeof value);
 		if (n == 1 && value[0] == 'y')
 			return 1;
 	}
@@ -75,7 +75,7 @@ static int visit(const char *path, const struct stat *st, int type, struct FTW *
 		die("cannot read directory %s", path);
 	if (type != FTW_D || strlen(path) <= root_len)
 		return 0;
-	if (is_opaque(path)) {
+	if (is_opaque(-1, path)) {
 		const char *rel = path + root_len + 1;
 		fwrite(rel, 1, strlen(rel) + 1, stdout);
 	}

@@ -8,4 +8,8 @@ void serve(void);
 /* Writes the tar of the tree at root to stdout, as pack.ts's writeTar would (pack.c). */
 void pack_tree(const char *root);
 
+/* Whether a directory is marked opaque in an overlay upper (user. or trusted. xattr): the open
+ * directory fd when fd >= 0, else path, not following a symlink (treeutil.c). */
+int is_opaque(int fd, const char *path);
+
 #endif
