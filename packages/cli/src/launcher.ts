@@ -10,6 +10,7 @@
 
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Script } from "node:vm";
@@ -24,7 +25,8 @@ const importModule = (specifier: string): Promise<unknown> => import(specifier);
 
 function codeCacheFile(command: string | undefined): string {
   const env = process.env;
-  const store = env.CASTLE_CACHE_DIR || join(env.XDG_CACHE_HOME || join(env.HOME || "/", ".cache"), "castle");
+  // The store's root, found as defaultStoreRoot() finds it (that module is in the core).
+  const store = env.CASTLE_CACHE_DIR || join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache"), "castle");
   const name = command && OWN_CACHE.has(command) ? command : "other";
   return join(store, "code", `${CASTLE_CORE_ID.slice(0, 16)}-${process.version}-${process.arch}-${name}.v8`);
 }
