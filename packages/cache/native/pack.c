@@ -17,7 +17,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,17 +39,6 @@ static char out_buf[OUT_BYTES];
 static size_t out_len;
 static int can_splice = 1;
 
-__attribute__((noreturn, format(printf, 2, 3))) static void pack_die(int code, const char *fmt, ...)
-{
-	va_list ap;
-	fputs("castle-treeutil: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
-}
-
 static void write_out(const char *p, size_t len)
 {
 	while (len > 0) {
@@ -58,7 +46,7 @@ static void write_out(const char *p, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			pack_die(1, "writing the archive: %s", n < 0 ? strerror(errno) : "short write");
+			die_with(1, "writing the archive: %s", n < 0 ? strerror(errno) : "short write");
 		p += n;
 		len -= (size_t)n;
 	}
@@ -103,7 +91,7 @@ static void text_add(struct text *t, const char *s, size_t n)
 			cap *= 2;
 		char *grown = realloc(t->s, cap);
 		if (!grown)
-			pack_die(1, "out of memory");
+			die_with(1, "out of memory");
 		t->s = grown;
 		t->cap = cap;
 	}
@@ -257,7 +245,7 @@ static void header(const char *name, size_t name_len, unsigned mode, uint64_t si
 	}
 	if (pax.len > 0) {
 		if (pax.len > OUT_BYTES - 2 * BLOCK)
-			pack_die(1, "a pax header of %zu bytes is too long", pax.len);
+			die_with(1, "a pax header of %zu bytes is too long", pax.len);
 		size_t padded = BLOCK + pax.len + padding(pax.len);
 		char *at = room(padded);
 		header_block(at, "././@PaxHeader", 14, 0644, pax.len, 'x', "", 0);
@@ -289,7 +277,7 @@ static int open_readable(int dir, const char *name, mode_t mode)
 
 static void changed(const char *path)
 {
-	pack_die(1, "%s changed while it was being packed", path);
+	die_with(1, "%s changed while it was being packed", path);
 }
 
 static void body(int dir, const char *name, const char *path, const struct stat *st)
@@ -297,7 +285,7 @@ static void body(int dir, const char *name, const char *path, const struct stat 
 	uint64_t size = (uint64_t)st->st_size;
 	int fd = open_readable(dir, name, st->st_mode);
 	if (fd < 0)
-		pack_die(1, "cannot open %s: %s", path, strerror(errno));
+		die_with(1, "cannot open %s: %s", path, strerror(errno));
 	struct stat now;
 	if (fstat(fd, &now) != 0 || !S_ISREG(now.st_mode) || (uint64_t)now.st_size < size)
 		changed(path);
@@ -310,7 +298,7 @@ static void body(int dir, const char *name, const char *path, const struct stat 
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
-				pack_die(1, "reading %s: %s", path, strerror(errno));
+				die_with(1, "reading %s: %s", path, strerror(errno));
 			if (n == 0)
 				changed(path);
 			out_len += (size_t)n;
@@ -331,7 +319,7 @@ static void body(int dir, const char *name, const char *path, const struct stat 
 				return;
 			}
 			if (n < 0)
-				pack_die(1, "copying %s: %s", path, strerror(errno));
+				die_with(1, "copying %s: %s", path, strerror(errno));
 			if (n == 0)
 				changed(path);
 			done += (uint64_t)n;
@@ -342,7 +330,7 @@ static void body(int dir, const char *name, const char *path, const struct stat 
 
 __attribute__((noreturn)) static void refuse(const char *what, const char *path)
 {
-	pack_die(3, "refusing %s: %s", what, path);
+	die_with(3, "refusing %s: %s", what, path);
 }
 
 static void pack_dir(int fd, struct text *path);
@@ -352,7 +340,7 @@ static void pack_entry(int dir, const char *name, struct text *path)
 {
 	struct stat st;
 	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-		pack_die(1, "cannot stat %s: %s", path->s, strerror(errno));
+		die_with(1, "cannot stat %s: %s", path->s, strerror(errno));
 	int whiteout = S_ISCHR(st.st_mode) && st.st_rdev == 0;
 	if (S_ISFIFO(st.st_mode))
 		refuse("fifo", path->s);
@@ -366,7 +354,7 @@ static void pack_entry(int dir, const char *name, struct text *path)
 	if (S_ISDIR(st.st_mode)) {
 		int sub = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub < 0)
-			pack_die(1, "cannot open directory %s: %s", path->s, strerror(errno));
+			die_with(1, "cannot open directory %s: %s", path->s, strerror(errno));
 		size_t len = path->len;
 		text_add(path, "/", 1);
 		header(path->s, path->len, mode, 0, '5', NULL);
@@ -388,10 +376,10 @@ static void pack_entry(int dir, const char *name, struct text *path)
 		for (;;) {
 			target = realloc(target, cap);
 			if (!target)
-				pack_die(1, "out of memory");
+				die_with(1, "out of memory");
 			ssize_t n = readlinkat(dir, name, target, cap);
 			if (n < 0)
-				pack_die(1, "cannot read symlink %s: %s", path->s, strerror(errno));
+				die_with(1, "cannot read symlink %s: %s", path->s, strerror(errno));
 			if ((size_t)n < cap) {
 				target[n] = '\0';
 				break;
@@ -399,7 +387,7 @@ static void pack_entry(int dir, const char *name, struct text *path)
 			cap *= 2;
 		}
 		if (!valid_utf8(target))
-			pack_die(1, "cannot pack %s: its target is not valid UTF-8", path->s);
+			die_with(1, "cannot pack %s: its target is not valid UTF-8", path->s);
 		header(path->s, path->len, 0777, 0, '2', target);
 		free(target);
 	} else if (whiteout) {
@@ -420,7 +408,7 @@ static void pack_dir(int fd, struct text *path)
 {
 	DIR *d = fdopendir(fd);
 	if (!d)
-		pack_die(1, "cannot read directory %s: %s", path->len ? path->s : ".", strerror(errno));
+		die_with(1, "cannot read directory %s: %s", path->len ? path->s : ".", strerror(errno));
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *e;
@@ -432,17 +420,17 @@ static void pack_dir(int fd, struct text *path)
 			cap = cap ? cap * 2 : 64;
 			char **grown = realloc(names, cap * sizeof *names);
 			if (!grown)
-				pack_die(1, "out of memory");
+				die_with(1, "out of memory");
 			names = grown;
 		}
 		if (!(names[n++] = strdup(e->d_name)))
-			pack_die(1, "out of memory");
+			die_with(1, "out of memory");
 	}
 	if (errno != 0)
-		pack_die(1, "cannot read directory %s: %s", path->len ? path->s : ".", strerror(errno));
+		die_with(1, "cannot read directory %s: %s", path->len ? path->s : ".", strerror(errno));
 	for (size_t i = 0; i < n; i++)
 		if (!valid_utf8(names[i]))
-			pack_die(1, "cannot pack a name in %s: it is not valid UTF-8", path->len ? path->s : ".");
+			die_with(1, "cannot pack a name in %s: it is not valid UTF-8", path->len ? path->s : ".");
 	qsort(names, n, sizeof *names, compare_js);
 	size_t len = path->len;
 	for (size_t i = 0; i < n; i++) {
@@ -468,7 +456,7 @@ void pack_tree(const char *root)
 	}
 	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		pack_die(1, "cannot open %s: %s", root, strerror(errno));
+		die_with(1, "cannot open %s: %s", root, strerror(errno));
 	struct text path = { 0 };
 	text_add(&path, "", 0);
 	pack_dir(fd, &path);

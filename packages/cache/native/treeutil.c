@@ -44,7 +44,7 @@
 
 static size_t root_len;
 
-__attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt, ...)
+void die_with(int code, const char *fmt, ...)
 {
 	va_list ap;
 	fputs("castle-treeutil: ", stderr);
@@ -52,8 +52,10 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	exit(1);
+	exit(code);
 }
+
+#define die(...) die_with(1, __VA_ARGS__)
 
 int is_opaque(int fd, const char *path)
 {

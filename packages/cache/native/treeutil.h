@@ -2,6 +2,9 @@
 #ifndef CASTLE_TREEUTIL_H
 #define CASTLE_TREEUTIL_H
 
+/* Prints "castle-treeutil: <message>" on stderr and exits with code (treeutil.c). */
+__attribute__((noreturn, format(printf, 2, 3))) void die_with(int code, const char *fmt, ...);
+
 /* Runs the long-lived helper loop on stdin/stdout until stdin closes (serve.c). */
 void serve(void);
 
