@@ -47,8 +47,8 @@ export function registerBundle(url: string, info: BundleInfo): void {
 /** Maps a position in a registered bundle to the user's file; other positions are returned as they are. */
 export function originalPosition(file: string, line: number, column: number): CallerLocation {
   const path = file.startsWith("file://") ? fileURLToPath(file) : file;
-  // Registered by URL (an ES module bundle) or by path (a CommonJS one).
-  const bundle = registry()?.get(file) ?? registry()?.get(file.startsWith("file://") ? file : `file://${file}`) ?? registry()?.get(path);
+  // Registered by URL (an ES module bundle) or by path (a CommonJS one): try the other form too.
+  const bundle = registry()?.get(file) ?? registry()?.get(file === path ? `file://${path}` : path);
   if (!bundle) return { file: path, line, column };
   if (bundle.parsed === undefined) {
     try {

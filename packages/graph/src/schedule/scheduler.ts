@@ -37,10 +37,10 @@ export interface SchedulerOptions {
   force?: ReadonlySet<string>;
   signal?: AbortSignal;
   /**
-   * Awaited once, before the first layer is built, pulled or imported, with the trees found so
-   * far: the caller's claim on the store against a concurrent prune (a throw fails the build).
+   * Awaited once, before the first layer is built, pulled or imported: the caller's claim on the
+   * store against a concurrent prune (a throw fails the build).
    */
-  beforeStoreWrite?: (found: OutputDigest[]) => Promise<void>;
+  beforeStoreWrite?: () => Promise<void>;
 }
 
 export interface BuildOutcome {
@@ -271,7 +271,7 @@ class Scheduler {
   private beforeStoreWrite(): Promise<void> {
     const hook = this.options.beforeStoreWrite;
     if (!hook) return Promise.resolve();
-    return (this.storeWrite ??= hook([...this.records.values()].map((record) => record.digest)));
+    return (this.storeWrite ??= hook());
   }
 
   private sourceTree(name: string, source: Parameters<typeof realizeSource>[0]): Promise<OutputDigest> {
