@@ -2,12 +2,12 @@
 // and finding where its output already is — the local store, the remote cache, or nowhere
 // (then it must be built). Shared by the scheduler and by `plan` (castle why).
 
-import { isCastleError, messageOf } from "@castle/errors";
 import type { KeyRecord, LayerKey, OutputDigest, Remote, RemoteManifest, Store } from "@castle/cache";
 import { buildRootClosure, runClosure, type LayerGraph, type LayerNode } from "../dag/graph";
 import { keyInputs, layerKey, type KeyInputs } from "../hash/layer-key";
 import { sourceIdentity, type SourceContext } from "../sources";
 import { allFinished, ownWork } from "./errors";
+import { RemoteGuard } from "./remote-guard";
 import type { BuildEvent, Source } from "../types";
 
 export interface Resolution {
@@ -26,39 +26,6 @@ export interface ResolverOptions {
   onEvent: (event: BuildEvent) => void;
   /** Layer names whose cached outputs are ignored. */
   force?: ReadonlySet<string>;
-}
-
-/** Turns remote faults into one warning and stops asking a remote that is down. */
-export class RemoteGuard {
-  private broken = false;
-
-  constructor(
-    readonly remote: Remote | undefined,
-    private readonly onEvent: (event: BuildEvent) => void,
-  ) {}
-
-  get usable(): boolean {
-    return this.remote !== undefined && !this.broken;
-  }
-
-  /** Runs op against the remote; a fault becomes a warning and undefined. */
-  async attempt<T>(layer: string | undefined, what: string, op: (remote: Remote) => Promise<T>): Promise<T | undefined> {
-    if (!this.remote || this.broken) return undefined;
-    try {
-      return await op(this.remote);
-    } catch (error) {
-      const code = isCastleError(error) ? error.code : undefined;
-      const fatal = code === "CASTLE_REMOTE_UNREACHABLE" || code === "CASTLE_REMOTE_TIMEOUT" || code === "CASTLE_REMOTE_AUTH";
-      if (fatal) this.broken = true;
-      this.onEvent({
-        type: "warning",
-        ...(layer ? { layer } : {}),
-        code,
-        message: `remote cache ${this.remote.url}: ${what} failed: ${messageOf(error)}${fatal ? " — not using it for the rest of this run" : "; building locally"}`,
-      });
-      return undefined;
-    }
-  }
 }
 
 export class Resolver {
