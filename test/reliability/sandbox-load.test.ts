@@ -103,7 +103,7 @@ describe.skipIf(busyboxMissing())("sandbox load", () => {
     expect(problems.slice(0, 5)).toEqual([]);
     // Every ending ended the one way it should, as often as it was asked for.
     const expected: Record<Ending, string> = {
-      exit: "exit 0", kill: "exit 137", abort: "CASTLE_SANDBOX_ABORTED", enter: "exit 0", "setup-error": "CASTLE_SANDBOX_SETUP",
+      exit: "exit 0", kill: "exit 137", abort: "CASTLE_CANCELLED", enter: "exit 0", "setup-error": "CASTLE_SANDBOX_SETUP",
     };
     const asked = new Map<Ending, number>();
     for (let i = 0; i < TOTAL; i++) asked.set(endingOf(i), (asked.get(endingOf(i)) ?? 0) + 1);

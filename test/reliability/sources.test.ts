@@ -16,12 +16,15 @@ import { startGitServer } from "../../packages/graph/test/helpers/git-server";
 import { refusedPort, startHttpServer, type TestServer } from "../../packages/graph/test/helpers/http-server";
 import { cliMissing, describeRun, makeCliHome, runCastle } from "./helpers/cli";
 import { useTempDirs, writeDefinition } from "./helpers/definitions";
+import { craftTar } from "./helpers/tar-craft";
 import { checkStore } from "./helpers/store-check";
 
 const temp = useTempDirs("castle-rel-src");
 const sha256 = (data: Buffer | string) => createHash("sha256").update(data).digest("hex");
 const FILE = Buffer.from("the pinned file\n".repeat(4096));
 const GOOD = sha256(FILE);
+/** A source tarball holding a fifo: sources may only hold files, directories and symlinks. */
+const FIFO_TAR = craftTar([{ name: "pkg/README", body: "hi\n" }, { name: "pkg/pipe", type: "6", mode: 0o644 }]);
 
 let server: TestServer;
 beforeAll(async () => {
@@ -30,6 +33,8 @@ beforeAll(async () => {
     if (path.startsWith("/good/")) {
       res.setHeader("content-length", FILE.length);
       res.end(FILE);
+    } else if (path.startsWith("/fifo/")) {
+      res.end(FIFO_TAR);
     } else if (path.startsWith("/other/")) {
       res.end("some other file\n");
     } else if (path.startsWith("/truncated/")) {
@@ -221,6 +226,21 @@ export default system({ name: "src", layers: [a] });
     const result = await runCastle(home, ["build", definition(), "--plain"], { env: { CASTLE_OVERRIDE_MUSL_SRC: "/nonexistent/musl" } });
     expect(result.code, describeRun(result)).toBe(4);
     expect(result.stderr).toMatch(/^castle: CASTLE_OVERRIDE_MUSL_SRC points at \/nonexistent\/musl, which is not a directory/m);
+  });
+
+  it("exits 4 when a source archive holds an entry it may not (CASTLE_ARCHIVE_UNSAFE), nothing partial left", async () => {
+    const home = makeCliHome();
+    const dir = writeDefinition(temp("def"), {
+      "castle.ts": `import { layer, source, system } from "castle";
+const pkg = source.http({ url: "${server.url}/fifo/pkg.tar", sha256: "${sha256(FIFO_TAR)}", name: "pkg", extract: true, strip: 1 });
+const a = layer({ name: "a", mounts: { "/src": pkg }, script: "true" });
+export default system({ name: "src", layers: [a] });
+`,
+    });
+    const result = await runCastle(home, ["build", dir, "--plain"]);
+    expect(result.code, describeRun(result)).toBe(4);
+    expect(result.stderr).toMatch(/^castle: pkg: the archive holds pipe, a device, fifo or socket$/m);
+    expect(checkStore(home.cache).problems).toEqual([]);
   });
 
   it("exits 4 on a checksum mismatch, blaming the layer, with nothing partial left in the store", async () => {

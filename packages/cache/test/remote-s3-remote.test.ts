@@ -222,7 +222,7 @@ describe("S3Remote when the server dies mid-transfer", () => {
     await remote.close();
   });
 
-  it("a cancelled pull stops with CASTLE_REMOTE_ABORTED and leaves nothing", async () => {
+  it("a cancelled pull stops with CASTLE_CANCELLED and leaves nothing", async () => {
     const remote = remoteFor();
     await remote.push(big.record, big.ci);
     const laptop = newStore();
@@ -233,7 +233,7 @@ describe("S3Remote when the server dies mid-transfer", () => {
         if (p.bytesDone > 1 << 20) controller.abort();
       },
     });
-    await expect(pulling).rejects.toMatchObject({ code: "CASTLE_REMOTE_ABORTED" });
+    await expect(pulling).rejects.toMatchObject({ code: "CASTLE_CANCELLED" });
     expect(laptop.lookup(big.record.key)).toBeUndefined();
     expect(stagingLeft(laptop)).toEqual([]);
     await remote.close();

@@ -1,8 +1,10 @@
-// Owns CastleError, the base of every error Castle throws: a stable `code` that scripts and the
-// CLI can rely on, a `data` object with the facts, the original error as `cause`, and a message
-// that says what to do. Packages subclass it; only the CLI maps codes to exit statuses.
+// Owns CastleError, the base of every error Castle throws: a stable `code` from the closed
+// catalogue (catalogue.ts) that scripts and the CLI can rely on, the layer whose work failed, a
+// `data` object with the facts, the original error as `cause`, and a message that says what to do.
 
-export type CastleErrorCode = `CASTLE_${string}`;
+import type { CastleErrorCode } from "./catalogue";
+
+export { ERROR_CATALOGUE, EXIT_STATUS, isErrorCode, type CastleErrorCode, type ExitStatus } from "./catalogue";
 
 export interface CastleErrorOptions {
   /** Facts about the failure (paths, names, digests), for programs and `--json` output. */
@@ -11,12 +13,16 @@ export interface CastleErrorOptions {
   cause?: unknown;
   /** A one-line suggestion printed after the message. */
   hint?: string;
+  /** The layer whose own work failed (the scheduler sets it when a layer's work throws). */
+  layer?: string;
 }
 
 export class CastleError extends Error {
   readonly code: CastleErrorCode;
   readonly data: Record<string, unknown>;
   readonly hint: string | undefined;
+  /** The layer whose own work failed, once known; set once (the first layer to fail keeps it). */
+  layer: string | undefined;
 
   constructor(code: CastleErrorCode, message: string, options: CastleErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -24,6 +30,7 @@ export class CastleError extends Error {
     this.code = code;
     this.data = options.data ?? {};
     this.hint = options.hint;
+    this.layer = options.layer;
   }
 }
 

@@ -186,7 +186,7 @@ describe.skipIf(skip)("buildSystem", () => {
       buildSystem(buildGraph(system({ name: "fail", layers: [after] })), {
         store, sandbox, onEvent: (e) => events.push(e), sources: { overrides: new Map(), env: {} },
       }),
-    ).rejects.toMatchObject({ code: "CASTLE_BUILD_FAILED", data: { layer: "bad", exitCode: 3 } });
+    ).rejects.toMatchObject({ code: "CASTLE_BUILD_FAILED", layer: "bad", data: { exitCode: 3 } });
     const failed = events.find((e) => e.type === "failed");
     expect(failed).toMatchObject({ layer: "bad", logTail: expect.arrayContaining(["about to fail", "reason"]) });
     expect(events.find((e) => e.type === "skipped" && e.layer === "after")).toBeTruthy();

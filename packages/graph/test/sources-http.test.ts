@@ -245,7 +245,7 @@ describe("http sources", () => {
       const controller = new AbortController();
       setTimeout(() => controller.abort(), 200);
       const aborted = await realizeSource(src, sourceContext(store, { signal: controller.signal })).catch((e: unknown) => e);
-      expect(aborted).toMatchObject({ code: "CASTLE_ABORTED" });
+      expect(aborted).toMatchObject({ code: "CASTLE_CANCELLED" });
       expect(readdirSync(store.dir("downloads"))).toEqual([]);
     } finally {
       await server.close();
@@ -286,7 +286,7 @@ describe("hostile archives", () => {
       { members: [{ name: "top/ok" }, { name: "top/../../escaped", body: "x" }], code: "CASTLE_EXTRACT_FAILED" },
       { members: [{ name: "top/evil", type: "symlink", linkname: outside }, { name: "top/evil/pwned", body: "x" }], code: "CASTLE_EXTRACT_FAILED" },
       { members: [{ name: "top/evil", type: "symlink", linkname: "../../../.." }, { name: "top/evil/pwned2", body: "x" }], code: "CASTLE_EXTRACT_FAILED" },
-      { members: [{ name: "top/null", type: "character-device" }], code: process.getuid?.() === 0 ? "CASTLE_UNSAFE_ARCHIVE" : "CASTLE_EXTRACT_FAILED" },
+      { members: [{ name: "top/null", type: "character-device" }], code: process.getuid?.() === 0 ? "CASTLE_ARCHIVE_UNSAFE" : "CASTLE_EXTRACT_FAILED" },
       { members: [{ name: `${outside}/abs`, body: "x" }], code: undefined },
     ];
     for (const { members, code } of cases) {

@@ -78,7 +78,7 @@ export class SandboxHelperMissingError extends CastleError {
 /** The caller aborted the sandbox through its AbortSignal; the sandbox was killed. */
 export class SandboxAbortedError extends CastleError {
   constructor(reason: unknown) {
-    super("CASTLE_SANDBOX_ABORTED", "the sandbox was aborted and killed", { cause: reason });
+    super("CASTLE_CANCELLED", "the sandbox was aborted and killed", { cause: reason });
   }
 }
 

@@ -19,7 +19,7 @@ export interface SpawnOptions {
   asUser?: { uid: number; gid: number };
   /** The helper binary. Default: {@link helperPath}(). */
   helperPath?: string;
-  /** Aborting kills the sandbox; `wait()` then rejects with CASTLE_SANDBOX_ABORTED. */
+  /** Aborting kills the sandbox; `wait()` then rejects with CASTLE_CANCELLED. */
   signal?: AbortSignal;
 }
 

@@ -200,7 +200,7 @@ describe.skipIf(skipAll)("enter", () => {
       const aborted = enter({ initPid }, { argv: ["/bin/sleep", "1000"] }, { ...opts, stdio: "ignore", signal: controller.signal });
       const { pid: abortedPid } = await aborted.started;
       controller.abort();
-      await expect(aborted.wait()).rejects.toMatchObject({ code: "CASTLE_SANDBOX_ABORTED" });
+      await expect(aborted.wait()).rejects.toMatchObject({ code: "CASTLE_CANCELLED" });
       expect(await gone(abortedPid)).toBe(true);
       expect((await sh("echo still-up")).stdout).toBe("still-up\n");
     });

@@ -101,7 +101,7 @@ describe.skipIf(skipAll)("spawn and run", () => {
       const child = spawn({ root: root(), argv: ["/bin/sleep", "30"] }, { ...opts, stdio: "ignore", signal: controller.signal });
       const { initPid } = await child.started;
       controller.abort(new Error("enough"));
-      await expect(child.wait()).rejects.toMatchObject({ code: "CASTLE_SANDBOX_ABORTED" });
+      await expect(child.wait()).rejects.toMatchObject({ code: "CASTLE_CANCELLED" });
       expect(await gone(initPid)).toBe(true);
     });
 

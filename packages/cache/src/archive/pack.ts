@@ -311,7 +311,7 @@ async function drained(sink: Writable): Promise<void> {
 function packFailed(root: string, error: unknown): CastleError {
   if (isCastleError(error)) return error as CastleError;
   if ((error as Error)?.name === "AbortError") {
-    return new CastleError("CASTLE_ARCHIVE_ABORTED", `packing ${root} was cancelled`, { cause: error, data: { root } });
+    return new CastleError("CASTLE_CANCELLED", `packing ${root} was cancelled`, { cause: error, data: { root } });
   }
   return new CastleError("CASTLE_ARCHIVE_IO", `cannot pack ${root}: ${(error as Error)?.message ?? String(error)}`, {
     cause: error, data: { root },

@@ -10,7 +10,7 @@ export type RemoteErrorCode =
   | "CASTLE_REMOTE_AUTH"
   | "CASTLE_REMOTE_CORRUPT"
   | "CASTLE_REMOTE_ERROR"
-  | "CASTLE_REMOTE_ABORTED";
+  | "CASTLE_CANCELLED";
 
 interface SdkLikeError {
   name?: string;
@@ -71,12 +71,12 @@ export function remoteError(error: unknown, context: RemoteContext): CastleError
       : `the remote cache ${where} refused access while ${context.action}: ${detail}; check the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE), the bucket's policy, the region and the endpoint`,
     CASTLE_REMOTE_CORRUPT: `the remote cache ${where} sent bad data while ${context.action}: ${detail}`,
     CASTLE_REMOTE_ERROR: `the remote cache ${where} failed while ${context.action}: ${detail}`,
-    CASTLE_REMOTE_ABORTED: `${context.action} was cancelled`,
+    CASTLE_CANCELLED: `${context.action} was cancelled`,
   };
   return new CastleError(code, messages[code], {
     cause: error,
     data: { url: context.url, endpoint: context.endpoint, key: context.key, status: status(e), name: e.name },
-    hint: code === "CASTLE_REMOTE_ABORTED" ? undefined : "the remote is only a cache: Castle builds locally instead",
+    hint: code === "CASTLE_CANCELLED" ? undefined : "the remote is only a cache: Castle builds locally instead",
   });
 }
 
@@ -84,7 +84,7 @@ function classify(e: SdkLikeError): RemoteErrorCode {
   const names = [e.name, e.code, e.Code].filter((n): n is string => typeof n === "string");
   const cause = e.cause as SdkLikeError | undefined;
   if (cause && typeof cause === "object") names.push(...[cause.name, cause.code].filter((n): n is string => typeof n === "string"));
-  if (names.some((n) => n === "AbortError")) return "CASTLE_REMOTE_ABORTED";
+  if (names.some((n) => n === "AbortError")) return "CASTLE_CANCELLED";
   // The SDK renames a connection that broke (ECONNRESET, EPIPE) "TimeoutError" so that it gets
   // retried; it is not a slow server, and "raise the timeouts" would be the wrong advice.
   const errnos = [e.code, cause && typeof cause === "object" ? cause.code : undefined];

@@ -1,32 +1,58 @@
-// Owns the scheduler's errors: a layer whose build failed, a layer not built because another
-// failed first, blaming the layer whose own work failed, and failing only once sibling work has
-// settled (nothing left running behind a reported failure).
+// Owns the scheduler's errors: a layer whose build failed (with its log's path and tail), a layer
+// not built because another failed first, blaming the layer whose own work failed, and failing
+// only once sibling work has settled (nothing left running behind a reported failure).
 
 import { CastleError, isCastleError, messageOf } from "@castle/errors";
 
+export interface BuildFailure {
+  logPath?: string;
+  logTail: string[];
+  exitCode?: number;
+}
+
 export class BuildFailedError extends CastleError {
-  constructor(layer: string, message: string, data: { logPath?: string; logTail: string[]; exitCode?: number }, cause?: unknown) {
+  readonly logPath: string | undefined;
+  readonly logTail: string[];
+  readonly exitCode: number | undefined;
+
+  constructor(layer: string, message: string, failure: BuildFailure, cause?: unknown) {
     super("CASTLE_BUILD_FAILED", `layer ${layer}: ${message}`, {
-      data: { layer, ...data },
+      layer,
+      data: { ...(failure.exitCode === undefined ? {} : { exitCode: failure.exitCode }), ...(failure.logPath ? { logPath: failure.logPath } : {}) },
       cause,
-      hint: data.logPath ? `the full log is ${data.logPath}` : undefined,
+      hint: failure.logPath ? `the full log is ${failure.logPath}` : undefined,
     });
+    this.logPath = failure.logPath;
+    this.logTail = failure.logTail;
+    this.exitCode = failure.exitCode;
   }
 }
 
+/** The log of a failed build, when the error carries one (from any copy of this module). */
+export function buildFailureOf(error: unknown): BuildFailure {
+  const e = error as Partial<BuildFailedError>;
+  return {
+    logPath: typeof e.logPath === "string" ? e.logPath : undefined,
+    logTail: Array.isArray(e.logTail) ? e.logTail : [],
+  };
+}
+
 export class SkippedError extends CastleError {
-  constructor(layer: string, because: string) {
-    super("CASTLE_BUILD_SKIPPED", `layer ${layer} was not built: ${because}`, { data: { layer, because } });
+  constructor(
+    layer: string,
+    readonly because: string,
+  ) {
+    super("CASTLE_BUILD_SKIPPED", `layer ${layer} was not built: ${because}`, { data: { because } });
   }
 }
 
 /** Attaches the layer whose own work failed to an error (once: the first layer to fail keeps it). */
 export function blame(layer: string, error: unknown): CastleError {
-  if (error instanceof CastleError || isCastleError(error)) {
-    if (error.data.layer === undefined) (error.data as Record<string, unknown>).layer = layer;
+  if (isCastleError(error)) {
+    error.layer ??= layer;
     return error;
   }
-  return new CastleError("CASTLE_BUILD_FAILED", `layer ${layer}: ${messageOf(error)}`, { cause: error, data: { layer } });
+  return new CastleError("CASTLE_BUILD_FAILED", `layer ${layer}: ${messageOf(error)}`, { cause: error, layer });
 }
 
 /** Runs a layer's own work (not its dependencies'), blaming that layer for what fails. */

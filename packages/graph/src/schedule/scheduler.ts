@@ -11,7 +11,7 @@ import { buildRootClosure, runClosure, type LayerGraph, type LayerNode } from ".
 import { describeChanges, lastUse, recordUse, type LastUse } from "../explain/explain";
 import { realizeSource, sourceKey, type SourceContext } from "../sources";
 import type { BuildEvent, BuildStats } from "../types";
-import { SkippedError, allFinished, ownWork } from "./errors";
+import { SkippedError, allFinished, buildFailureOf, ownWork } from "./errors";
 import { criticalPaths } from "./priorities";
 import { Resolver, type Resolution } from "./resolve";
 import { runBuild } from "./run-build";
@@ -367,12 +367,12 @@ class Scheduler {
     this.finishedLayers.add(node);
     const emit = this.options.onEvent;
     if (error instanceof SkippedError || (isCastleError(error) && error.code === "CASTLE_BUILD_SKIPPED")) {
-      emit({ type: "skipped", layer: node.name, because: (error as SkippedError).data.because as string });
+      emit({ type: "skipped", layer: node.name, because: (error as SkippedError).because });
       return;
     }
-    const data = isCastleError(error) ? error.data : {};
-    if (data.layer !== node.name) {
-      emit({ type: "skipped", layer: node.name, because: data.layer ? `${String(data.layer)} failed` : messageOf(error) });
+    const blamed = isCastleError(error) ? error.layer : undefined;
+    if (blamed !== node.name) {
+      emit({ type: "skipped", layer: node.name, because: blamed ? `${blamed} failed` : messageOf(error) });
       return;
     }
     this.stats.failed++;
@@ -381,8 +381,7 @@ class Scheduler {
       layer: node.name,
       message: messageOf(error),
       code: isCastleError(error) ? error.code : undefined,
-      logPath: typeof data.logPath === "string" ? data.logPath : undefined,
-      logTail: Array.isArray(data.logTail) ? (data.logTail as string[]) : [],
+      ...buildFailureOf(error),
     });
     this.fail(error);
   }
@@ -396,8 +395,8 @@ class Scheduler {
 
   private throwIfFailed(node: LayerNode): void {
     if (this.failure) {
-      const layer = isCastleError(this.failure) ? this.failure.data.layer : undefined;
-      throw new SkippedError(node.name, typeof layer === "string" ? `${layer} failed` : "the build was stopped");
+      const layer = isCastleError(this.failure) ? this.failure.layer : undefined;
+      throw new SkippedError(node.name, layer ? `${layer} failed` : "the build was stopped");
     }
   }
 

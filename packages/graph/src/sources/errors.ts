@@ -12,9 +12,9 @@ export type SourceErrorCode =
   | "CASTLE_SOURCE_IO"
   | "CASTLE_CHECKSUM_MISMATCH"
   | "CASTLE_FETCH_FAILED"
-  | "CASTLE_ABORTED"
+  | "CASTLE_CANCELLED"
   | "CASTLE_EXTRACT_FAILED"
-  | "CASTLE_UNSAFE_ARCHIVE"
+  | "CASTLE_ARCHIVE_UNSAFE"
   | "CASTLE_MISSING_TOOL"
   | "CASTLE_GIT_REF_MISSING"
   | "CASTLE_GIT_COMMIT_MISSING"
@@ -29,7 +29,7 @@ export class SourceError extends CastleError {
 
 /** The error to throw when the caller's AbortSignal fired. */
 export function abortedError(what: string, signal: AbortSignal): SourceError {
-  return new SourceError("CASTLE_ABORTED", `${what} was cancelled`, { cause: signal.reason });
+  return new SourceError("CASTLE_CANCELLED", `${what} was cancelled`, { cause: signal.reason });
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {

@@ -97,7 +97,7 @@ export async function extractArchive(req: ExtractRequest): Promise<void> {
   await run(tar, args, req, { ...env, LC_ALL: "C" }, member);
   for (const name of readdirSync(dirname(req.dest))) {
     if (!before.has(name)) {
-      throw new SourceError("CASTLE_UNSAFE_ARCHIVE", `${req.name}: the archive wrote ${name} outside its directory`, {
+      throw new SourceError("CASTLE_ARCHIVE_UNSAFE", `${req.name}: the archive wrote ${name} outside its directory`, {
         data: { name: req.name, entry: name },
       });
     }
@@ -164,7 +164,7 @@ function checkTree(root: string, name: string): number {
       } else if (st.isFile()) {
         if (st.mode & 0o6000) chmodSync(abs, st.mode & 0o1777);
       } else if (!st.isSymbolicLink()) {
-        throw new SourceError("CASTLE_UNSAFE_ARCHIVE", `${name}: the archive holds ${path}, a device, fifo or socket`, {
+        throw new SourceError("CASTLE_ARCHIVE_UNSAFE", `${name}: the archive holds ${path}, a device, fifo or socket`, {
           data: { name, entry: path }, hint: "sources may only contain files, directories and symlinks",
         });
       }
