@@ -1,7 +1,7 @@
 // @castle/graph: definitions, their loader, the validated layer graph, keys, the scheduler.
 export type * from "./types";
 export * from "./define/index";
-export { isLayerValue, isSourceValue } from "./define/layer";
+export { isLayer, isSource } from "./types";
 export { isSystemValue } from "./define/system";
 export { loadDefinition, type LoadOptions, type LoadedDefinition } from "./load/load-definition";
 export { castleApiPath } from "./load/api-path";

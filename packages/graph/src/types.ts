@@ -32,9 +32,8 @@ export interface BuildOptions {
   shell: string[];
 }
 
-export interface Layer {
+interface LayerBase {
   readonly [LAYER_BRAND]: true;
-  readonly kind: "build" | "import" | "merge";
   readonly name: string;
   /** Mounted (composed, read-only) beneath the build root while building; not in the result. */
   readonly buildDeps: readonly LayerRef[];
@@ -42,11 +41,36 @@ export interface Layer {
   readonly runDeps: readonly LayerRef[];
   /** Sources or layers mounted at absolute paths while building (copy-on-write, discarded). */
   readonly mounts: Readonly<Record<string, Mountable>>;
-  /** For kind "build". */
-  readonly build?: BuildOptions;
-  /** For kind "import": the source whose tree is this layer's output. */
-  readonly from?: Source;
   readonly definedAt: DefinitionSite;
+}
+
+/** A layer built by a script in a sandbox: its output is what the script wrote. */
+export interface BuildLayer extends LayerBase {
+  readonly kind: "build";
+  readonly build: BuildOptions;
+}
+
+/** A layer whose output is a source's files, as they are. */
+export interface ImportLayer extends LayerBase {
+  readonly kind: "import";
+  readonly from: Source;
+}
+
+/** One name for a group of layers: no output of its own, only its run dependencies. */
+export interface MergeLayer extends LayerBase {
+  readonly kind: "merge";
+}
+
+export type Layer = BuildLayer | ImportLayer | MergeLayer;
+
+/** True for a layer made by any copy of the definition API (bundles may hold more than one). */
+export function isLayer(value: unknown): value is Layer {
+  return typeof value === "object" && value !== null && (value as Layer)[LAYER_BRAND] === true;
+}
+
+/** True for a source made by any copy of the definition API. */
+export function isSource(value: unknown): value is Source {
+  return typeof value === "object" && value !== null && (value as Source)[SOURCE_BRAND] === true;
 }
 
 export type SourceSpec =

@@ -2,7 +2,7 @@
 // "laptop" pulls what "CI" exported, pulls only what it needs, and any remote fault — a tampered
 // blob, a server that is down — becomes a warning and a local build, never a failed build.
 
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -52,21 +52,23 @@ function remote(options: { connectTimeoutMs?: number } = {}): Remote {
   });
 }
 
-function definition(): System {
+function definition(toolScript = "echo tool > /tool"): System {
   const base = layer.import({ name: "base", from: source.local(rootfs) });
-  const tool = layer({ name: "tool", runDeps: [base], script: "echo tool > /tool" });
+  const tool = layer({ name: "tool", runDeps: [base], script: toolScript });
   const app = layer({ name: "app", runDeps: [base], buildDeps: [tool], script: "cat /tool > /app-built-with" });
   return system({ name: "remote-demo", layers: [app] });
 }
 
-async function build(store: LocalStore, options: { remote?: Remote; exportRemote?: Remote; strictExport?: boolean } = {}) {
+async function build(store: LocalStore, options: { remote?: Remote; exportRemote?: Remote; strictExport?: boolean; toolScript?: string } = {}) {
   const events: BuildEvent[] = [];
-  const outcome = await buildSystem(buildGraph(definition()), {
+  const outcome = await buildSystem(buildGraph(definition(options.toolScript)), {
     store,
     sandbox: { spawn },
     onEvent: (e) => events.push(e),
     sources: { overrides: new Map(), env: {} },
-    ...options,
+    remote: options.remote,
+    exportRemote: options.exportRemote,
+    strictExport: options.strictExport,
   });
   const names = (type: BuildEvent["type"], origin?: string) =>
     events
@@ -109,6 +111,29 @@ describe.skipIf(skip)("buildSystem with a remote cache", () => {
     expect(laptop.built).toEqual(["app", "tool"]);
     expect(laptop.warnings.map((w) => w.type === "warning" && w.code)).toContain("CASTLE_REMOTE_CORRUPT");
     expect(readdirSync(join(store.root, "tmp"))).toEqual([]);
+  });
+
+  it("keys a layer again when the remote copy of its dependency was refused and rebuilt differently", async () => {
+    // tool is not reproducible: a rebuild never gives the digest CI's copy has.
+    const toolScript = "head -c 16 /dev/urandom | od -An -tx1 > /tool";
+    const ci = await build(openStore(temp()), { exportRemote: remote(), toolScript });
+    const client = server.client();
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: server.bucket, Prefix: `${prefix}/blobs/` }));
+    for (const object of listed.Contents ?? []) {
+      await client.send(new PutObjectCommand({ Bucket: server.bucket, Key: object.Key!, Body: Buffer.from("not the blob") }));
+    }
+    const store = openStore(temp());
+    const laptop = await build(store, { remote: remote(), toolScript });
+    expect(laptop.built).toEqual(["app", "tool"]);
+    // app's key was first computed with the digest CI's tool has; built on the rebuilt tool, it
+    // is keyed with what that rebuild really gave, so its key says what it was built from.
+    const app = (outcome: typeof ci.outcome) => outcome.layers.find((l) => l.name === "app")!.record;
+    expect(app(laptop.outcome).key).not.toBe(app(ci.outcome).key);
+    const tool = laptop.outcome.used.find((r) => r.name === "tool")!;
+    expect(readFileSync(join(store.treePath(app(laptop.outcome).digest), "app-built-with"), "utf8"))
+      .toBe(readFileSync(join(store.treePath(tool.digest), "tool"), "utf8"));
+    // A copy refused as bad is no reference: no claim that the build is not reproducible.
+    expect(laptop.warnings.map((w) => (w.type === "warning" ? w.message : ""))).not.toContainEqual(expect.stringMatching(/not reproducible/));
   });
 
   it("builds locally when the remote is down, asking it only once", async () => {

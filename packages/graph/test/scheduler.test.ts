@@ -2,7 +2,7 @@
 // changed, early cutoff, whiteouts through composition, overrides, concurrency, failures.
 
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -233,10 +233,17 @@ describe.skipIf(skip)("buildSystem", () => {
     const base = layer.import({ name: "base", from: source.local(rootfs) });
     const w = layer({
       name: "w", runDeps: [base], mounts: { "/src": source.local(src, { name: "w-src" }) },
-      script: "echo changed > /src/sub/f && echo new > /src/new && rm -f /bin/busybox.old; echo out > /out",
+      // Every command must succeed (sh -e): the writes and the deletion really happen, in the upper.
+      script: "echo changed > /src/sub/f && echo new > /src/new && rm /bin/cat && echo out > /out",
     });
     const { outcome } = await build(store, system({ name: "ro", layers: [w] }));
-    expect(await inRoot(outcome.lowers, "test -e /src/new && echo leaked; cat /out")).toBe("out\n");
+    // In the system, w's deletion shows (a whiteout in w's output) and its mount writes do not.
+    expect(await inRoot(outcome.lowers, "test -e /bin/cat && echo still; test -e /src/new && echo leaked; read out < /out; echo $out")).toBe("out\n");
+    // Nothing it mounted or built on changed: the source dir, the base's stored tree, the rootfs.
     expect(readdirSync(src).sort()).toEqual(["sub"]);
+    expect(readFileSync(join(src, "sub/f"), "utf8")).toBe("orig\n");
+    const baseTree = store.treePath(outcome.layers.find((l) => l.name === "base")!.record.digest);
+    expect(lstatSync(join(baseTree, "bin/cat")).isSymbolicLink()).toBe(true);
+    expect(lstatSync(join(rootfs, "bin/cat")).isSymbolicLink()).toBe(true);
   });
 });

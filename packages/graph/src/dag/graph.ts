@@ -3,7 +3,7 @@
 // and nothing composed of more layers than the sandbox can stack (stack-depth.ts).
 
 import { isDeepStrictEqual } from "node:util";
-import type { Layer, LayerRef, Source, System } from "../types";
+import { isLayer, type Layer, type LayerRef, type Source, type System } from "../types";
 import { cycleError, duplicateNameError, missingDependencyError, mountClashError } from "./errors";
 import { checkStackDepth } from "./stack-depth";
 
@@ -53,7 +53,7 @@ export function buildGraph(system: System): LayerGraph {
         node.mounts.push({ path, target: { kind: "source", source: target } });
       }
     }
-    if (layer.from) addSource(sources, layer.from);
+    if (layer.kind === "import") addSource(sources, layer.from);
     checkMounts(node);
   }
   const order = topologicalOrder([...nodes.values()]);
@@ -93,7 +93,7 @@ function addSource(sources: Map<string, Source>, source: Source): void {
 }
 
 function checkMounts(node: LayerNode): void {
-  const paths = [...node.mounts.map((m) => m.path), ...Object.keys(node.layer.build?.caches ?? {})].sort();
+  const paths = [...node.mounts.map((m) => m.path), ...Object.keys(node.layer.kind === "build" ? node.layer.build.caches : {})].sort();
   for (let i = 1; i < paths.length; i++) {
     const a = paths[i - 1]!;
     const b = paths[i]!;
@@ -173,8 +173,4 @@ export function buildRootClosure(node: LayerNode): LayerNode[] {
 
 function unique<T>(items: T[]): T[] {
   return [...new Set(items)];
-}
-
-function isLayer(value: unknown): value is Layer {
-  return typeof value === "object" && value !== null && (value as Layer)[Symbol.for("castle.layer") as never] === true;
 }

@@ -1,7 +1,7 @@
 // Owns `layer()`, `layer.import()` and `layer.merge()`: the three kinds of layer a definition
 // declares. They only check and record options; nothing is built or hashed here.
 
-import { LAYER_BRAND, SOURCE_BRAND, type Layer, type LayerRef, type Mountable, type Source } from "../types";
+import { LAYER_BRAND, isLayer, isSource, type BuildLayer, type ImportLayer, type LayerRef, type MergeLayer, type Mountable, type Source } from "../types";
 import { checkMountPath, checkName, checkStringMap, checkStrings } from "./checks";
 import { DefinitionError } from "./errors";
 import { captureSite, withSite } from "./site";
@@ -45,7 +45,7 @@ export interface LayerOptions {
  *   script: "mkdir -p /etc && echo hello > /etc/motd",
  * });
  */
-export function layer(options: LayerOptions): Layer {
+export function layer(options: LayerOptions): BuildLayer {
   const site = captureSite();
   if (typeof options !== "object" || options === null) {
     throw new DefinitionError("layer() takes an options object", site);
@@ -99,10 +99,10 @@ export interface ImportOptions {
  * @example
  * const base = layer.import({ name: "base", from: source.local("./rootfs") });
  */
-function importLayer(options: ImportOptions): Layer {
+function importLayer(options: ImportOptions): ImportLayer {
   const site = captureSite();
   const name = checkName(options?.name, "layer", site);
-  if (!isSourceValue(options.from)) {
+  if (!isSource(options.from)) {
     throw new DefinitionError(`layer ${name}: from must be a source (source.local, source.http, ...)`, site);
   }
   return withSite({
@@ -129,7 +129,7 @@ export interface MergeOptions {
  * @example
  * const userland = layer.merge({ name: "userland", layers: [busybox, zlib] });
  */
-function mergeLayer(options: MergeOptions): Layer {
+function mergeLayer(options: MergeOptions): MergeLayer {
   const site = captureSite();
   const name = checkName(options?.name, "layer", site);
   const layers = refs(options.layers, `layer ${name}: layers`, site);
@@ -151,7 +151,7 @@ function refs(value: unknown, what: string, site: SiteRef): LayerRef[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw new DefinitionError(`${what} must be an array of layers`, site);
   return value.map((ref, i) => {
-    if (typeof ref === "string" || isLayerValue(ref)) return ref;
+    if (typeof ref === "string" || isLayer(ref)) return ref;
     throw new DefinitionError(
       `${what}[${i}] is ${ref === undefined ? "undefined (a missing dependency? is it declared before use?)" : "not a layer"}`,
       site,
@@ -167,7 +167,7 @@ function mounts(value: unknown, name: string, site: SiteRef): Record<string, Mou
   const out: Record<string, Mountable> = {};
   for (const [path, target] of Object.entries(value)) {
     const normal = checkMountPath(path, `layer ${name}: mount path`, site);
-    if (!isSourceValue(target) && !isLayerValue(target)) {
+    if (!isSource(target) && !isLayer(target)) {
       throw new DefinitionError(`layer ${name}: mount ${path} must be a source or a layer`, site);
     }
     if (out[normal]) throw new DefinitionError(`layer ${name}: mount ${normal} is given twice`, site);
@@ -181,10 +181,3 @@ function cwdOf(cwd: string, name: string, site: SiteRef): string {
   return checkMountPath(cwd, `layer ${name}: cwd`, site);
 }
 
-export function isLayerValue(value: unknown): value is Layer {
-  return typeof value === "object" && value !== null && (value as Layer)[LAYER_BRAND] === true;
-}
-
-export function isSourceValue(value: unknown): value is Source {
-  return typeof value === "object" && value !== null && (value as Source)[SOURCE_BRAND] === true;
-}

@@ -1,9 +1,8 @@
 // Owns `system()`: the top of a definition, naming the layers that make up the running system.
 
-import { SYSTEM_BRAND, type LayerRef, type System } from "../types";
+import { SYSTEM_BRAND, isLayer, type LayerRef, type System } from "../types";
 import { checkMountPath, checkName, checkStringMap, checkStrings } from "./checks";
 import { DefinitionError } from "./errors";
-import { isLayerValue } from "./layer";
 import { captureSite, withSite } from "./site";
 
 export interface SystemOptions {
@@ -38,7 +37,7 @@ export function system(options: SystemOptions): System {
     throw new DefinitionError(`system ${name}: layers must be a non-empty array`, site);
   }
   options.layers.forEach((ref, i) => {
-    if (typeof ref !== "string" && !isLayerValue(ref)) {
+    if (typeof ref !== "string" && !isLayer(ref)) {
       throw new DefinitionError(
         `system ${name}: layers[${i}] is ${ref === undefined ? "undefined (a missing dependency?)" : "not a layer"}`,
         site,

@@ -60,10 +60,10 @@ export function keyInputs(node: LayerNode, ctx: KeyContext): KeyInputs {
   const { layer } = node;
   const base = { schema: BUILD_SCHEMA, kind: layer.kind, platform: `${process.arch}-linux` };
   if (layer.kind === "import") {
-    return { ...base, from: { name: layer.from!.name, id: ctx.sourceId(layer.from!.name) } };
+    return { ...base, from: { name: layer.from.name, id: ctx.sourceId(layer.from.name) } };
   }
   if (layer.kind === "merge") return base;
-  const build = layer.build!;
+  const { build } = layer;
   const keyed = (n: LayerNode): KeyedDep => ({ name: n.name, digest: ctx.digestOf(n) });
   return {
     ...base,

@@ -6,7 +6,8 @@ import { edges, type LayerGraph, type LayerNode } from "../dag/graph";
 import { describeChanges, lastUse } from "../explain/explain";
 import type { SourceContext } from "../sources";
 import type { BuildEvent, BuildReason } from "../types";
-import { Resolver } from "./resolve";
+import { RemoteGuard } from "./remote-guard";
+import { Resolver, keyDependencies, knownDigest } from "./resolve";
 
 export type LayerPlan =
   | { layer: string; status: "local" | "remote"; key: LayerKey; digest: OutputDigest }
@@ -23,35 +24,35 @@ export interface PlanOptions {
 
 /** What a build would do now, without building, pulling or fetching anything but identities. */
 export async function planSystem(graph: LayerGraph, options: PlanOptions): Promise<LayerPlan[]> {
+  const onEvent = options.onEvent ?? (() => {});
+  const resolver = new Resolver({
+    store: options.store,
+    remote: new RemoteGuard(options.remote, onEvent),
+    sources: { ...options.sources, store: options.store },
+  });
+  /** Output digests known without building; a layer absent here must be built first. */
+  const digests = new Map<LayerNode, OutputDigest>();
   const mustBuild = new Set<LayerNode>();
-  const resolver = new Resolver(
-    graph,
-    { store: options.store, remote: options.remote, sources: { ...options.sources, store: options.store }, onEvent: options.onEvent ?? (() => {}) },
-    async (node) => {
-      mustBuild.add(node);
-      throw new Unknown(node.name);
-    },
-  );
   const plans: LayerPlan[] = [];
   for (const node of graph.order) {
     if (node.layer.kind === "merge") {
       plans.push({ layer: node.name, status: "merge" });
       continue;
     }
-    const blockers = edges(node).filter((dep) => mustBuild.has(dep) || blockedBy(dep, mustBuild));
+    const blockers = keyDependencies(node).length === 0 ? [] : edges(node).filter((dep) => mustBuild.has(dep) || blockedBy(dep, mustBuild));
     if (blockers.length > 0) {
       plans.push({ layer: node.name, status: "blocked", waitingFor: blockers.map((b) => b.name) });
       mustBuild.add(node);
       continue;
     }
-    const resolution = await resolver.resolve(node);
-    if (resolution.where === "missing") {
+    const resolution = await resolver.resolve(node, (dep) => digests.get(dep) ?? unknown(dep));
+    const digest = knownDigest(resolution);
+    if (resolution.where === "missing" || digest === undefined) {
       mustBuild.add(node);
       const before = lastUse(options.store, graph.system.name, node.name);
       plans.push({ layer: node.name, status: "build", key: resolution.key, reason: describeChanges(before?.inputs, resolution.inputs) });
     } else {
-      const digest = resolution.record?.digest ?? resolution.manifest!.digest;
-      resolver.setDigest(node, digest);
+      digests.set(node, digest);
       plans.push({ layer: node.name, status: resolution.where, key: resolution.key, digest });
     }
   }
@@ -62,8 +63,6 @@ function blockedBy(node: LayerNode, mustBuild: Set<LayerNode>): boolean {
   return node.layer.kind === "merge" && node.runDeps.some((d) => mustBuild.has(d) || blockedBy(d, mustBuild));
 }
 
-class Unknown extends Error {
-  constructor(layer: string) {
-    super(`the output of ${layer} is not known until it is built`);
-  }
+function unknown(node: LayerNode): never {
+  throw new Error(`internal: the output of ${node.name} is not known until it is built`);
 }

@@ -7,15 +7,17 @@ import { join } from "node:path";
 import { messageOf } from "@castle/errors";
 import type { KeyRecord, LayerKey, Staging, Store } from "@castle/cache";
 import type { MountSpec, SandboxSpec } from "@castle/sandbox";
-import type { LayerNode } from "../dag/graph";
 import { DEFAULT_BUILD_ENV } from "../hash/layer-key";
+import type { BuildOptions } from "../types";
 import { BuildFailedError } from "./errors";
 import { LogSink } from "./log-sink";
 import type { SandboxRunner } from "./sandbox-runner";
 
 export interface BuildPlan {
-  node: LayerNode;
+  /** The layer's name, for logs and the sandbox's CASTLE_LAYER. */
+  name: string;
   key: LayerKey;
+  build: BuildOptions;
   /** Trees beneath the build root, bottom first. */
   rootTrees: string[];
   /** Per mount path: the trees composed there, bottom first. */
@@ -35,15 +37,14 @@ export interface BuildContext {
 const SYSTEM_MOUNTS = ["/proc", "/dev", "/tmp", "/sys"];
 
 export async function runBuild(plan: BuildPlan, ctx: BuildContext): Promise<KeyRecord> {
-  const { node, key } = plan;
-  const build = node.layer.build!;
-  const staging = await ctx.store.stage(node.name);
+  const { name, key } = plan;
+  const staging = await ctx.store.stage(name);
   const logPath = ctx.store.logPath(key);
   const log = new LogSink(logPath, ctx.onLine);
   const started = Date.now();
   try {
     const spec = buildSpec(plan, staging, ctx.store);
-    log.note(`building ${node.name} (key ${key.slice(0, 12)}) with ${plan.jobs} job(s)`);
+    log.note(`building ${name} (key ${key.slice(0, 12)}) with ${plan.jobs} job(s)`);
     const child = ctx.sandbox.spawn(spec, { stdio: ["ignore", "pipe", "pipe"], signal: ctx.signal });
     child.stdout?.on("data", (d: Buffer) => log.write(d));
     child.stderr?.on("data", (d: Buffer) => log.write(d));
@@ -52,14 +53,14 @@ export async function runBuild(plan: BuildPlan, ctx: BuildContext): Promise<KeyR
       exit = await child.wait();
     } catch (error) {
       log.note(messageOf(error));
-      throw new BuildFailedError(node.name, messageOf(error), { logPath, logTail: log.lastLines() }, error);
+      throw new BuildFailedError(name, messageOf(error), { logPath, logTail: log.lastLines() }, error);
     }
     if (exit.code !== 0) {
       const how = exit.signal ? `killed by ${exit.signal}` : `exited with status ${exit.code}`;
       log.note(`the build script ${how}`);
-      throw new BuildFailedError(node.name, `the build script ${how}`, { logPath, logTail: log.lastLines(), exitCode: exit.code });
+      throw new BuildFailedError(name, `the build script ${how}`, { logPath, logTail: log.lastLines(), exitCode: exit.code });
     }
-    const record = await ctx.store.commit(staging, key, { name: node.name, buildMs: Date.now() - started, origin: "built" });
+    const record = await ctx.store.commit(staging, key, { name, buildMs: Date.now() - started, origin: "built" });
     log.note(`done in ${((Date.now() - started) / 1000).toFixed(1)} s: output ${record.digest.slice(0, 12)}, ${record.entries} entries, ${record.bytes} bytes`);
     return record;
   } finally {
@@ -69,7 +70,7 @@ export async function runBuild(plan: BuildPlan, ctx: BuildContext): Promise<KeyR
 }
 
 function buildSpec(plan: BuildPlan, staging: Staging, store: Store): SandboxSpec {
-  const build = plan.node.layer.build!;
+  const { build } = plan;
   // An extra bottom lower holds empty directories for every mount point, so that creating them
   // never writes into the upper dir (which is the layer's output).
   const mountpoints = join(staging.dir, "mountpoints");
@@ -96,7 +97,7 @@ function buildSpec(plan: BuildPlan, staging: Staging, store: Store): SandboxSpec
     // Job counts are not part of the key: a build must not depend on how many cores it had.
     env: {
       ...DEFAULT_BUILD_ENV,
-      CASTLE_LAYER: plan.node.name,
+      CASTLE_LAYER: plan.name,
       CASTLE_JOBS: String(plan.jobs),
       MAKEFLAGS: `-j${plan.jobs}`,
       ...build.env,

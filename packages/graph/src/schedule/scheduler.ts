@@ -1,21 +1,27 @@
-// Owns building a system: every layer the system needs is found in the store, pulled from the
-// remote cache, or built in a sandbox — as soon as its dependencies are ready, at most `jobs` at a
-// time, longest remaining path first. A failure stops new work and is reported with the failing
-// layer and its log's tail. Built layers are exported to a remote in dependency order.
+// Owns building a system: every layer it needs is found in the store, pulled from a remote cache,
+// or built in a sandbox — as soon as its dependencies are ready, at most `jobs` at a time,
+// longest remaining path first. Each layer has one LayerRun whose state (layer-state.ts has the
+// map) only `moveTo` changes; one dispatch loop (`pump`) advances every layer something happened
+// to. A failure stops new work and is reported with the failing layer and its log's tail.
 
 import { availableParallelism } from "node:os";
 import PQueue from "p-queue";
 import { CastleError, isCastleError, messageOf } from "@castle/errors";
-import type { KeyRecord, LayerKey, OutputDigest, Remote, Store } from "@castle/cache";
+import type { KeyRecord, OutputDigest, Remote, Store } from "@castle/cache";
 import { buildRootClosure, runClosure, type LayerGraph, type LayerNode } from "../dag/graph";
 import { describeChanges, lastUse, recordUse, type LastUse } from "../explain/explain";
-import { realizeSource, sourceKey, type SourceContext } from "../sources";
-import type { BuildEvent, BuildStats } from "../types";
-import { SkippedError, allFinished, buildFailureOf, ownWork } from "./errors";
+import { layerKey } from "../hash/layer-key";
+import { sourceKey, type SourceContext } from "../sources";
+import type { BuildEvent, BuildLayer, BuildStats } from "../types";
+import { SkippedError, buildFailureOf, ownWork } from "./errors";
+import { Exporter } from "./exporter";
+import { digestIn, isBlocked, isFinal, type LayerState, type Origin } from "./layer-state";
 import { criticalPaths } from "./priorities";
-import { Resolver, type Resolution } from "./resolve";
+import { RemoteGuard } from "./remote-guard";
+import { Resolver, keyDependencies, type RemoteResolution, type Resolution } from "./resolve";
 import { runBuild } from "./run-build";
 import type { SandboxRunner } from "./sandbox-runner";
+import { SourceTrees } from "./source-trees";
 
 export interface SchedulerOptions {
   store: Store;
@@ -47,8 +53,8 @@ export interface BuildOutcome {
   /** Trees of the system's root, bottom first: overlay lowers for running it. */
   lowers: string[];
   /** The layers of the system's root, bottom first, with their records. */
-  layers: { name: string; key: LayerKey; record: KeyRecord }[];
-  /** Every layer this build found, pulled or built (GC roots: what the system needs). */
+  layers: { name: string; key: string; record: KeyRecord }[];
+  /** Every layer this build found, pulled or built, and its sources' trees (GC roots). */
   used: KeyRecord[];
   stats: BuildStats;
 }
@@ -58,25 +64,36 @@ export async function buildSystem(graph: LayerGraph, options: SchedulerOptions):
   return new Scheduler(graph, options).run();
 }
 
+/** One layer's part in a run: its state, and what it waits on and what waits on it. */
+interface LayerRun {
+  readonly node: LayerNode;
+  state: LayerState;
+  /** The layers whose output digests its key covers, and whose trees its build needs (for a
+   * merge layer: the layers it composes). */
+  readonly deps: LayerRun[];
+  /** The layers that list this one in their deps. */
+  readonly dependents: LayerRun[];
+  /** Its tree is needed: the system composes it, or a layer building needs it. */
+  treeWanted: boolean;
+  lastUse?: LastUse;
+}
+
 class Scheduler {
   private readonly started = Date.now();
   private readonly cores = availableParallelism();
   private readonly builds: PQueue;
   private readonly downloads = new PQueue({ concurrency: 4 });
-  /** Sources realized at once: a layer may mount a hundred pinned files, and a hundred parallel
-   * connections (and DNS look-ups) make mirrors and resolvers time out. */
-  private readonly fetches = new PQueue({ concurrency: 6 });
+  private readonly runs = new Map<LayerNode, LayerRun>();
+  private readonly remote: RemoteGuard;
   private readonly resolver: Resolver;
-  private readonly sourceContext: SourceContext;
-  private readonly records = new Map<LayerNode, KeyRecord>();
-  private readonly materialized = new Map<LayerNode, Promise<KeyRecord>>();
-  private readonly sourceTrees = new Map<string, Promise<OutputDigest>>();
-  private readonly pushes = new Map<LayerNode, Promise<void>>();
-  private readonly producing = new Map<LayerNode, Promise<OutputDigest>>();
-  private readonly finishedLayers = new Set<LayerNode>();
-  private readonly lastUses = new Map<LayerNode, LastUse | undefined>();
-  private readonly priorities: Map<LayerNode, number>;
+  private readonly sourceTrees: SourceTrees;
+  private readonly exporter?: Exporter;
   private readonly abort = new AbortController();
+  private priorities = new Map<LayerNode, number>();
+  private readonly dirty = new Set<LayerRun>();
+  private pumping = false;
+  private inFlight = 0;
+  private settled!: () => void;
   private failure: unknown;
   private storeWrite?: Promise<void>;
   private running = 0;
@@ -89,174 +106,268 @@ class Scheduler {
     private readonly options: SchedulerOptions,
   ) {
     this.builds = new PQueue({ concurrency: Math.max(1, options.jobs ?? this.cores) });
-    this.sourceContext = { ...options.sources, store: options.store };
-    this.resolver = new Resolver(
-      graph,
-      { store: options.store, remote: options.remote, sources: this.sourceContext, onEvent: options.onEvent, force: options.force },
-      (node, resolution) => this.produce(node, resolution),
-    );
-    options.store.removeStaleStaging();
-    for (const node of graph.order) this.lastUses.set(node, lastUse(options.store, graph.system.name, node.name));
-    this.priorities = criticalPaths(graph.order, (node) => this.lastUses.get(node)?.buildMs ?? 1000);
-    options.signal?.addEventListener(
-      "abort",
-      () => {
-        const reason: unknown = options.signal?.reason;
-        const signal = typeof reason === "string" && reason.startsWith("SIG") ? reason : undefined;
-        this.fail(new CastleError("CASTLE_CANCELLED", `the build was cancelled${signal ? ` (${signal})` : ""}`, { data: { signal } }));
-      },
-      { once: true },
-    );
+    const sources: SourceContext = { ...options.sources, store: options.store };
+    this.remote = new RemoteGuard(options.remote, options.onEvent);
+    this.resolver = new Resolver({ store: options.store, remote: this.remote, sources, force: options.force });
+    this.sourceTrees = new SourceTrees(sources, (name) => this.resolver.knownSourceId(name));
+    if (options.exportRemote) {
+      this.exporter = new Exporter({
+        remote: options.exportRemote,
+        store: options.store,
+        onEvent: options.onEvent,
+        onPushed: (bytes) => (this.stats.pushedBytes += bytes),
+        ...(options.strictExport ? { onStrictFailure: (error: unknown) => this.fail(error) } : {}),
+      });
+    }
+    for (const node of graph.order) {
+      this.runs.set(node, { node, state: { phase: "waiting" }, deps: [], dependents: [], treeWanted: false });
+    }
+    for (const run of this.runs.values()) {
+      const deps = run.node.layer.kind === "merge" ? runClosure([run.node]) : keyDependencies(run.node);
+      for (const dep of new Set(deps)) {
+        const depRun = this.runOf(dep);
+        run.deps.push(depRun);
+        depRun.dependents.push(run);
+      }
+    }
   }
 
   async run(): Promise<BuildOutcome> {
-    const emit = this.options.onEvent;
-    for (const node of this.graph.order) emit({ type: "queued", layer: node.name });
+    const { store, onEvent: emit, signal } = this.options;
+    store.removeStaleStaging();
+    for (const run of this.runs.values()) run.lastUse = lastUse(store, this.graph.system.name, run.node.name);
+    this.priorities = criticalPaths(this.graph.order, (node) => this.runOf(node).lastUse?.buildMs ?? 1000);
     this.stats.layers = this.graph.order.length;
-    const closure = runClosure(this.graph.roots);
-    const results = await Promise.allSettled(closure.map((node) => this.materialize(node)));
-    // Merge layers have no tree of their own: they are done when their layers are.
-    await Promise.allSettled(this.graph.order.filter((n) => n.layer.kind === "merge").map((n) => this.finishMerge(n)));
-    await Promise.allSettled(this.pushes.values());
+    for (const node of this.graph.order) emit({ type: "queued", layer: node.name });
+    const everything = new Promise<void>((resolve) => (this.settled = resolve));
+    signal?.addEventListener("abort", () => this.cancel(signal.reason), { once: true });
+    if (signal?.aborted) this.cancel(signal.reason);
+    const closure = runClosure(this.graph.roots).map((node) => this.runOf(node));
+    for (const run of closure) this.wantTree(run);
+    for (const run of this.runs.values()) this.dirty.add(run);
+    this.pump();
+    await everything;
+    await this.exporter?.settled();
     this.reportUntouched();
     this.stats.wallMs = Date.now() - this.started;
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-    const error = this.failure ?? failed?.reason;
+    const failedRun = closure.find((run) => run.state.phase !== "done");
+    const error = this.failure ?? (failedRun ? new CastleError("CASTLE_BUILD_SKIPPED", `layer ${failedRun.node.name} was not built`) : undefined);
     emit({ type: "finished", ok: !error, stats: { ...this.stats } });
     if (error) throw error;
+    const layers = closure.map((run) => ({ name: run.node.name, record: this.recordOf(run.node) }));
     return {
-      lowers: closure.map((node) => this.options.store.treePath(this.records.get(node)!.digest)),
-      layers: closure.map((node) => ({ name: node.name, key: this.records.get(node)!.key, record: this.records.get(node)! })),
-      used: [...this.records.values(), ...this.sourceRecords()],
+      lowers: layers.map(({ record }) => store.treePath(record.digest)),
+      layers: layers.map(({ name, record }) => ({ name, key: record.key, record })),
+      used: [...this.doneRecords(), ...this.sourceRecords()],
       stats: { ...this.stats },
     };
   }
 
-  /** Stored trees of this system's sources: GC roots too, so a prune does not make a rebuild
-   * download and unpack them again. */
-  private sourceRecords(): KeyRecord[] {
-    const out: KeyRecord[] = [];
-    for (const name of this.graph.sources.keys()) {
-      const id = this.resolver.sourceId(name);
-      const record = id ? this.options.store.lookup(sourceKey(id)) : undefined;
-      if (record) out.push(record);
-    }
-    return out;
+  private runOf(node: LayerNode): LayerRun {
+    const run = this.runs.get(node);
+    if (!run) throw new Error(`internal: layer ${node.name} is not in the graph`);
+    return run;
   }
 
-  /** Makes a layer's tree present in the local store. */
-  private materialize(node: LayerNode): Promise<KeyRecord> {
-    let pending = this.materialized.get(node);
-    if (!pending) {
-      pending = this.track(node, this.fetchOrBuild(node));
-      this.materialized.set(node, pending);
+  // ── the dispatch loop ──────────────────────────────────────────────────────────────────────
+
+  /** Advances every layer something happened to, until nothing more can move without waiting. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (let run = first(this.dirty); run; run = first(this.dirty)) {
+        this.dirty.delete(run);
+        try {
+          this.advance(run);
+        } catch (error) {
+          this.moveTo(run, this.failedState(run, error));
+        }
+      }
+    } finally {
+      this.pumping = false;
     }
-    return pending;
+    if (this.inFlight === 0) this.settled();
   }
 
-  private async fetchOrBuild(node: LayerNode): Promise<KeyRecord> {
-    await this.resolver.digest(node);
-    const resolution = await this.resolver.resolve(node);
-    const known = this.records.get(node);
-    if (known) return known;
-    if (resolution.where === "local") return this.finish(node, resolution, resolution.record!, "local");
-    if (resolution.where === "remote") {
-      const pulled = await this.pull(node, resolution);
-      if (pulled) return pulled;
-      const digest = await this.produce(node, resolution);
-      if (digest !== resolution.manifest!.digest) {
+  /** The one place a layer's state changes; what depends on it is looked at again. */
+  private moveTo(run: LayerRun, state: LayerState): void {
+    run.state = state;
+    if (state.phase === "skipped") this.reportSkipped(run, state.because);
+    this.dirty.add(run);
+    for (const dependent of run.dependents) this.dirty.add(dependent);
+  }
+
+  /** Runs async work for a layer; its outcome is a state, and the loop goes on from there. */
+  private work(run: LayerRun, task: () => Promise<LayerState>): void {
+    this.inFlight++;
+    task()
+      .catch((error: unknown) => this.failedState(run, error))
+      .then((state) => {
+        this.inFlight--;
+        this.moveTo(run, state);
+        this.pump();
+      });
+  }
+
+  private wantTree(run: LayerRun): void {
+    if (run.treeWanted) return;
+    run.treeWanted = true;
+    this.dirty.add(run);
+    if (run.node.layer.kind === "merge") for (const dep of run.deps) this.wantTree(dep);
+  }
+
+  /** Moves a layer on as far as it can go now; starts its async work when it has some. */
+  private advance(run: LayerRun): void {
+    const { state } = run;
+    switch (state.phase) {
+      case "waiting":
+        if (this.blocked(run)) return;
+        if (run.node.layer.kind === "merge") {
+          if (run.deps.every((dep) => dep.state.phase === "done")) this.merged(run);
+        } else if (run.deps.every((dep) => digestIn(dep.state) !== undefined)) {
+          if (!this.stopped(run)) this.resolve(run);
+        }
+        return;
+      case "resolved":
+        if (state.resolution.where === "missing") {
+          this.moveTo(run, { phase: "building", resolution: state.resolution, started: false });
+        } else if (run.treeWanted && !this.stopped(run)) {
+          if (state.resolution.where === "local") this.found(run, state.resolution);
+          else this.pull(run, state.resolution);
+        }
+        return;
+      case "building":
+        if (state.started || this.blocked(run)) return;
+        for (const dep of run.deps) this.wantTree(dep);
+        if (run.deps.every((dep) => dep.state.phase === "done") && !this.stopped(run)) this.build(run, state);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** A layer whose dependencies will never all be had is skipped, naming the one that failed. */
+  private blocked(run: LayerRun): boolean {
+    const dep = run.deps.find((d) => isBlocked(d.state));
+    if (dep) this.moveTo(run, { phase: "skipped", because: `${blockerOf(dep)} failed` });
+    return dep !== undefined;
+  }
+
+  /** After a failure (or a cancellation), nothing new starts: the layer is skipped instead. */
+  private stopped(run: LayerRun): boolean {
+    if (!this.failure) return false;
+    const failed = isCastleError(this.failure) ? this.failure.layer : undefined;
+    this.moveTo(run, { phase: "skipped", because: failed ? `${failed} failed` : "the build was stopped" });
+    return true;
+  }
+
+  // ── transitions with work ──────────────────────────────────────────────────────────────────
+
+  private resolve(run: LayerRun): void {
+    run.state = { phase: "resolving" };
+    this.work(run, async () => {
+      const resolution = await ownWork(run.node.name, () => this.resolver.resolve(run.node, (dep) => this.digestOf(dep)));
+      return { phase: "resolved", resolution };
+    });
+  }
+
+  private found(run: LayerRun, resolution: Extract<Resolution, { where: "local" }>): void {
+    this.finish(run, resolution, resolution.record, "local");
+  }
+
+  private pull(run: LayerRun, resolution: RemoteResolution): void {
+    run.state = { phase: "pulling", resolution };
+    const { node } = run;
+    const emit = this.options.onEvent;
+    this.work(run, async () => {
+      await this.beforeStoreWrite();
+      let refused = false;
+      const record = await this.downloads.add(async () => {
+        this.throwIfFailed(node);
+        emit({ type: "pulling", layer: node.name, key: resolution.key, bytesDone: 0, bytesTotal: resolution.manifest.size });
+        return this.remote.attempt(node.name, "pull", (remote) =>
+          remote.pull(resolution.key, this.options.store, {
+            name: node.name,
+            signal: this.abort.signal,
+            manifest: resolution.manifest,
+            onProgress: (p) => emit({ type: "pulling", layer: node.name, key: resolution.key, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal }),
+          }).catch((error: unknown) => {
+            refused = isCastleError(error) && (error.code === "CASTLE_REMOTE_CORRUPT" || error.code === "CASTLE_DIGEST_MISMATCH");
+            throw error;
+          }),
+        );
+      });
+      if (record) {
+        this.stats.pulledBytes += resolution.manifest.size;
+        return this.finished(run, resolution, record, "pulled");
+      }
+      // The pull failed (a warning was given): build it. A copy refused as bad is no reference
+      // for whether the build is reproducible; one that could not be fetched is.
+      const missing: Resolution = { key: resolution.key, inputs: resolution.inputs, where: "missing" };
+      return { phase: "building", resolution: missing, started: false, ...(refused ? {} : { remoteDigest: resolution.manifest.digest }) };
+    });
+  }
+
+  private build(run: LayerRun, state: Extract<LayerState, { phase: "building" }>): void {
+    run.state = { ...state, started: true };
+    const { node } = run;
+    const { layer } = node;
+    this.work(run, async () => {
+      await this.beforeStoreWrite();
+      if (layer.kind === "import") {
+        const digest = await ownWork(node.name, () => this.sourceTrees.tree(layer.from));
+        const record = this.options.store.link(state.resolution.key, digest, { name: node.name, buildMs: 0, origin: "built" });
+        return this.finished(run, state.resolution, record, "built");
+      }
+      if (layer.kind === "merge") throw new Error(`internal: merge layer ${node.name} has nothing to build`);
+      // Its key was computed with the digests its dependencies were expected to have; a rebuilt
+      // remote copy may have come out different. Then key it again with what is really there.
+      const inputs = await ownWork(node.name, () => this.resolver.inputs(node, (dep) => this.digestOf(dep)));
+      if (layerKey(inputs) !== state.resolution.key) return { phase: "waiting" };
+      const { record, origin } = await this.runScript(run, layer, state.resolution);
+      if (state.remoteDigest && record.digest !== state.remoteDigest) {
         this.options.onEvent({
           type: "warning", layer: node.name,
-          message: `rebuilt ${node.name} differs from the remote copy (${digest.slice(0, 12)} vs ${resolution.manifest!.digest.slice(0, 12)}): its build is not reproducible`,
+          message: `rebuilt ${node.name} differs from the remote copy (${record.digest.slice(0, 12)} vs ${state.remoteDigest.slice(0, 12)}): its build is not reproducible`,
         });
       }
-      this.resolver.setDigest(node, digest);
-      return this.records.get(node)!;
-    }
-    // "missing": resolver.digest() already produced it.
-    return this.records.get(node)!;
-  }
-
-  private async pull(node: LayerNode, resolution: Resolution): Promise<KeyRecord | undefined> {
-    const emit = this.options.onEvent;
-    await this.beforeStoreWrite();
-    const record = await this.downloads.add(async () => {
-      this.throwIfFailed(node);
-      emit({ type: "pulling", layer: node.name, key: resolution.key, bytesDone: 0, bytesTotal: resolution.manifest!.size });
-      return this.resolver.remote.attempt(node.name, "pull", (remote) =>
-        remote.pull(resolution.key, this.options.store, {
-          name: node.name,
-          signal: this.abort.signal,
-          manifest: resolution.manifest,
-          onProgress: (p) => emit({ type: "pulling", layer: node.name, key: resolution.key, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal }),
-        }),
-      );
+      return this.finished(run, state.resolution, record, origin);
     });
-    if (!record) return undefined;
-    this.stats.pulledBytes += resolution.manifest!.size;
-    return this.finish(node, resolution, record, "pulled");
   }
 
-  /** Produces a layer's output once, however many paths ask for it (the resolver's digest() and
-   * materialize() both can). */
-  private produce(node: LayerNode, resolution: Resolution): Promise<OutputDigest> {
-    let pending = this.producing.get(node);
-    if (!pending) {
-      pending = this.produceNow(node, resolution);
-      this.producing.set(node, pending);
-    }
-    return pending;
-  }
-
-  /** Produces a layer's output that is stored nowhere: import its source or build it. */
-  private async produceNow(node: LayerNode, resolution: Resolution): Promise<OutputDigest> {
-    const { layer } = node;
-    if (layer.kind === "merge") throw new Error(`internal: merge layer ${node.name} has no output`);
-    await this.beforeStoreWrite();
-    if (layer.kind === "import") {
-      const digest = await ownWork(node.name, () => this.sourceTree(layer.from!.name, layer.from!));
-      const record = this.options.store.link(resolution.key, digest, { name: node.name, buildMs: 0, origin: "built" });
-      this.finish(node, resolution, record, "built");
-      return digest;
-    }
-    const rootNodes = buildRootClosure(node);
-    const mountNodes = node.mounts.map((m) => (m.target.kind === "layer" ? runClosure([m.target.node]) : []));
-    await Promise.all([...rootNodes, ...mountNodes.flat()].map((dep) => this.materialize(dep)));
-    this.throwIfFailed(node);
-    const mountTrees = await ownWork(node.name, () => allFinished(
-      node.mounts.map(async (mount, i) => ({
+  /** Fetches what the build mounts, then runs its script in a build slot, under the key's lock. */
+  private async runScript(run: LayerRun, layer: BuildLayer, resolution: Resolution): Promise<{ record: KeyRecord; origin: Origin }> {
+    const { node } = run;
+    const { store, onEvent: emit } = this.options;
+    const composed = (target: LayerNode) => runClosure([target]).map((n) => this.treeOf(n));
+    const mountTrees = await ownWork(node.name, () => Promise.all(
+      node.mounts.map(async (mount) => ({
         path: mount.path,
-        trees:
-          mount.target.kind === "source"
-            ? [this.options.store.treePath(await this.sourceTree(mount.target.source.name, mount.target.source))]
-            : mountNodes[i]!.map((n) => this.treeOf(n)),
+        trees: mount.target.kind === "source" ? [store.treePath(await this.sourceTrees.tree(mount.target.source))] : composed(mount.target.node),
       })),
     ));
-    const record = await this.builds.add(
+    const rootTrees = buildRootClosure(node).map((n) => this.treeOf(n));
+    return this.builds.add(
       () => {
         this.throwIfFailed(node);
-        return ownWork(node.name, () => this.options.store.withKeyLock(resolution.key, async () => {
+        return ownWork(node.name, () => store.withKeyLock(resolution.key, async () => {
           this.throwIfFailed(node);
           // Another process may have built it while we waited for the lock (unless asked to rebuild).
-          const done = this.options.force?.has(node.name) ? undefined : this.options.store.lookup(resolution.key);
+          const done = this.options.force?.has(node.name) ? undefined : store.lookup(resolution.key);
           if (done) return { record: done, origin: "local" as const };
           const jobs = jobShare(this.cores, Math.min(this.builds.concurrency, this.running + 1 + this.builds.size));
           const reason = this.options.force?.has(node.name)
             ? { kind: "forced" as const, changes: ["asked to rebuild"] }
-            : describeChanges(this.lastUses.get(node)?.inputs, resolution.inputs);
-          this.options.onEvent({ type: "building", layer: node.name, key: resolution.key, reason, logPath: this.options.store.logPath(resolution.key), jobs });
+            : describeChanges(run.lastUse?.inputs, resolution.inputs);
+          emit({ type: "building", layer: node.name, key: resolution.key, reason, logPath: store.logPath(resolution.key), jobs });
           this.running++;
           try {
-            const built = await runBuild(
-              { node, key: resolution.key, rootTrees: rootNodes.map((n) => this.treeOf(n)), mountTrees, jobs },
-              {
-                store: this.options.store,
-                sandbox: this.options.sandbox,
-                signal: this.abort.signal,
-                onLine: (line) => this.options.onEvent({ type: "log", layer: node.name, line }),
-              },
+            const record = await runBuild(
+              { name: node.name, key: resolution.key, build: layer.build, rootTrees, mountTrees, jobs },
+              { store, sandbox: this.options.sandbox, signal: this.abort.signal, onLine: (line) => emit({ type: "log", layer: node.name, line }) },
             );
-            return { record: built, origin: "built" as const };
+            return { record, origin: "built" as const };
           } finally {
             this.running--;
           }
@@ -264,43 +375,17 @@ class Scheduler {
       },
       { priority: this.priorities.get(node) ?? 0 },
     );
-    this.finish(node, resolution, record!.record, record!.origin);
-    return record!.record.digest;
   }
 
-  private beforeStoreWrite(): Promise<void> {
-    const hook = this.options.beforeStoreWrite;
-    if (!hook) return Promise.resolve();
-    return (this.storeWrite ??= hook());
+  // ── endings ────────────────────────────────────────────────────────────────────────────────
+
+  private finish(run: LayerRun, resolution: Resolution, record: KeyRecord, origin: Origin): void {
+    this.moveTo(run, this.finished(run, resolution, record, origin));
   }
 
-  private sourceTree(name: string, source: Parameters<typeof realizeSource>[0]): Promise<OutputDigest> {
-    let pending = this.sourceTrees.get(name);
-    if (!pending) {
-      pending = this.fetches.add(() => realizeSource(source, this.sourceContext)).then((digest) => {
-        // A local directory is keyed by its content: if it changed since the keys were computed,
-        // building with it would store an output under a key that does not describe it.
-        const id = this.resolver.sourceId(name);
-        if (id?.startsWith("local:") && id !== `local:${digest}`) {
-          throw new CastleError("CASTLE_SOURCE_CHANGED", `source ${name} changed while Castle was building; run the build again`, {
-            data: { source: name, expected: id, actual: `local:${digest}` },
-          });
-        }
-        return digest;
-      });
-      this.sourceTrees.set(name, pending);
-    }
-    return pending;
-  }
-
-  private treeOf(node: LayerNode): string {
-    return this.options.store.treePath(this.records.get(node)!.digest);
-  }
-
-  private finish(node: LayerNode, resolution: Resolution, record: KeyRecord, origin: "built" | "pulled" | "local"): KeyRecord {
-    if (this.records.has(node)) return this.records.get(node)!;
-    this.records.set(node, record);
-    this.finishedLayers.add(node);
+  /** The done state of a layer, with its events, statistics, explain record and export. */
+  private finished(run: LayerRun, resolution: Resolution, record: KeyRecord, origin: Origin): LayerState {
+    const { node } = run;
     const emit = this.options.onEvent;
     if (origin === "local") {
       this.stats.cached++;
@@ -309,81 +394,38 @@ class Scheduler {
     } else if (origin === "pulled") this.stats.pulled++;
     else this.stats.built++;
     emit({ type: "done", layer: node.name, key: resolution.key, record, origin });
-    const previous = this.lastUses.get(node);
+    const previous = run.lastUse;
     recordUse(this.options.store, this.graph.system.name, node.name, {
       key: resolution.key,
       inputs: resolution.inputs,
       buildMs: origin === "built" ? record.buildMs : previous?.buildMs ?? record.buildMs,
     }, previous);
-    this.schedulePush(node, record);
-    return record;
+    this.exporter?.push(node, record);
+    return { phase: "done", resolution, record, origin };
   }
 
-  /** Exports a layer after its dependencies, so manifests appear in dependency order. */
-  private schedulePush(node: LayerNode, record: KeyRecord): void {
-    const remote = this.options.exportRemote;
-    if (!remote) return;
-    const deps = buildRootClosure(node).map((dep) => this.pushes.get(dep)).filter(Boolean);
-    const push = Promise.allSettled(deps).then(async () => {
-      try {
-        const result = await remote.push(record, this.options.store, { name: node.name });
-        this.stats.pushedBytes += result.uploadedBytes;
-        this.options.onEvent({ type: "pushed", layer: node.name, key: record.key, uploadedBytes: result.uploadedBytes });
-      } catch (error) {
-        if (this.options.strictExport) this.fail(error);
-        this.options.onEvent({
-          type: "warning", layer: node.name, code: isCastleError(error) ? error.code : undefined,
-          message: `export of ${node.name} to ${remote.url} failed: ${messageOf(error)}`,
-        });
-      }
-    });
-    this.pushes.set(node, push);
+  private merged(run: LayerRun): void {
+    this.moveTo(run, { phase: "merged" });
+    this.options.onEvent({ type: "done", layer: run.node.name, key: "", origin: "local" });
   }
 
-  private async finishMerge(node: LayerNode): Promise<void> {
-    const deps = runClosure([node]);
-    const settled = await Promise.allSettled(deps.map((dep) => this.materialized.get(dep) ?? Promise.resolve()));
-    if (settled.every((s) => s.status === "fulfilled") && deps.every((d) => this.finishedLayers.has(d))) {
-      this.finishedLayers.add(node);
-      this.options.onEvent({ type: "done", layer: node.name, key: "", origin: "local" });
-    }
-  }
-
-  /** Wraps a layer's work so its failure is reported once, with its log tail. */
-  private async track(node: LayerNode, work: Promise<KeyRecord>): Promise<KeyRecord> {
-    try {
-      return await work;
-    } catch (error) {
-      this.report(node, error);
-      throw error;
-    }
-  }
-
-  private readonly reported = new Set<LayerNode>();
-
-  private report(node: LayerNode, error: unknown): void {
-    if (this.reported.has(node)) return;
-    this.reported.add(node);
-    this.finishedLayers.add(node);
+  /** The state of a layer whose own work threw: failed (reported once, with its log's tail), or
+   * skipped when another layer's failure stopped it. */
+  private failedState(run: LayerRun, error: unknown): LayerState {
     const emit = this.options.onEvent;
+    const { name } = run.node;
     if (error instanceof SkippedError || (isCastleError(error) && error.code === "CASTLE_BUILD_SKIPPED")) {
-      emit({ type: "skipped", layer: node.name, because: (error as SkippedError).because });
-      return;
+      return { phase: "skipped", because: (error as SkippedError).because };
     }
     const blamed = isCastleError(error) ? error.layer : undefined;
-    if (blamed !== node.name) {
-      emit({ type: "skipped", layer: node.name, because: blamed ? `${blamed} failed` : messageOf(error) });
-      return;
+    if (blamed !== name) {
+      const because = blamed ? `${blamed} failed` : messageOf(error);
+      return { phase: "skipped", because };
     }
     this.stats.failed++;
-    emit({
-      type: "failed",
-      layer: node.name,
-      message: messageOf(error),
-      code: isCastleError(error) ? error.code : undefined,
-      ...buildFailureOf(error),
-    });
+    emit({ type: "failed", layer: name, message: messageOf(error), code: isCastleError(error) ? error.code : undefined, ...buildFailureOf(error) });
     this.fail(error);
+    return { phase: "failed", error };
   }
 
   private fail(error: unknown): void {
@@ -393,24 +435,90 @@ class Scheduler {
     if (this.options.cancelOnFailure || (isCastleError(error) && error.code === "CASTLE_CANCELLED")) this.abort.abort();
   }
 
+  private cancel(reason: unknown): void {
+    const signal = typeof reason === "string" && reason.startsWith("SIG") ? reason : undefined;
+    this.fail(new CastleError("CASTLE_CANCELLED", `the build was cancelled${signal ? ` (${signal})` : ""}`, { data: { signal } }));
+    for (const run of this.runs.values()) this.dirty.add(run);
+    this.pump();
+  }
+
   private throwIfFailed(node: LayerNode): void {
-    if (this.failure) {
-      const layer = isCastleError(this.failure) ? this.failure.layer : undefined;
-      throw new SkippedError(node.name, layer ? `${layer} failed` : "the build was stopped");
+    if (!this.failure) return;
+    const layer = isCastleError(this.failure) ? this.failure.layer : undefined;
+    throw new SkippedError(node.name, layer ? `${layer} failed` : "the build was stopped");
+  }
+
+  /** Layers left behind: not needed (what uses them was found), or stopped by a failure. */
+  private reportUntouched(): void {
+    for (const run of this.runs.values()) {
+      if (isFinal(run.state)) continue;
+      const because = this.failure ? "the build stopped" : "not needed: everything that uses it is cached";
+      run.state = { phase: "skipped", because };
+      this.reportSkipped(run, because);
     }
   }
 
-  /** Layers never touched: not needed because what uses them was found, or blocked by a failure. */
-  private reportUntouched(): void {
-    for (const node of this.graph.order) {
-      if (this.finishedLayers.has(node) || this.reported.has(node)) continue;
-      this.options.onEvent({
-        type: "skipped",
-        layer: node.name,
-        because: this.failure ? "the build stopped" : "not needed: everything that uses it is cached",
-      });
-    }
+  private readonly reportedSkips = new Set<LayerRun>();
+
+  private reportSkipped(run: LayerRun, because: string): void {
+    if (this.reportedSkips.has(run)) return;
+    this.reportedSkips.add(run);
+    this.options.onEvent({ type: "skipped", layer: run.node.name, because });
   }
+
+  // ── helpers ────────────────────────────────────────────────────────────────────────────────
+
+  private digestOf(node: LayerNode): OutputDigest {
+    const digest = digestIn(this.runOf(node).state);
+    if (digest === undefined) throw new Error(`internal: the output of ${node.name} is not known yet`);
+    return digest;
+  }
+
+  private recordOf(node: LayerNode): KeyRecord {
+    const { state } = this.runOf(node);
+    if (state.phase !== "done") throw new Error(`internal: the tree of ${node.name} is not in the store yet`);
+    return state.record;
+  }
+
+  private treeOf(node: LayerNode): string {
+    return this.options.store.treePath(this.recordOf(node).digest);
+  }
+
+  private beforeStoreWrite(): Promise<void> {
+    const hook = this.options.beforeStoreWrite;
+    if (!hook) return Promise.resolve();
+    return (this.storeWrite ??= hook());
+  }
+
+  private *doneRecords(): Iterable<KeyRecord> {
+    for (const run of this.runs.values()) if (run.state.phase === "done") yield run.state.record;
+  }
+
+  /** Stored trees of this system's sources: GC roots too, so a prune does not make a rebuild
+   * download and unpack them again. */
+  private sourceRecords(): KeyRecord[] {
+    const out: KeyRecord[] = [];
+    for (const name of this.graph.sources.keys()) {
+      const id = this.resolver.knownSourceId(name);
+      const record = id ? this.options.store.lookup(sourceKey(id)) : undefined;
+      if (record) out.push(record);
+    }
+    return out;
+  }
+}
+
+/** The layer to blame when a dependency cannot be had: the one that failed, not one skipped. */
+function blockerOf(dep: LayerRun): string {
+  if (dep.state.phase === "skipped") {
+    const match = /^(\S+) failed$/.exec(dep.state.because);
+    if (match) return match[1]!;
+  }
+  return dep.node.name;
+}
+
+function first<T>(set: Set<T>): T | undefined {
+  for (const item of set) return item;
+  return undefined;
 }
 
 /**
