@@ -6,7 +6,7 @@ export { digestTree, entryRecord, hashFile, type TreeDigest } from "./store/dige
 export { walkTree } from "./store/walk-tree";
 export { recordRoot, readRoots, type RootRecord } from "./store/roots";
 export { pruneStore, pruneGeneration, useStore, diskUsage, type PruneOptions, type PruneResult } from "./store/prune";
-export { StoreClaim } from "./store/store-claim";
+export { LocalStoreClaim } from "./store/store-claim";
 export { verifyStore, type VerifyResult } from "./store/verify";
 export { removeTree } from "./store/remove-tree";
 export { acquireLock, withLock, type HeldLock, type LockOptions } from "./store/file-lock";

@@ -90,6 +90,30 @@ export interface TransferProgress {
   bytesTotal: number;
 }
 
+/** What a pass of a build is given by its claim on the store (see StoreClaim). */
+export interface WriteGuard {
+  /** Awaited before the pass's first write (build, pull, import); throws when the pass must be
+   * run again because a prune overtook it. */
+  beforeWrite(): Promise<void>;
+  /** True once the pass was overtaken: what it still reports is moot. */
+  readonly overtaken: boolean;
+}
+
+/** A build's claim on the store against a concurrent prune, from its first look-up to its root. */
+export interface StoreClaim {
+  /** False when a prune was running as the claim began. */
+  readonly optimistic: boolean;
+  /** Takes the store's lock now (a build that will surely write), waiting for a running prune. */
+  hold(): Promise<unknown>;
+  /**
+   * Runs a build's pass (again, under the lock, when a prune overtook it), records `used` as the
+   * system's GC root, and releases the claim. The one way a build uses the store.
+   */
+  run<T extends { used: KeyRecord[] }>(system: string, pass: (guard: WriteGuard) => Promise<T>): Promise<T>;
+  /** Gives the claim up without running anything (e.g. the definition failed to load). */
+  release(): Promise<void>;
+}
+
 /** The local content-addressed store: trees by digest, records by key, build logs. */
 export interface Store {
   /** The store's directory (e.g. ~/.cache/castle). */
@@ -115,6 +139,8 @@ export interface Store {
   records(): KeyRecord[];
   /** Removes staging dirs and temp files left behind by processes that died. */
   removeStaleStaging(): number;
+  /** Begins a build's claim on the store, before its first look-up (onWait: a prune holds it). */
+  claim(onWait?: () => void): StoreClaim;
 }
 
 export interface PullOptions {

@@ -16,6 +16,7 @@ import { digestTreeAsync } from "./digest-tree";
 import { withLock } from "./file-lock";
 import { GroupSync } from "./group-sync";
 import { removeTree } from "./remove-tree";
+import { LocalStoreClaim } from "./store-claim";
 import { takeTrustedDigest } from "./trusted-digest";
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -126,6 +127,10 @@ export class LocalStore implements Store {
     return this.writeRecord({
       key, digest, bytes: sizes?.bytes ?? 0, entries: sizes?.entries ?? 0, ...recordMeta(meta),
     });
+  }
+
+  claim(onWait?: () => void): LocalStoreClaim {
+    return new LocalStoreClaim(this, onWait);
   }
 
   withKeyLock<T>(key: LayerKey, fn: () => Promise<T>): Promise<T> {

@@ -3,7 +3,7 @@
 // with progress shown — returning the composed root's layers.
 
 import { isatty } from "node:tty";
-import { openStore, recordRoot, StoreClaim, type LocalStore, type Remote } from "@castle/cache/store";
+import { openStore, type LocalStore, type Remote, type StoreClaim } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
 import {
   buildGraph, buildSystem, loadDefinition, normaliseSourceName, parseOverrides, type BuildOutcome, type LayerGraph,
@@ -52,7 +52,7 @@ export async function prepareSystem(positionals: string[], flags: SystemFlags, c
 }
 
 function claimStore(store: LocalStore): StoreClaim {
-  return new StoreClaim(store, () => process.stderr.write("castle: waiting for a cache prune to finish…\n"));
+  return store.claim(() => process.stderr.write("castle: waiting for a cache prune to finish…\n"));
 }
 
 /** Opens a remote cache only when one is configured (the AWS SDK loads only then). */
@@ -83,7 +83,6 @@ export async function buildPrepared(prepared: PreparedSystem): Promise<BuildOutc
       openRemoteCache(flags.exportCache, store),
       import("../ui/index"),
     ]);
-    if (!claim.optimistic) await claim.hold();
   } catch (error) {
     await claim.release();
     throw error;
@@ -95,52 +94,26 @@ export async function buildPrepared(prepared: PreparedSystem): Promise<BuildOutc
   const onSignal = (signal: NodeJS.Signals) => abort.abort(signal);
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  /** One pass over the graph; optimistic passes take the lock before the first write. */
-  const attempt = async (optimistic: boolean): Promise<BuildOutcome> => {
-    let pruned = false;
-    try {
-      return await buildSystem(prepared.graph, {
-        store,
-        sandbox: { spawn },
-        // A pass that a prune overtook is looked up again: its failure is not the user's.
-        onEvent: (event) => pruned || progress.onEvent(event),
-        sources: { overrides: prepared.overrides, env: process.env },
-        jobs: flags.jobs,
-        remote,
-        exportRemote,
-        strictExport: flags.strictExport,
-        force: new Set(flags.rebuild),
-        signal: abort.signal,
-        ...(optimistic ? {
-          beforeStoreWrite: async () => {
-            await claim.hold();
-            if (!claim.unpruned()) {
-              pruned = true;
-              throw new CastleError("CASTLE_STORE_PRUNED", "a cache prune ran while this build looked up its layers");
-            }
-          },
-        } : {}),
-      });
-    } catch (error) {
-      if (!pruned) throw error;
-      return attempt(false);
-    }
-  };
   try {
-    let outcome = await attempt(claim.optimistic);
-    recordRoot(store, prepared.graph.system.name, outcome.used);
-    if (claim.optimistic && !claim.unpruned()) {
-      // Found everything without the lock, but a prune started before the root was written.
-      await claim.hold();
-      outcome = await attempt(false);
-      recordRoot(store, prepared.graph.system.name, outcome.used);
-    }
+    const outcome = await buildSystem(prepared.graph, {
+      store,
+      claim,
+      sandbox: { spawn },
+      onEvent: (event) => progress.onEvent(event),
+      sources: { overrides: prepared.overrides, env: process.env },
+      jobs: flags.jobs,
+      remote,
+      exportRemote,
+      strictExport: flags.strictExport,
+      force: new Set(flags.rebuild),
+      signal: abort.signal,
+    });
     // The totals are for humans; a fully cached run skips the write to stay fast.
     if (outcome.stats.built + outcome.stats.pulled > 0) addToTotals(store, outcome.stats);
     return outcome;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    await Promise.all([progress.close(), claim.release()]);
+    await progress.close();
   }
 }

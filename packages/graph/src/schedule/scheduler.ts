@@ -7,7 +7,7 @@
 import { availableParallelism } from "node:os";
 import PQueue from "p-queue";
 import { CastleError, isCastleError, messageOf } from "@castle/errors";
-import type { KeyRecord, OutputDigest, Remote, Store } from "@castle/cache";
+import type { KeyRecord, OutputDigest, Remote, Store, StoreClaim, WriteGuard } from "@castle/cache";
 import { buildRootClosure, runClosure, type LayerGraph, type LayerNode } from "../dag/graph";
 import { describeChanges, lastUse, recordUse, type LastUse } from "../explain/explain";
 import { layerKey } from "../hash/layer-key";
@@ -42,11 +42,8 @@ export interface SchedulerOptions {
   /** Layer names to rebuild even if cached. */
   force?: ReadonlySet<string>;
   signal?: AbortSignal;
-  /**
-   * Awaited once, before the first layer is built, pulled or imported: the caller's claim on the
-   * store against a concurrent prune (a throw fails the build).
-   */
-  beforeStoreWrite?: () => Promise<void>;
+  /** The build's claim on the store, begun before anything was looked up (default: begun here). */
+  claim?: StoreClaim;
 }
 
 export interface BuildOutcome {
@@ -59,9 +56,15 @@ export interface BuildOutcome {
   stats: BuildStats;
 }
 
-/** Builds (or finds) everything the system needs; throws the first failure as a CastleError. */
+/**
+ * Builds (or finds) everything the system needs under the build's claim on the store, which
+ * records the system's GC root; throws the first failure as a CastleError.
+ */
 export async function buildSystem(graph: LayerGraph, options: SchedulerOptions): Promise<BuildOutcome> {
-  return new Scheduler(graph, options).run();
+  const claim = options.claim ?? options.store.claim();
+  return claim.run(graph.system.name, (guard) =>
+    new Scheduler(graph, options, guard, (event) => guard.overtaken || options.onEvent(event)).run(),
+  );
 }
 
 /** One layer's part in a run: its state, and what it waits on and what waits on it. */
@@ -104,17 +107,21 @@ class Scheduler {
   constructor(
     private readonly graph: LayerGraph,
     private readonly options: SchedulerOptions,
+    /** The pass's guard: awaited before the first write to the store. */
+    private readonly guard: WriteGuard,
+    /** Where events go (the caller's, unless this pass was overtaken by a prune). */
+    private readonly emit: (event: BuildEvent) => void,
   ) {
     this.builds = new PQueue({ concurrency: Math.max(1, options.jobs ?? this.cores) });
     const sources: SourceContext = { ...options.sources, store: options.store };
-    this.remote = new RemoteGuard(options.remote, options.onEvent);
+    this.remote = new RemoteGuard(options.remote, emit);
     this.resolver = new Resolver({ store: options.store, remote: this.remote, sources, force: options.force });
     this.sourceTrees = new SourceTrees(sources, (name) => this.resolver.knownSourceId(name));
     if (options.exportRemote) {
       this.exporter = new Exporter({
         remote: options.exportRemote,
         store: options.store,
-        onEvent: options.onEvent,
+        onEvent: emit,
         onPushed: (bytes) => (this.stats.pushedBytes += bytes),
         ...(options.strictExport ? { onStrictFailure: (error: unknown) => this.fail(error) } : {}),
       });
@@ -133,7 +140,8 @@ class Scheduler {
   }
 
   async run(): Promise<BuildOutcome> {
-    const { store, onEvent: emit, signal } = this.options;
+    const { store, signal } = this.options;
+    const emit = this.emit;
     store.removeStaleStaging();
     for (const run of this.runs.values()) run.lastUse = lastUse(store, this.graph.system.name, run.node.name);
     this.priorities = criticalPaths(this.graph.order, (node) => this.runOf(node).lastUse?.buildMs ?? 1000);
@@ -279,7 +287,7 @@ class Scheduler {
   private pull(run: LayerRun, resolution: RemoteResolution): void {
     run.state = { phase: "pulling", resolution };
     const { node } = run;
-    const emit = this.options.onEvent;
+    const emit = this.emit;
     this.work(run, async () => {
       await this.beforeStoreWrite();
       let refused = false;
@@ -327,7 +335,7 @@ class Scheduler {
       if (layerKey(inputs) !== state.resolution.key) return { phase: "waiting" };
       const { record, origin } = await this.runScript(run, layer, state.resolution);
       if (state.remoteDigest && record.digest !== state.remoteDigest) {
-        this.options.onEvent({
+        this.emit({
           type: "warning", layer: node.name,
           message: `rebuilt ${node.name} differs from the remote copy (${record.digest.slice(0, 12)} vs ${state.remoteDigest.slice(0, 12)}): its build is not reproducible`,
         });
@@ -339,7 +347,8 @@ class Scheduler {
   /** Fetches what the build mounts, then runs its script in a build slot, under the key's lock. */
   private async runScript(run: LayerRun, layer: BuildLayer, resolution: Resolution): Promise<{ record: KeyRecord; origin: Origin }> {
     const { node } = run;
-    const { store, onEvent: emit } = this.options;
+    const { store } = this.options;
+    const emit = this.emit;
     const composed = (target: LayerNode) => runClosure([target]).map((n) => this.treeOf(n));
     const mountTrees = await ownWork(node.name, () => Promise.all(
       node.mounts.map(async (mount) => ({
@@ -386,7 +395,7 @@ class Scheduler {
   /** The done state of a layer, with its events, statistics, explain record and export. */
   private finished(run: LayerRun, resolution: Resolution, record: KeyRecord, origin: Origin): LayerState {
     const { node } = run;
-    const emit = this.options.onEvent;
+    const emit = this.emit;
     if (origin === "local") {
       this.stats.cached++;
       this.stats.savedMs += record.buildMs;
@@ -406,13 +415,13 @@ class Scheduler {
 
   private merged(run: LayerRun): void {
     this.moveTo(run, { phase: "merged" });
-    this.options.onEvent({ type: "done", layer: run.node.name, key: "", origin: "local" });
+    this.emit({ type: "done", layer: run.node.name, key: "", origin: "local" });
   }
 
   /** The state of a layer whose own work threw: failed (reported once, with its log's tail), or
    * skipped when another layer's failure stopped it. */
   private failedState(run: LayerRun, error: unknown): LayerState {
-    const emit = this.options.onEvent;
+    const emit = this.emit;
     const { name } = run.node;
     if (error instanceof SkippedError || (isCastleError(error) && error.code === "CASTLE_BUILD_SKIPPED")) {
       return { phase: "skipped", because: (error as SkippedError).because };
@@ -463,7 +472,7 @@ class Scheduler {
   private reportSkipped(run: LayerRun, because: string): void {
     if (this.reportedSkips.has(run)) return;
     this.reportedSkips.add(run);
-    this.options.onEvent({ type: "skipped", layer: run.node.name, because });
+    this.emit({ type: "skipped", layer: run.node.name, because });
   }
 
   // ── helpers ────────────────────────────────────────────────────────────────────────────────
@@ -485,9 +494,7 @@ class Scheduler {
   }
 
   private beforeStoreWrite(): Promise<void> {
-    const hook = this.options.beforeStoreWrite;
-    if (!hook) return Promise.resolve();
-    return (this.storeWrite ??= hook());
+    return (this.storeWrite ??= this.guard.beforeWrite());
   }
 
   private *doneRecords(): Iterable<KeyRecord> {
