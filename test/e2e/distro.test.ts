@@ -66,6 +66,23 @@ describe.skipIf(skip)("examples/distro", () => {
     return who.run(args, { env: { ...passed, ...s3env, ...env }, timeoutMs });
   };
   const distro = () => [repo, "main", "examples/distro"];
+  /** musl's source unpacked by `castle source` and patched with the RIP _Exit, made once, by
+   * whichever test needs it first (each test must pass when run alone). */
+  let patching: Promise<string> | undefined;
+  const patchedMusl = () =>
+    (patching ??= (async () => {
+      const got = await castle(home, ["source", ...distro(), "--name", "musl-src", "--out", muslDir]);
+      expect(got.code, got.stderr).toBe(0);
+      writeFileSync(join(muslDir, "src/exit/_Exit.c"), RIP_EXIT_C);
+      return muslDir;
+    })());
+  /** A file in the system's home (the first test writes it too), made once. */
+  let noting: Promise<void> | undefined;
+  const noteInHome = () =>
+    (noting ??= (async () => {
+      const wrote = await castle(home, ["run", ...distro(), "--", "sh", "-c", "echo keep-me > /root/notes.txt"]);
+      expect(wrote.code, wrote.stderr).toBe(0);
+    })());
 
   beforeAll(async () => {
     world = CliWorld.create();
@@ -132,12 +149,9 @@ describe.skipIf(skip)("examples/distro", () => {
   });
 
   it("patched libc: the override rebuilds musl (its source, musl, musl-dev) only, and every exit says RIP", async () => {
-    const got = await castle(home, ["source", ...distro(), "--name", "musl-src", "--out", muslDir]);
-    expect(got.code, got.stderr).toBe(0);
-    writeFileSync(join(muslDir, "src/exit/_Exit.c"), RIP_EXIT_C);
-
+    await noteInHome();
     const patched = await castle(home, ["run", ...distro(), "--plain", "--", "sh", "-c", "cat /root/notes.txt; exit 3"], {
-      CASTLE_OVERRIDE_musl_src: muslDir,
+      CASTLE_OVERRIDE_musl_src: await patchedMusl(),
     });
     expect(patched.code, patched.stderr).toBe(3);
     expect(patched.stderr).toMatch(/^RIP 3$/m);
@@ -150,6 +164,7 @@ describe.skipIf(skip)("examples/distro", () => {
   });
 
   it("without the override the original layers come back from the cache at once; home files stay", async () => {
+    await noteInHome();
     const back = await castle(home, ["run", ...distro(), "--plain", "--", "sh", "-c", "cat /root/notes.txt; exit 3"]);
     expect(back.code, back.stderr).toBe(3);
     // A fully cached run prints no progress at all: nothing was built, nothing printed RIP.
@@ -171,7 +186,7 @@ describe.skipIf(skip)("examples/distro", () => {
 
     const patcher = world.home("patcher");
     const patched = await castle(patcher, ["run", ...distro(), "--plain", "--import-cache", s3url, "--", "sh", "-c", "exit 3"], {
-      CASTLE_OVERRIDE_musl_src: muslDir,
+      CASTLE_OVERRIDE_musl_src: await patchedMusl(),
     }, 15 * MINUTE);
     expect(patched.code, patched.stderr).toBe(3);
     expect(patched.stderr).toMatch(/^RIP 3$/m);

@@ -1,12 +1,8 @@
-// Owns the bytes of tar headers: encoding the deterministic POSIX (ustar + pax) headers Castle
-// writes, and decoding headers strictly on the way in. Castle writes tar itself rather than through
-// tar-stream's per-entry streams, which cost ~100 µs an entry; the format is small and fixed:
-// owners 0/0, empty user and group names, mtime 0, pax records only for long names, long link
-// targets and huge sizes.
+// Owns decoding tar headers strictly on the way in: ustar blocks with their checksum and magic
+// checked, and pax records. What Castle writes (owners 0/0, no user or group names, mtime 0, pax
+// records only for long names, long link targets and huge sizes) is encoded by native/pack.c.
 
 export const BLOCK = 512;
-/** Largest size the 11 octal digits of a ustar size field hold (8 GiB - 1). */
-const MAX_OCTAL_SIZE = 0o77777777777;
 
 export type TarType = "file" | "dir" | "symlink" | "pax" | "other";
 
@@ -19,86 +15,6 @@ export interface TarHeader {
   /** The raw typeflag character, for messages about types Castle refuses. */
   typeflag: string;
   linkname: string;
-}
-
-const TYPEFLAG: Record<Exclude<TarType, "other">, number> = {
-  file: 0x30, // '0'
-  dir: 0x35, // '5'
-  symlink: 0x32, // '2'
-  pax: 0x78, // 'x'
-};
-
-/** Writes the header(s) of one entry into out at offset; returns the bytes written. */
-export function encodeHeader(
-  out: Buffer, offset: number, entry: { name: string; mode: number; size: number; type: "file" | "dir" | "symlink"; linkname?: string },
-): number {
-  const pax: string[] = [];
-  const nameBytes = Buffer.byteLength(entry.name);
-  const linkBytes = entry.linkname ? Buffer.byteLength(entry.linkname) : 0;
-  if (nameBytes > 100) pax.push(paxRecord("path", entry.name));
-  if (linkBytes > 100) pax.push(paxRecord("linkpath", entry.linkname ?? ""));
-  if (entry.size > MAX_OCTAL_SIZE) pax.push(paxRecord("size", String(entry.size)));
-  let written = 0;
-  if (pax.length > 0) {
-    const body = Buffer.from(pax.join(""));
-    writeBlock(out, offset, "././@PaxHeader", 0o644, body.length, TYPEFLAG.pax, "");
-    body.copy(out, offset + BLOCK);
-    const padded = BLOCK + roundUp(body.length);
-    out.fill(0, offset + BLOCK + body.length, offset + padded);
-    written = padded;
-  }
-  writeBlock(
-    out, offset + written,
-    nameBytes > 100 ? truncateUtf8(entry.name, 100) : entry.name,
-    entry.mode, entry.size > MAX_OCTAL_SIZE ? 0 : entry.size, TYPEFLAG[entry.type],
-    linkBytes > 100 ? truncateUtf8(entry.linkname ?? "", 100) : entry.linkname ?? "",
-  );
-  return written + BLOCK;
-}
-
-/** An upper bound on the bytes encodeHeader writes for these names. */
-export function headerSpace(name: string, linkname = ""): number {
-  const long = Buffer.byteLength(name) > 100 || Buffer.byteLength(linkname) > 100;
-  return long ? 2 * BLOCK + roundUp(Buffer.byteLength(name) + Buffer.byteLength(linkname) + 64) : BLOCK;
-}
-
-function writeBlock(out: Buffer, at: number, name: string, mode: number, size: number, typeflag: number, link: string): void {
-  out.fill(0, at, at + BLOCK);
-  out.write(name, at, 100, "utf8");
-  octal(out, at + 100, 8, mode & 0o7777);
-  octal(out, at + 108, 8, 0); // uid
-  octal(out, at + 116, 8, 0); // gid
-  octal(out, at + 124, 12, size);
-  octal(out, at + 136, 12, 0); // mtime
-  out.fill(0x20, at + 148, at + 156); // checksum is computed with spaces here
-  out[at + 156] = typeflag;
-  if (link) out.write(link, at + 157, 100, "utf8");
-  out.write("ustar\u000000", at + 257, 8, "latin1");
-  octal(out, at + 329, 8, 0); // devmajor
-  octal(out, at + 337, 8, 0); // devminor
-  let sum = 0;
-  for (let i = at; i < at + BLOCK; i++) sum += out[i] as number;
-  out.write(sum.toString(8).padStart(6, "0"), at + 148, 6, "latin1");
-  out[at + 154] = 0;
-  out[at + 155] = 0x20;
-}
-
-function octal(out: Buffer, at: number, width: number, value: number): void {
-  out.write(value.toString(8).padStart(width - 1, "0"), at, width - 1, "latin1");
-  out[at + width - 1] = 0;
-}
-
-function paxRecord(key: string, value: string): string {
-  const body = ` ${key}=${value}\n`;
-  const bodyBytes = Buffer.byteLength(body);
-  let length = bodyBytes + String(bodyBytes).length;
-  if (String(length).length + bodyBytes !== length) length = String(length + 1).length + bodyBytes;
-  return `${length}${body}`;
-}
-
-function truncateUtf8(text: string, bytes: number): string {
-  const buf = Buffer.from(text).subarray(0, bytes);
-  return buf.toString("utf8").replace(/\uFFFD+$/, "");
 }
 
 /** size rounded up to whole blocks (arithmetic, not bit masks: sizes pass 2 GiB). */

@@ -86,7 +86,12 @@ export function keyInputs(node: LayerNode, ctx: KeyContext): KeyInputs {
 
 /** The key: a hash of the inputs with every name removed (names do not change outputs). */
 export function layerKey(inputs: KeyInputs): LayerKey {
-  return sha256Hex(canonicalJson(stripNames(inputs)));
+  return sha256Hex(keyMaterial(inputs));
+}
+
+/** The exact text a key hashes: the canonical JSON of the inputs without names. */
+export function keyMaterial(inputs: KeyInputs): string {
+  return canonicalJson(stripNames(inputs));
 }
 
 function stripNames(inputs: KeyInputs): unknown {
