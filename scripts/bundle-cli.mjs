@@ -6,6 +6,7 @@
 // - lazy/*.mjs, what the core loads only when needed: the ink UI and the AWS SDK, which are slow
 //   to load, and isomorphic-git (ES modules, code-split so they share their common parts);
 // - api.mjs, the definition API that castle.ts files import as "castle";
+// - unpack-thread.cjs, the unpacker's worker thread;
 // - copies of the C programs beside them.
 
 import { createHash } from "node:crypto";
@@ -88,6 +89,13 @@ export async function bundleCli(root) {
     banner: { js: '#!/usr/bin/env node\nvar __castleModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
   });
   await esbuild.build({ ...esm, entryPoints: [join(cli, "src/api.ts")], outfile: join(dist, "api.mjs") });
+  // Worker threads start from files of their own, found beside the code that starts them.
+  await esbuild.build({
+    ...common,
+    format: "cjs",
+    entryPoints: [join(root, "packages/cache/src/archive/unpack-thread.ts")],
+    outfile: join(dist, "unpack-thread.cjs"),
+  });
   chmodSync(join(dist, "castle.cjs"), 0o755);
   for (const binary of ["packages/sandbox/helper/castle-sandbox", "packages/cache/native/castle-treeutil"]) {
     const from = join(root, binary);

@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 
 export const REPO = resolve(import.meta.dirname, "../../..");
 const DIST = join(REPO, "packages/cli/dist");
-const DIST_FILES = ["castle.cjs", "core.cjs", "api.mjs", "castle-sandbox", "castle-treeutil"];
+const DIST_FILES = ["castle.cjs", "core.cjs", "api.mjs", "unpack-thread.cjs", "castle-sandbox", "castle-treeutil"];
 
 /** The unprivileged user CLI cases run as when the suite runs as root. */
 export const NOBODY = 65534;

@@ -7,10 +7,10 @@
 // O_NOFOLLOW, parents it made itself). A failure is reported with the entry's path.
 
 import { createHash, type Hash } from "node:crypto";
-import { closeSync, constants, fchmodSync, mkdirSync, openSync, symlinkSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, mkdirSync, openSync, symlinkSync, writeSync } from "node:fs";
 import { CastleError } from "@castle/errors";
+import { CREATE_FLAGS } from "./unpack-protocol";
 
-export const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 export interface TreeExecutor {
   mkdir(path: string, abs: string): void;

@@ -11,135 +11,14 @@
 //
 // The worker alternates: run every batch of operations posted so far; read a free slot (a read
 // blocks only until zstd writes, and zstd never waits for this worker's operations); else sleep
-// on a counter the main thread bumps after each post. The worker's code is a string (it must
-// load the same way from source, tests and the esbuild bundle); see worker-pool.ts.
+// on a counter the main thread bumps after each post. The worker's code is unpack-thread.ts;
+// what both sides agree on is unpack-protocol.ts.
 
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import type { CastleError } from "@castle/errors";
-import { CREATE_FLAGS, ioError, type TreeExecutor } from "./tree-executor";
+import { ioError, type TreeExecutor } from "./tree-executor";
+import { CONTROL, Op, SLOT, SLOTS, type FromWorker, type UnpackJob } from "./unpack-protocol";
 import { acquireWorker, type PooledWorker, releaseWorker } from "./worker-pool";
-
-const SLOT = 1 << 20;
-const SLOTS = 4;
-/** Control words before the slots: [slots released, stop reading, wake-ups posted]. */
-const CONTROL = 16;
-
-const enum Op {
-  Mkdir = 1,
-  Open = 2,
-  Write = 3,
-  Close = 4,
-  Symlink = 5,
-  Record = 6,
-  Release = 7,
-}
-
-const WORKER_SOURCE = `
-const { parentPort, receiveMessageOnPort } = require("node:worker_threads");
-const fs = require("node:fs");
-const { createHash } = require("node:crypto");
-const CREATE = ${CREATE_FLAGS};
-const SIZE = [0, 2, 3, 4, 4, 3, 2, 1];
-parentPort.on("message", (job) => {
-  const ctl = new Int32Array(job.sab, 0, 3);
-  const views = [];
-  for (let i = 0; i < job.slots; i++) views.push(new Uint8Array(job.sab, job.control + i * job.slot, job.slot));
-  const st = { fd: -1, path: "", content: null, tree: null, digest: job.digest, failed: null };
-  let filled = 0;
-  let eof = false;
-  for (;;) {
-    // Read the wake-up count first: anything posted after this makes the wait below return.
-    const posted = Atomics.load(ctl, 2);
-    const message = receiveMessageOnPort(job.port);
-    if (message) {
-      const m = message.message;
-      if (m.type === "ops") { run(st, ctl, views, m.ops); continue; }
-      if (st.fd >= 0) { try { fs.closeSync(st.fd); } catch {} st.fd = -1; }
-      const digest = m.type === "finish" && !st.failed && st.tree ? st.tree.digest("hex") : null;
-      job.port.close();
-      return parentPort.postMessage({ type: "finished", failed: st.failed, digest });
-    }
-    if (!eof && Atomics.load(ctl, 1) !== 0) {
-      eof = true;
-      parentPort.postMessage({ type: "end" });
-      continue;
-    }
-    if (!eof && filled - Atomics.load(ctl, 0) < job.slots) {
-      const index = filled % job.slots;
-      const view = views[index];
-      let n = 0;
-      try {
-        while (n < job.slot) {
-          const k = fs.readSync(job.fd, view, n, job.slot - n, null);
-          if (k === 0) { eof = true; break; }
-          n += k;
-        }
-      } catch (error) {
-        eof = true;
-        parentPort.postMessage({ type: "end", error: String(error && error.message || error) });
-        continue;
-      }
-      if (n > 0) { filled++; parentPort.postMessage({ type: "slot", slot: index, n }); }
-      if (eof) parentPort.postMessage({ type: "end" });
-      continue;
-    }
-    Atomics.wait(ctl, 2, posted);
-  }
-});
-function fail(st, path, error) {
-  if (st.failed) return;
-  st.failed = { path, message: String(error && error.message || error) };
-  parentPort.postMessage({ type: "failed", failed: st.failed });
-}
-function record(st, text) { (st.tree || (st.tree = createHash("sha256"))).update(text); }
-function run(st, ctl, views, ops) {
-  for (let i = 0; i < ops.length; i += SIZE[ops[i]]) {
-    const op = ops[i];
-    if (op === ${Op.Release}) { Atomics.add(ctl, 0, 1); continue; }
-    if (st.failed) continue;
-    try {
-      switch (op) {
-        case ${Op.Mkdir}: fs.mkdirSync(ops[i + 1], 0o700); break;
-        case ${Op.Open}:
-          st.path = ops[i + 1];
-          st.fd = fs.openSync(ops[i + 1], CREATE, ops[i + 2] & 0o777);
-          st.content = st.digest ? createHash("sha256") : null;
-          break;
-        case ${Op.Write}: {
-          const view = views[ops[i + 1]];
-          let at = ops[i + 2];
-          const end = ops[i + 3];
-          if (st.content) st.content.update(view.subarray(at, end));
-          while (at < end) at += fs.writeSync(st.fd, view, at, end - at);
-          break;
-        }
-        case ${Op.Close}: {
-          const fd = st.fd;
-          st.fd = -1;
-          try { if (ops[i + 2]) fs.fchmodSync(fd, ops[i + 1]); } finally { fs.closeSync(fd); }
-          if (ops[i + 3] !== null && st.content) record(st, ops[i + 3] + st.content.digest("hex") + "\\n");
-          break;
-        }
-        case ${Op.Symlink}: fs.symlinkSync(ops[i + 1], ops[i + 2]); break;
-        case ${Op.Record}: record(st, ops[i + 1]); break;
-        default: throw new Error("unknown operation " + op);
-      }
-    } catch (error) {
-      const where = op === ${Op.Write} || op === ${Op.Close} ? st.path : op === ${Op.Symlink} ? ops[i + 2] : ops[i + 1];
-      fail(st, String(where), error);
-    }
-  }
-}
-`;
-
-interface WorkerMessage {
-  type: "slot" | "end" | "failed" | "finished";
-  slot?: number;
-  n?: number;
-  error?: string;
-  failed?: { path: string; message: string } | null;
-  digest?: string | null;
-}
 
 export interface FifoRead {
   /** Resolves at the fifo's end of file; rejects with the first error of onChunk or of reading. */
@@ -165,16 +44,16 @@ export class UnpackWorker implements TreeExecutor {
   private failure: CastleError | undefined;
   private closing = false;
   private readonly finished: Promise<string | null>;
-  private onSlot: ((message: WorkerMessage) => void) | undefined;
+  private onSlot: ((message: FromWorker) => void) | undefined;
   private onEnd: ((error: Error | undefined) => void) | undefined;
 
   constructor(fd: number, digest: boolean, private readonly root: string) {
-    this.pooled = acquireWorker(WORKER_SOURCE);
+    this.pooled = acquireWorker("unpack-thread");
     const channel = new MessageChannel();
     this.port = channel.port1;
     this.finished = new Promise<string | null>((resolve) => {
       this.pooled.onMessage = (raw) => {
-        const message = raw as WorkerMessage;
+        const message = raw as FromWorker;
         if (message.failed) this.failure ??= this.toError(message.failed);
         switch (message.type) {
           case "slot":
@@ -185,7 +64,7 @@ export class UnpackWorker implements TreeExecutor {
             break;
           case "finished":
             this.port.close();
-            releaseWorker(WORKER_SOURCE, this.pooled);
+            releaseWorker("unpack-thread", this.pooled);
             resolve(message.digest ?? null);
             break;
           default:
@@ -196,14 +75,12 @@ export class UnpackWorker implements TreeExecutor {
         this.failure ??= ioError(this.root, error.message, error);
         this.onEnd?.(error);
         this.port.close();
-        releaseWorker(WORKER_SOURCE, this.pooled);
+        releaseWorker("unpack-thread", this.pooled);
         resolve(null);
       };
     });
-    this.pooled.worker.postMessage(
-      { fd, sab: this.sab, port: channel.port2, slot: SLOT, slots: SLOTS, control: CONTROL, digest },
-      [channel.port2],
-    );
+    const job: UnpackJob = { fd, sab: this.sab, port: channel.port2, slot: SLOT, slots: SLOTS, control: CONTROL, digest };
+    this.pooled.worker.postMessage(job, [channel.port2]);
   }
 
   /** The first failure the worker reported so far. */
