@@ -107,10 +107,11 @@ describe.skipIf(skip)("examples/distro", () => {
     console.log(`[distro] layer sizes: ${report.layers.map((l) => `${l.name} ${(l.bytes / 1e6).toFixed(2)} MB`).join(", ")}`);
   }, 30 * MINUTE);
 
+  // Removing several GB of stores takes a while on a busy machine.
   afterAll(async () => {
     await s3?.dispose();
     world?.dispose("distro");
-  });
+  }, 5 * MINUTE);
 
   it("runs busybox's /bin/sh on the built musl, and compiles and runs a C program against it", async () => {
     const script = [
