@@ -133,6 +133,11 @@ export interface Store {
   withKeyLock<T>(key: LayerKey, fn: () => Promise<T>): Promise<T>;
   /** Where the build log of a key is kept. */
   logPath(key: LayerKey): string;
+  /** Where the record of a key is kept. */
+  recordPath(key: LayerKey): string;
+  /** Where the inputs of the last use of a layer name in a system are noted (for `castle why`);
+   * its directory may not exist yet. */
+  lastUsePath(system: string, layer: string): string;
   /** A directory for a named kind of auxiliary state (e.g. "explain", "sources"), created. */
   dir(kind: string): string;
   /** Every record in the store. */

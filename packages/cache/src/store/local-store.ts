@@ -170,6 +170,12 @@ export class LocalStore implements Store {
     return join(this.root, "keys", `${key}.json`);
   }
 
+  lastUsePath(system: string, layer: string): string {
+    // Not under dir("explain"): that makes the directory, and this is read for every layer of
+    // every run.
+    return join(this.root, "explain", system, `${layer}.json`);
+  }
+
   private async placeTree(staged: string, digest: OutputDigest): Promise<void> {
     const target = this.treePath(digest);
     if (existsSync(target)) return; // Same content is already stored; the staging copy goes.

@@ -2,7 +2,7 @@
 // build (recorded per system and layer name in the store) and the inputs it has now.
 
 import { mkdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { writeFileAtomic, type Store } from "@castle/cache/store";
 import type { KeyInputs, KeyedDep } from "../hash/layer-key";
 import type { BuildReason } from "../types";
@@ -19,7 +19,7 @@ export interface LastUse {
 export function lastUse(store: Store, system: string, layer: string): LastUse | undefined {
   // Read for every layer on every run: one open, no existence check or mkdir before it.
   try {
-    return JSON.parse(readFileSync(useFile(store, system, layer), "utf8")) as LastUse;
+    return JSON.parse(readFileSync(store.lastUsePath(system, layer), "utf8")) as LastUse;
   } catch {
     return undefined;
   }
@@ -28,14 +28,9 @@ export function lastUse(store: Store, system: string, layer: string): LastUse | 
 /** Records the inputs of a layer that was just built, pulled or found, unless unchanged. */
 export function recordUse(store: Store, system: string, layer: string, use: LastUse, previous?: LastUse): void {
   if (previous && previous.key === use.key && previous.buildMs === use.buildMs) return;
-  const file = useFile(store, system, layer);
+  const file = store.lastUsePath(system, layer);
   mkdirSync(dirname(file), { recursive: true });
   writeFileAtomic(file, JSON.stringify(use) + "\n", { durable: false });
-}
-
-/** Where the last use is kept; store.dir("explain") would make the directory on every read. */
-function useFile(store: Store, system: string, layer: string): string {
-  return join(store.root, "explain", system, `${layer}.json`);
 }
 
 const short = (digest: string) => digest.slice(0, 12);
