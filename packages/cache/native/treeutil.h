@@ -2,8 +2,8 @@
 #ifndef CASTLE_TREEUTIL_H
 #define CASTLE_TREEUTIL_H
 
-/* Prints "castle-treeutil: <message>" on stderr and exits with code (treeutil.c). */
-__attribute__((noreturn, format(printf, 2, 3))) void die_with(int code, const char *fmt, ...);
+/* Errors: the die family shared by Castle's C programs ("castle-treeutil: <message>", exit 1). */
+#include "die.h"
 
 /* Runs the long-lived helper loop on stdin/stdout until stdin closes (serve.c). */
 void serve(void);

@@ -76,6 +76,8 @@ static void loopback_up(void) {
 }
 
 int main(int argc, char **argv) {
+  /* Every failure from here on is one "castle-sandbox: ..." line and exit 125. */
+  die_program("castle-sandbox", EXIT_SETUP);
   struct options opt = parse_options(argc, argv);
   die_sink_status(opt.status_fd);
   /* The protocol fds must never reach the command. */

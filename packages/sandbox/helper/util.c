@@ -1,5 +1,5 @@
-/* util.c: the error family (every failure ends up in vdie: one stderr line plus a status
- * record), the JSON status writer, and checked allocation / I/O helpers. */
+/* util.c: where errors are reported besides stderr (a status line or a report record), the
+ * mount failure's hint, the JSON status writer, and checked allocation / I/O helpers. */
 #include "util.h"
 
 #include <fcntl.h>
@@ -11,51 +11,9 @@
 
 static int sink_status_fd = -1;
 static int sink_report_fd = -1;
-static void (*die_cleanup)(void);
 
-void die_sink_status(int fd) {
-  sink_status_fd = fd;
-  sink_report_fd = -1;
-}
-
-void die_sink_report(int fd) {
-  sink_report_fd = fd;
-  sink_status_fd = -1;
-}
-
-void die_set_cleanup(void (*cleanup)(void)) { die_cleanup = cleanup; }
-
-static void format_message(char *buf, size_t size, int err, const char *hint, const char *fmt,
-                           va_list ap) PRINTF(5, 0);
-static void format_message(char *buf, size_t size, int err, const char *hint, const char *fmt,
-                           va_list ap) {
-  int n = vsnprintf(buf, size, fmt, ap);
-  size_t used = n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
-  if (err != 0 && used < size)
-    used += (size_t)snprintf(buf + used, size - used, ": %s", strerror(err));
-  if (hint != NULL && used < size)
-    snprintf(buf + used, size - used, " (hint: %s)", hint);
-}
-
-static NORETURN void vdie(int code, const char *reason, int err, const char *hint,
-                          const char *fmt, va_list ap) PRINTF(5, 0);
-/* Messages quote spec strings, which may hold any byte but NUL: keep the line one line. */
-static void flatten(char *s) {
-  for (; *s != '\0'; s++)
-    if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
-}
-
-static NORETURN void vdie(int code, const char *reason, int err, const char *hint,
-                          const char *fmt, va_list ap) {
-  char message[sizeof(((struct report *)0)->message)];
-  format_message(message, sizeof message, err, hint, fmt, ap);
-  flatten(message);
-  if (die_cleanup != NULL) die_cleanup();
-
-  char line[sizeof message + 32];
-  int n = snprintf(line, sizeof line, "castle-sandbox: %s\n", message);
-  if (n > 0) (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line);
-
+/* die.h's report hook: the error as a status line or as a report record. */
+static void report_error(int code, const char *reason, const char *message) {
   if (sink_status_fd >= 0) {
     status_error(sink_status_fd, code, message, reason);
   } else if (sink_report_fd >= 0) {
@@ -64,38 +22,18 @@ static NORETURN void vdie(int code, const char *reason, int err, const char *hin
     if (reason != NULL) snprintf(r.reason, sizeof r.reason, "%s", reason);
     (void)!write(sink_report_fd, &r, sizeof r);
   }
-  _exit(code);
 }
 
-void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vdie(EXIT_SETUP, NULL, 0, NULL, fmt, ap);
+void die_sink_status(int fd) {
+  sink_status_fd = fd;
+  sink_report_fd = -1;
+  die_report_to(report_error);
 }
 
-void die_errno(const char *fmt, ...) {
-  int err = errno;
-  va_list ap;
-  va_start(ap, fmt);
-  vdie(EXIT_SETUP, NULL, err, NULL, fmt, ap);
-}
-
-void die_hint(int err, const char *hint, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vdie(EXIT_SETUP, NULL, err, hint, fmt, ap);
-}
-
-void die_code(int code, int err, const char *hint, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vdie(code, NULL, err, hint, fmt, ap);
-}
-
-void die_reason(const char *reason, int err, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vdie(EXIT_SETUP, reason, err, NULL, fmt, ap);
+void die_sink_report(int fd) {
+  sink_report_fd = fd;
+  sink_status_fd = -1;
+  die_report_to(report_error);
 }
 
 static const char *mount_hint(const char *fstype, int err) {
@@ -127,17 +65,6 @@ void die_mount(const char *fstype, const char *source, const char *target) {
     die_hint(err, hint, "mount %s on %s", fstype, target);
   else
     die_hint(err, hint, "bind %s on %s", source != NULL ? source : "?", target);
-}
-
-void warn(const char *fmt, ...) {
-  char message[512];
-  va_list ap;
-  va_start(ap, fmt);
-  format_message(message, sizeof message, 0, NULL, fmt, ap);
-  va_end(ap);
-  char line[sizeof message + 32];
-  int n = snprintf(line, sizeof line, "castle-sandbox: %s\n", message);
-  if (n > 0) (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line);
 }
 
 /* ---- status JSON ---- */

@@ -1,6 +1,6 @@
 /* util.h: what every part of castle-sandbox shares: exit codes, the report that init and the
- * command send to the monitor, the one noreturn error family (die, die_errno, die_hint,
- * die_code, die_mount), cleanup attributes and small checked I/O helpers. */
+ * command send to the monitor, where errors of the shared die family (native/die.h) are
+ * reported, die_mount, cleanup attributes and small checked I/O helpers. */
 #pragma once
 
 #ifndef _GNU_SOURCE
@@ -17,6 +17,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "die.h"
+
 #define CASTLE_VERSION "0.1.0"
 
 /* Exit codes, shell convention: 125 setup failed, 126 not executable, 127 not found. */
@@ -24,8 +26,6 @@
 #define EXIT_NOEXEC 126
 #define EXIT_NOTFOUND 127
 
-#define NORETURN __attribute__((noreturn))
-#define PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define UNUSED __attribute__((unused))
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -44,24 +44,13 @@ struct report {
   char message[488]; /* REPORT_ERROR: "<what>: <why>" without the program name */
 };
 
-/* Where die() sends the error besides stderr: the monitor writes a JSON line to the status fd,
- * init and the command write a struct report to the monitor (or to init). */
+/* Where an error goes besides stderr (through die_report_to): the monitor writes a JSON line to
+ * the status fd, init and the command write a struct report to the monitor (or to init). */
 void die_sink_status(int fd);
 void die_sink_report(int fd);
-/* Called by die() before it prints, e.g. to restore the caller's terminal. */
-void die_set_cleanup(void (*cleanup)(void));
 
-NORETURN void die(const char *fmt, ...) PRINTF(1, 2);
-NORETURN void die_errno(const char *fmt, ...) PRINTF(1, 2);
-NORETURN void die_hint(int err, const char *hint, const char *fmt, ...) PRINTF(3, 4);
-NORETURN void die_code(int code, int err, const char *hint, const char *fmt, ...) PRINTF(4, 5);
-/* A setup failure (125) the caller tells apart by reason (e.g. "not-a-sandbox"): the status
- * line carries it as "reason", so TypeScript never needs to read the message. */
-NORETURN void die_reason(const char *reason, int err, const char *fmt, ...) PRINTF(3, 4);
 /* A failed mount(2): names what was mounted where and adds a hint for the usual causes. */
 NORETURN void die_mount(const char *fstype, const char *source, const char *target);
-/* Prints "castle-sandbox: <what>" without exiting (for best-effort steps). */
-void warn(const char *fmt, ...) PRINTF(1, 2);
 
 /* Status JSON lines, written by the monitor only. */
 /* overlay NULL and command_pid 0 are left out of the line. */
