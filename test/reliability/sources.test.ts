@@ -2,11 +2,12 @@
 // mirror lists whose first mirrors fail, git refs and commits that do not exist, overrides that
 // point nowhere or name no source. Each must fail (or fall through to a good mirror) with a
 // stable CASTLE_* code and a message naming the source and every URL tried, and leave nothing
-// partial in the store: no record, no half download, nothing in tmp/.
+// partial in the store: no record, no half download, nothing in tmp/. A local source holding
+// setuid, setgid and sticky modes is imported with them, alike as root and as an unprivileged user.
 
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore, type LocalStore } from "@castle/cache";
@@ -250,5 +251,64 @@ export default system({ name: "src", layers: [a] });
     expect(result.stderr).toMatch(/blob: .*\/other\/blob\.bin served a file with sha256 [0-9a-f]{64}, but the definition pins/);
     expect(result.stderr).not.toMatch(/internal error/);
     expect(checkStore(home.cache).problems).toEqual([]);
+  });
+});
+
+describe.skipIf(cliMissing())("sources: a local directory with setuid, setgid and sticky modes", () => {
+  /** A source dir (owned by whoever runs the tests) with special modes on files and dirs. */
+  const specialSource = () => {
+    const dir = temp("special");
+    writeFileSync(join(dir, "suid"), "#!/bin/sh\necho suid\n");
+    chmodSync(join(dir, "suid"), 0o4755);
+    writeFileSync(join(dir, "sgid"), "sgid\n");
+    chmodSync(join(dir, "sgid"), 0o2755);
+    mkdirSync(join(dir, "shared"));
+    writeFileSync(join(dir, "shared/file"), "in a setgid dir\n");
+    chmodSync(join(dir, "shared"), 0o2775);
+    mkdirSync(join(dir, "tmp"));
+    chmodSync(join(dir, "tmp"), 0o1777);
+    return dir;
+  };
+
+  it("imports them with their modes as an unprivileged user, with the same digest as root's import", async () => {
+    const dir = specialSource();
+    // As the test runner (root here): realized in-process.
+    const store = openStore(temp("store"));
+    const rootDigest = await realizeSource(source.local(dir, { name: "special" }), context(store));
+    const home = makeCliHome();
+    const def = writeDefinition(temp("def"), {
+      "castle.ts": `import { layer, source, system } from "castle";
+const special = layer.import({ name: "special", from: source.local(${JSON.stringify(dir)}, { name: "special" }) });
+export default system({ name: "special", layers: [special] });
+`,
+    });
+    const result = await runCastle(home, ["build", def, "--plain", "--json"]);
+    expect(result.code, describeRun(result)).toBe(0);
+    expect(result.stderr).not.toMatch(/CASTLE_SOURCE_CHANGED|kept changing/);
+    const layers = (JSON.parse(result.stdout) as { layers: Array<{ name: string; digest: string }> }).layers;
+    expect(layers.find((l) => l.name === "special")!.digest).toBe(rootDigest);
+    const tree = join(home.cache, "trees", rootDigest);
+    expect(statSync(join(tree, "suid")).mode & 0o7777).toBe(0o4755);
+    expect(statSync(join(tree, "sgid")).mode & 0o7777).toBe(0o2755);
+    expect(statSync(join(tree, "shared")).mode & 0o7777).toBe(0o2775);
+    expect(statSync(join(tree, "tmp")).mode & 0o7777).toBe(0o1777);
+    expect(readFileSync(join(tree, "suid"), "utf8")).toBe("#!/bin/sh\necho suid\n");
+    expect(readdirSync(join(tree, "shared"))).toEqual(["file"]);
+    expect(checkStore(home.cache).problems).toEqual([]);
+  });
+
+  it("still refuses a setuid source that really changes while it is copied", async () => {
+    const dir = specialSource();
+    const store = openStore(temp("store"));
+    let writes = 0;
+    // Each copy (the first and the one retry) starts with the setuid file rewritten.
+    const onProgress: SourceContext["onProgress"] = (p) => {
+      if (p.phase !== "copy" || p.bytesDone !== 0) return;
+      writeFileSync(join(dir, "suid"), `changed ${writes++}\n`);
+      chmodSync(join(dir, "suid"), 0o4755);
+    };
+    const error = await realizeFails(source.local(dir, { name: "changing" }), store, { onProgress });
+    expect(error.code).toBe("CASTLE_SOURCE_CHANGED");
+    expect(writes).toBe(2);
   });
 });

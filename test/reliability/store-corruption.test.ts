@@ -2,10 +2,16 @@
 // edited inside trees, a compiled definition cut short, a verified download altered: `castle
 // cache verify` (the bundled CLI, as uid 65534) must find and remove what it can check, exit 5
 // when it found damage, and the next build must rebuild exactly what was lost — never use a
-// damaged entry — and leave a consistent store.
+// damaged entry — and leave a consistent store. Trees are read-only once committed, a tree
+// directory replaced by a symlink is never used, and `run --verify` / `build --verify` digest
+// every tree they use first, rebuilding what does not match.
 
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { appendFileSync, chmodSync, existsSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync, chmodSync, existsSync, lstatSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startHttpServer, type TestServer } from "../../packages/graph/test/helpers/http-server";
@@ -171,5 +177,83 @@ describe.skipIf(skip)("store: corrupted entries on disk", () => {
     expect(stats.code, describeRun(stats)).toBe(0);
     const prune = await runCastle(built.home, ["cache", "prune", "--dry-run"]);
     expect(prune.code, describeRun(prune)).toBe(0);
+  });
+});
+
+describe.skipIf(skip)("store: trees that run and build use", () => {
+  it("committed trees are read-only to their owner, and the store is private to them", async () => {
+    const built = await buildFresh();
+    expect(statSync(built.home.cache).mode & 0o777).toBe(0o700);
+    for (const { digest } of built.records.values()) {
+      const tree = join(built.home.cache, "trees", digest);
+      expect(statSync(tree).mode & 0o777, `trees/${digest}`).toBe(0o555);
+    }
+    // As the owner: nothing can be added to or removed from a tree's top.
+    const tool = join(built.home.cache, "trees", built.records.get("tool")!.digest);
+    const asOwner = (argv: string[]) =>
+      process.getuid?.() === 0
+        ? spawnSync("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", ...argv], { encoding: "utf8" })
+        : spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8" });
+    expect(asOwner(["/bin/sh", "-c", `echo x > ${tool}/added`]).status).not.toBe(0);
+    expect(asOwner(["/bin/rm", "-f", `${tool}/tool`]).status).not.toBe(0);
+    expect(existsSync(join(tool, "tool"))).toBe(true);
+    // prune and verify still remove them.
+    const prune = await runCastle(built.home, ["cache", "prune", "--keep-days", "0"]);
+    expect(prune.code, describeRun(prune)).toBe(0);
+    expect(readdirSync(join(built.home.cache, "trees"))).toEqual([]);
+    expect(checkStore(built.home.cache).problems).toEqual([]);
+  });
+
+  it("a tree directory replaced by a symlink to another tree is never used: run rebuilds it", async () => {
+    const built = await buildFresh();
+    const lib = join(built.home.cache, "trees", built.records.get("lib")!.digest);
+    const tool = join(built.home.cache, "trees", built.records.get("tool")!.digest);
+    chmodSync(lib, 0o755);
+    rmSync(lib, { recursive: true, force: true });
+    symlinkSync(tool, lib);
+    const run = await runCastle(built.home, ["run", def, "--plain", "--", "/bin/cat", "/usr/lib/libx.so", "/tool"]);
+    expect(run.code, describeRun(run)).toBe(0);
+    expect(run.stdout).toBe("lib\ntool\n");
+    expect(builtLayers(run.stderr)).toEqual(["lib"]);
+    expect(lstatSync(lib).isDirectory()).toBe(true);
+    expect(checkStore(built.home.cache).problems).toEqual([]);
+  });
+
+  it("run --verify finds a flipped byte and a deleted file, rebuilds those layers, and runs the true system", async () => {
+    const built = await buildFresh();
+    const lib = join(built.home.cache, "trees", built.records.get("lib")!.digest);
+    const app = join(built.home.cache, "trees", built.records.get("app")!.digest);
+    const file = join(lib, "usr/lib/libx.so");
+    const bytes = readFileSync(file);
+    bytes[0] = bytes[0]! ^ 1;
+    chmodSync(file, 0o644);
+    writeFileSync(file, bytes);
+    chmodSync(join(lib, "usr/lib"), 0o755);
+    rmSync(join(lib, "usr/lib/other"));
+    chmodSync(app, 0o755);
+    renameSync(join(app, "app.txt"), join(app, "moved.txt"));
+    const plain = await runCastle(built.home, ["run", def, "--plain", "--", "/bin/cat", "/usr/lib/libx.so"]);
+    expect(plain.stdout).not.toBe("lib\n"); // without --verify the damage shows (only the lstat is paid)
+    const run = await runCastle(built.home, ["run", def, "--plain", "--verify", "--", "/bin/sh", "-c", "cat /usr/lib/libx.so /usr/lib/other; tail -n 1 /app.txt"]);
+    expect(run.code, describeRun(run)).toBe(0);
+    expect(run.stdout).toBe("lib\nmore\nlib\n");
+    expect(run.stderr).toMatch(new RegExp(`^castle: warning: layer lib: its tree ${built.records.get("lib")!.digest} is corrupt`, "m"));
+    expect(builtLayers(run.stderr).sort()).toEqual(["app", "lib"]);
+    expect(checkStore(built.home.cache).problems).toEqual([]);
+  });
+
+  it("build --verify does the same, and finds nothing to do on a sound store", async () => {
+    const built = await buildFresh();
+    const tool = join(built.home.cache, "trees", built.records.get("tool")!.digest);
+    chmodSync(join(tool, "tool"), 0o644);
+    writeFileSync(join(tool, "tool"), "tampered\n");
+    const build = await runCastle(built.home, ["build", def, "--plain", "--verify"]);
+    expect(build.code, describeRun(build)).toBe(0);
+    expect(build.stdout.trim()).toBe(built.digest);
+    expect(builtLayers(build.stderr)).toEqual(["tool"]);
+    const again = await runCastle(built.home, ["build", def, "--plain", "--verify"]);
+    expect(again.code, describeRun(again)).toBe(0);
+    expect(builtLayers(again.stderr)).toEqual([]);
+    expect(again.stderr).not.toMatch(/corrupt/);
   });
 });

@@ -1,10 +1,12 @@
 // @castle/cache/store: the local store alone, for programs that must start fast: importing it
 // loads no archive, remote or AWS SDK code (those are in @castle/cache/remote).
 export type * from "./types";
-export { openStore, defaultStoreRoot, LocalStore, writeFileAtomic } from "./store/local-store";
+export { openStore, defaultStoreRoot, LocalStore, writeFileAtomic, type StoreOptions } from "./store/local-store";
 export { digestTree, entryRecord, hashFile, type TreeDigest } from "./store/digest-tree";
 export { walkTree } from "./store/walk-tree";
 export { recordRoot, readRoots, type RootRecord } from "./store/roots";
+export { pinLayers, pinnedClaim, readPins, type LayerPin, type Pinned } from "./store/pins";
+export { processLives, processStart } from "./store/process-start";
 export { pruneStore, pruneGeneration, useStore, diskUsage, type PruneOptions, type PruneResult } from "./store/prune";
 export { LocalStoreClaim } from "./store/store-claim";
 export { verifyStore, type VerifyResult } from "./store/verify";

@@ -74,6 +74,7 @@ export const ERROR_CATALOGUE = {
   CASTLE_CACHE_LOCK: { exit: S.cache, meaning: "a lock in the local store could not be taken" },
   CASTLE_CACHE_MISSING_TOOL: { exit: S.cache, meaning: "the store's helper program is missing" },
   CASTLE_CACHE_MISSING_TREE: { exit: S.cache, meaning: "a layer's record names a tree that is not in the store" },
+  CASTLE_DIR_UNUSABLE: { exit: S.cache, meaning: "one of Castle's own directories (store, state, data) cannot be made: HOME missing or not the user's" },
   CASTLE_STORE_PRUNED: { exit: S.cache, meaning: "a cache prune ran while a build looked up its layers (the build retries)" },
   CASTLE_DIGEST_MISMATCH: { exit: S.cache, meaning: "a tree or blob does not have the digest it should" },
   CASTLE_ARCHIVE_CORRUPT: { exit: S.cache, meaning: "a layer archive is damaged or truncated" },

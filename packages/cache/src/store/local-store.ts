@@ -1,22 +1,25 @@
 // Owns the local store on disk: trees/<digest> (immutable trees, usable as overlay lowers),
 // keys/<key>.json (records), logs/<key>.log, tmp/ (staging) and locks/. Nothing partial is ever
 // visible: trees arrive by rename after a syncfs (shared by commits that finish together, see
-// group-sync.ts), records by write-to-temp + fsync + rename.
+// group-sync.ts), records by write-to-temp + fsync + rename; trees leave by rename (trees.ts).
+// The store's directory is private to its owner (0700): trees hold world-writable directories
+// (every rootfs has a tmp/), which no other user of the machine may reach.
 
 import { randomBytes } from "node:crypto";
 import {
-  closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync,
+  closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync,
   unlinkSync, writeSync,
 } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { CastleError } from "@castle/errors";
 import type { CommitMeta, KeyRecord, LayerKey, OutputDigest, Staging, Store } from "../types";
-import { digestTreeAsync } from "./digest-tree";
+import { digestTree, digestTreeAsync } from "./digest-tree";
 import { withLock } from "./file-lock";
 import { GroupSync } from "./group-sync";
 import { removeTree } from "./remove-tree";
 import { LocalStoreClaim } from "./store-claim";
+import { isTreeDir, removeTreeEntry, sealTree } from "./trees";
 import { takeTrustedDigest } from "./trusted-digest";
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -28,19 +31,39 @@ export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
   return join(base, "castle");
 }
 
+export interface StoreOptions {
+  /**
+   * Digest every tree again the first time this process looks it up (`--verify`): a tree whose
+   * content does not match its name is removed with the record that led to it, so the layer is
+   * built or pulled again. Default false: a look-up checks only that the tree is a real directory.
+   */
+  verifyTrees?: boolean;
+  /** Told of each corrupt tree verifyTrees found (record: the look-up that met it). */
+  onCorruptTree?: (record: KeyRecord, actual: string) => void;
+}
+
 /** Opens (creating if needed) the local store at root. */
-export function openStore(root: string = defaultStoreRoot()): LocalStore {
-  return new LocalStore(root);
+export function openStore(root: string = defaultStoreRoot(), options: StoreOptions = {}): LocalStore {
+  return new LocalStore(root, options);
 }
 
 export class LocalStore implements Store {
   readonly root: string;
   private readonly syncs: GroupSync;
+  /** Digests whose trees verifyTrees found sound in this process. */
+  private readonly verified = new Set<OutputDigest>();
 
-  constructor(root: string) {
+  constructor(root: string, private readonly options: StoreOptions = {}) {
     this.root = root;
-    for (const sub of ["trees", "keys", "logs", "tmp", "locks"]) {
-      mkdirSync(join(root, sub), { recursive: true });
+    try {
+      // A store made here is private to its owner; an existing one keeps the mode it has.
+      mkdirSync(root, { recursive: true, mode: 0o700 });
+      for (const sub of ["trees", "keys", "logs", "tmp", "locks"]) mkdirSync(join(root, sub), { recursive: true });
+    } catch (error) {
+      throw new CastleError("CASTLE_DIR_UNUSABLE", `cannot create the store directory ${root}: ${reasonOf(error)}`, {
+        cause: error, data: { dir: root, kind: "store" },
+        hint: "set CASTLE_CACHE_DIR (or XDG_CACHE_HOME, or HOME) to a directory you can write",
+      });
     }
     this.syncs = new GroupSync(join(root, "tmp"));
   }
@@ -70,8 +93,8 @@ export class LocalStore implements Store {
       return undefined;
     }
     const record = parseRecord(text, key);
-    if (!record || !this.hasTree(record.digest)) {
-      // A damaged record or a missing tree: forget it so the layer is built or pulled again.
+    if (!record || !this.hasTree(record.digest) || !this.treeSound(record)) {
+      // A damaged record, a missing or corrupt tree: forget it so the layer is built or pulled again.
       rmQuiet(file);
       return undefined;
     }
@@ -83,8 +106,32 @@ export class LocalStore implements Store {
     return join(this.root, "trees", digest);
   }
 
+  /** One lstat: the tree must be a real directory (a symlink in its place does not count). */
   hasTree(digest: OutputDigest): boolean {
-    return existsSync(this.treePath(digest));
+    return isTreeDir(this.treePath(digest));
+  }
+
+  /** Removes the tree with this digest (renamed out of trees/ first, see trees.ts). */
+  removeTree(digest: OutputDigest, options: { keepDirs?: boolean } = {}): boolean {
+    return removeTreeEntry(this.treePath(digest), join(this.root, "tmp"), `removed-${digest}`, options);
+  }
+
+  /** With verifyTrees, digests record's tree once per process; a corrupt one is removed. */
+  private treeSound(record: KeyRecord): boolean {
+    if (!this.options.verifyTrees || this.verified.has(record.digest)) return true;
+    let actual: string;
+    try {
+      actual = digestTree(this.treePath(record.digest)).digest;
+    } catch (error) {
+      actual = `unreadable (${(error as Error).message})`;
+    }
+    if (actual === record.digest) {
+      this.verified.add(record.digest);
+      return true;
+    }
+    this.removeTree(record.digest);
+    this.options.onCorruptTree?.(record, actual);
+    return false;
   }
 
   async stage(label: string): Promise<Staging> {
@@ -178,19 +225,22 @@ export class LocalStore implements Store {
 
   private async placeTree(staged: string, digest: OutputDigest): Promise<void> {
     const target = this.treePath(digest);
-    if (existsSync(target)) return; // Same content is already stored; the staging copy goes.
+    if (isTreeDir(target)) return; // Same content is already stored; the staging copy goes.
     await this.syncs.sync();
-    if (existsSync(target)) return;
+    if (isTreeDir(target)) return;
     try {
+      // Something that is not a real directory (a symlink, a file) may be in the way: it goes.
+      this.removeTree(digest, { keepDirs: true });
       renameSync(staged, target);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       // Another process committed the same digest between our check and our rename.
-      if ((code === "ENOTEMPTY" || code === "EEXIST") && existsSync(target)) return;
+      if ((code === "ENOTEMPTY" || code === "EEXIST") && isTreeDir(target)) return;
       throw new CastleError("CASTLE_CACHE_IO", `cannot move a built tree into ${target}`, {
         cause: error, data: { target },
       });
     }
+    sealTree(target);
   }
 
   private writeRecord(record: KeyRecord): KeyRecord {
@@ -225,6 +275,16 @@ function parseRecord(text: string, key: LayerKey): KeyRecord | undefined {
 
 function assertHex(value: string, what: string): void {
   if (!HEX64.test(value)) throw new Error(`invalid ${what}: ${JSON.stringify(value)}`);
+}
+
+/** An fs error in a few plain words: "permission denied", "read-only file system"… */
+function reasonOf(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  const plain: Record<string, string> = {
+    EACCES: "permission denied", EPERM: "permission denied", EROFS: "read-only file system",
+    ENOTDIR: "a part of its path is not a directory", ENOSPC: "no space left on the device", EEXIST: "a file is in the way",
+  };
+  return (code && plain[code]) ?? (error as Error).message;
 }
 
 function rmQuiet(file: string): void {

@@ -7,15 +7,16 @@
 // exclusively: it waits for running builds to finish, and builds that start meanwhile wait for
 // the prune. A prune also counts itself in a generation number (odd while it runs), which lets a
 // fully cached build check afterwards that no prune ran, instead of taking the lock (see
-// store-claim.ts). Running systems are protected by their roots, and callers name them in
-// keepSystems whatever their age.
+// store-claim.ts). Running systems are protected by their pins (pins.ts: the exact layers each
+// live process uses) and by their roots, which callers name in keepSystems: under every option,
+// --max-size included, a pinned layer or a kept system's layer is never removed.
 
 import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { KeyRecord, Store } from "../types";
 import { acquireLock, type HeldLock, withLock } from "./file-lock";
 import { writeFileAtomic, type LocalStore } from "./local-store";
-import { removeTree } from "./remove-tree";
+import { readPins } from "./pins";
 import { readRoots } from "./roots";
 
 export interface PruneOptions {
@@ -26,7 +27,7 @@ export interface PruneOptions {
   /** Only report what would go. */
   dryRun?: boolean;
   now?: number;
-  /** Systems whose roots are kept however old (e.g. the ones running now). */
+  /** Systems whose roots are kept however old and whatever the size (e.g. the ones running now). */
   keepSystems?: Iterable<string>;
   /** Called once when running builds hold the store, so the prune waits for them. */
   onWait?: () => void;
@@ -37,6 +38,8 @@ export interface PruneResult {
   removedTrees: number;
   freedBytes: number;
   keptBytes: number;
+  /** Of keptBytes, what running systems (pins, keepSystems) hold, which no size limit removes. */
+  heldBytes: number;
 }
 
 function storeLockPath(store: Store): string {
@@ -72,6 +75,9 @@ export async function pruneStore(store: LocalStore, options: PruneOptions = {}):
       const started = pruneGeneration(store) | 1;
       setPruneGeneration(store, started);
       try {
+        // No build runs now: what dead processes left in tmp/ (half-deleted trees of a killed
+        // prune among them) can go.
+        store.removeStaleStaging();
         return pruneHeld(store, options);
       } finally {
         setPruneGeneration(store, started + 1);
@@ -84,38 +90,52 @@ export async function pruneStore(store: LocalStore, options: PruneOptions = {}):
 function pruneHeld(store: LocalStore, options: PruneOptions): PruneResult {
   const now = options.now ?? Date.now();
   const cutoff = now - (options.keepForMs ?? 30 * 24 * 3600 * 1000);
-  const pinned = new Set(options.keepSystems ?? []);
+  const keptSystems = new Set(options.keepSystems ?? []);
+  // Held: what live processes pinned, and what the kept systems' roots name. Never removed.
+  const pins = readPins(store);
+  const heldKeys = new Set(pins.keys);
   const lastUse = new Map<string, number>();
   for (const root of readRoots(store)) {
-    const used = pinned.has(root.system) ? now : Date.parse(root.usedAt);
+    const held = keptSystems.has(root.system);
+    const used = held ? now : Date.parse(root.usedAt);
     if (!(used >= cutoff)) continue;
-    for (const key of root.keys) lastUse.set(key, Math.max(lastUse.get(key) ?? 0, used));
+    for (const key of root.keys) {
+      lastUse.set(key, Math.max(lastUse.get(key) ?? 0, used));
+      if (held) heldKeys.add(key);
+    }
   }
   const records = store.records();
+  const held: KeyRecord[] = [];
   const keep: KeyRecord[] = [];
   const drop: KeyRecord[] = [];
-  for (const record of records) (lastUse.has(record.key) ? keep : drop).push(record);
+  for (const record of records) {
+    if (heldKeys.has(record.key) || pins.digests.has(record.digest)) held.push(record);
+    else (lastUse.has(record.key) ? keep : drop).push(record);
+  }
   const treeBytes = (list: KeyRecord[]) => {
     const sizes = new Map(list.map((r) => [r.digest, r.bytes]));
     return [...sizes.values()].reduce((a, b) => a + b, 0);
   };
   if (options.maxBytes !== undefined) {
+    // Least recently used first; what is held counts towards the size but is never a candidate.
     keep.sort((a, b) => (lastUse.get(a.key) ?? 0) - (lastUse.get(b.key) ?? 0));
-    while (keep.length > 0 && treeBytes(keep) > options.maxBytes) drop.push(keep.shift()!);
+    while (keep.length > 0 && treeBytes([...held, ...keep]) > options.maxBytes) drop.push(keep.shift()!);
   }
-  const kept = new Set(keep.map((r) => r.digest));
+  keep.push(...held);
+  const kept = new Set([...keep.map((r) => r.digest), ...pins.digests]);
   const doomedTrees = new Map<string, number>();
   for (const record of drop) if (!kept.has(record.digest)) doomedTrees.set(record.digest, record.bytes);
   // Trees no record points at at all (e.g. left by an interrupted prune) go too.
   const referenced = new Set(records.map((r) => r.digest));
   for (const digest of readdirSync(join(store.root, "trees"))) {
-    if (!referenced.has(digest) && !doomedTrees.has(digest)) doomedTrees.set(digest, 0);
+    if (!referenced.has(digest) && !kept.has(digest) && !doomedTrees.has(digest)) doomedTrees.set(digest, 0);
   }
   const result: PruneResult = {
     removedRecords: drop.length,
     removedTrees: doomedTrees.size,
     freedBytes: [...doomedTrees.values()].reduce((a, b) => a + b, 0),
     keptBytes: treeBytes(keep),
+    heldBytes: treeBytes(held),
   };
   if (options.dryRun) return result;
   // Records first, so that no record ever points at a missing tree for long (lookup copes anyway).
@@ -123,7 +143,9 @@ function pruneHeld(store: LocalStore, options: PruneOptions): PruneResult {
     rmSync(store.recordPath(record.key), { force: true });
     rmSync(store.logPath(record.key), { force: true });
   }
-  for (const digest of doomedTrees.keys()) removeTree(store.treePath(digest));
+  // Each tree leaves trees/ by a rename before it is deleted: a prune killed midway leaves no
+  // half-removed tree there (what it was deleting is in tmp/, cleared by the next castle process).
+  for (const digest of doomedTrees.keys()) store.removeTree(digest);
   return result;
 }
 

@@ -7,7 +7,7 @@ import { readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { digestTree } from "./digest-tree";
 import type { LocalStore } from "./local-store";
-import { removeTree } from "./remove-tree";
+import { isTreeDir, sealTree } from "./trees";
 
 export interface VerifyResult {
   checked: number;
@@ -29,12 +29,14 @@ export function verifyStore(
   for (const digest of trees) {
     let ok: boolean;
     try {
-      ok = digestTree(store.treePath(digest)).digest === digest;
+      // A symlink (or a file) in a tree's place is never a sound tree, whatever it points at.
+      ok = isTreeDir(store.treePath(digest)) && digestTree(store.treePath(digest)).digest === digest;
     } catch {
       ok = false;
     }
     onTree?.(digest, ok);
     if (!ok) corrupt.push(digest);
+    else sealTree(store.treePath(digest)); // trees placed before trees were sealed get sealed now
   }
   const bad = new Set(corrupt);
   let removedRecords = 0;
@@ -51,7 +53,7 @@ export function verifyStore(
     rmSync(join(store.root, "keys", name), { force: true });
     removedRecords++;
   }
-  for (const digest of corrupt) removeTree(store.treePath(digest));
+  for (const digest of corrupt) store.removeTree(digest);
   return { checked: trees.length, corrupt, damaged, removedRecords };
 }
 

@@ -1,11 +1,11 @@
 // Owns `castle cache`: look at and tend the local store (ls, stats, prune, verify) and move
 // layers between it and a remote cache (push, pull).
 
-import { diskUsage, openStore, pruneStore, verifyStore, type KeyRecord, type LocalStore } from "@castle/cache/store";
+import { diskUsage, pruneStore, verifyStore, type KeyRecord, type LocalStore } from "@castle/cache/store";
 import { EXIT } from "../context/exit-codes";
 import { readTotals } from "../context/cache-stats";
 import { noPositionals, parseCommand, SYSTEM_OPTIONS, systemFlags } from "../context/options";
-import { castlePaths } from "../context/paths";
+import { castlePaths, openCastleStore } from "../context/paths";
 import { InstanceRegistry } from "../context/instances";
 import { buildPrepared, openRemoteCache, prepareSystem } from "../context/prepare";
 import { parseBytes } from "../context/resources";
@@ -21,7 +21,8 @@ const HELP = `usage: castle cache <ls|stats|prune|verify|push|pull> [options]
                                        remove layers no system used in the last N days
                                        (default 30); with --max-size, then the least recently
                                        used until the store fits. Systems running now keep
-                                       their layers; a prune waits for running builds
+                                       their layers under every option (a size limit can
+                                       leave more); a prune waits for running builds
   verify                               digest every stored tree again; remove corrupt ones
   push s3://bucket/prefix              upload every local layer the remote lacks
   pull s3://bucket/prefix [<git-url|dir> [branch] [subdir]]
@@ -40,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return sub === undefined ? EXIT.usage : EXIT.ok;
   }
-  const store = openStore(castlePaths().store);
+  const store = openCastleStore();
   switch (sub) {
     case "ls":
       return list(store, rest);
@@ -112,7 +113,8 @@ async function prune(store: LocalStore, argv: string[]): Promise<number> {
     dryRun: Boolean(values["dry-run"]),
   });
   process.stdout.write(
-    `${values["dry-run"] ? "would remove" : "removed"} ${result.removedRecords} keys and ${result.removedTrees} trees (${formatBytes(result.freedBytes)}); kept ${formatBytes(result.keptBytes)}\n`,
+    `${values["dry-run"] ? "would remove" : "removed"} ${result.removedRecords} keys and ${result.removedTrees} trees (${formatBytes(result.freedBytes)}); kept ${formatBytes(result.keptBytes)}` +
+      (result.heldBytes > 0 ? ` (${formatBytes(result.heldBytes)} held by running systems)` : "") + "\n",
   );
   return EXIT.ok;
 }

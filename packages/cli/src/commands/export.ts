@@ -3,9 +3,11 @@
 
 import { existsSync, readdirSync } from "node:fs";
 import { resolve } from "node:path";
+import { pinLayers } from "@castle/cache/store";
+import type { BuildOutcome } from "@castle/graph";
 import { EXIT } from "../context/exit-codes";
 import { parseCommand, SYSTEM_OPTIONS, SYSTEM_OPTIONS_HELP, systemFlags } from "../context/options";
-import { buildPrepared, prepareSystem } from "../context/prepare";
+import { buildPrepared, prepareSystem, type PreparedSystem } from "../context/prepare";
 import { UsageError } from "../context/usage-error";
 import { flattenLayers } from "../export/flatten";
 import { writeOciLayout } from "../export/write-oci";
@@ -41,7 +43,16 @@ export async function main(argv: string[]): Promise<number> {
     throw new UsageError(`${values.oci} exists and is not empty`, "export");
   }
   const prepared = await prepareSystem(positionals, systemFlags(values, process.env, "export"), "export", true);
-  const outcome = await buildPrepared(prepared);
+  // The trees being read stay pinned against `cache prune` until the export is written.
+  const pin = pinLayers(prepared.store);
+  try {
+    return await writeExport(prepared, await buildPrepared(prepared, { pin }), values);
+  } finally {
+    pin.release();
+  }
+}
+
+async function writeExport(prepared: PreparedSystem, outcome: BuildOutcome, values: { tar?: string; oci?: string }): Promise<number> {
   if (values.tar !== undefined) {
     const file = resolve(values.tar);
     await writeTar(flattenLayers(outcome.lowers), file, /\.t?gz$/.test(file));

@@ -1,6 +1,7 @@
 // Owns `castle run`: build or fetch what is missing, then run the system's entrypoint (or the
 // command after --) in the composed root, with the user's terminal; exit with its status.
 
+import { pinLayers } from "@castle/cache/store";
 import { EXIT } from "../context/exit-codes";
 import { parseCommand, splitCommand, SYSTEM_OPTIONS, SYSTEM_OPTIONS_HELP, systemFlags } from "../context/options";
 import { buildPrepared, prepareSystem } from "../context/prepare";
@@ -57,15 +58,21 @@ export async function main(argv: string[], shell?: { help: string }): Promise<nu
   const flags = systemFlags(values, process.env, name);
   const limits = parseLimits(values, name);
   const prepared = await prepareSystem(positionals, flags, name, true);
-  const outcome = await buildPrepared(prepared);
-  return runSystem({
-    system: prepared.graph.system,
-    outcome,
-    command: shell ? ["/bin/sh", "-l"] : command,
-    fresh: Boolean(values.fresh),
-    ephemeral: Boolean(values.ephemeral),
-    network: (values.network as "host" | "none" | undefined) ?? "host",
-    limits,
-    definition: prepared.location.label,
-  });
+  // The layers stay pinned against `cache prune` from the build's root until the system exits.
+  const pin = pinLayers(prepared.store);
+  try {
+    const outcome = await buildPrepared(prepared, { pin });
+    return await runSystem({
+      system: prepared.graph.system,
+      outcome,
+      command: shell ? ["/bin/sh", "-l"] : command,
+      fresh: Boolean(values.fresh),
+      ephemeral: Boolean(values.ephemeral),
+      network: (values.network as "host" | "none" | undefined) ?? "host",
+      limits,
+      definition: prepared.location.label,
+    });
+  } finally {
+    pin.release();
+  }
 }

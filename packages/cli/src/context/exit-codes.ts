@@ -14,7 +14,8 @@ export const EXIT_TABLE = `exit status:
   2    bad command line
   3    the definition is invalid (syntax, cycle, missing dependency, too deep, bad option)
   4    a source or the definition repository could not be fetched or verified
-  5    the local store or a remote cache failed (with --strict-export)
+  5    the local store or a remote cache failed (with --strict-export), or Castle's own
+       directories cannot be made (see CASTLE_CACHE_DIR below)
   6    no such running instance
   125  the sandbox could not be set up
   126  the command is not executable (run/shell/exec)

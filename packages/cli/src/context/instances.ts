@@ -1,10 +1,17 @@
 // Owns the registry of running instances ($XDG_STATE_HOME/castle/instances/<id>.json): what
 // `castle ps`, `exec` and `kill` see. An entry whose process is gone (or whose pid was reused)
 // is stale and is removed when seen.
+//
+// It also owns the rule "one persistent instance per system": a persistent run claims its
+// system's slot, instances/<system>.slot, before it touches the system's upper dir. The claim is
+// one atomic step — the slot appears complete by link(2), which fails if it exists — so of runs
+// started together exactly one wins and the others are refused, every time. A slot whose castle
+// died (kill -9) is stale: it is removed under a kernel lock on <system>.slot-lock, after reading
+// it again, so that only a stale slot is ever removed and only once.
 
-import { readFileSync, readdirSync, unlinkSync } from "node:fs";
+import { linkSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "@castle/cache/store";
+import { acquireLock, processLives, processStart, writeFileAtomic } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
 import type { SandboxSpec } from "@castle/sandbox";
 import { ensureDir } from "./paths";
@@ -29,16 +36,65 @@ export interface Instance {
   cgroup?: string;
 }
 
+/** A persistent run's hold on its system (see above). */
+export interface SystemClaim {
+  release(): void;
+}
+
+interface SlotOwner {
+  id: string;
+  pid: number;
+  pidStart: number;
+}
+
 export class InstanceRegistry {
   private readonly dir: string;
 
   constructor(stateDir: string) {
-    this.dir = ensureDir(join(stateDir, "instances"));
+    this.dir = ensureDir(join(stateDir, "instances"), "state");
   }
 
   newId(system: string): string {
     // A name, not a secret: Math.random spares the run the start-up of crypto's generator.
     return `${system}-${Math.floor(Math.random() * 0x100_0000).toString(16).padStart(6, "0")}`;
+  }
+
+  /**
+   * Claims system's one persistent instance for this process, as instance id; throws
+   * CASTLE_INSTANCE_BUSY when a live castle holds it. Atomic across processes (see above).
+   */
+  async claimSystem(system: string, id: string): Promise<SystemClaim> {
+    const slot = join(this.dir, `${encodeURIComponent(system)}.slot`);
+    const mine: SlotOwner = { id, pid: process.pid, pidStart: processStart(process.pid) ?? 0 };
+    const temp = `${slot}.${process.pid}-${Math.floor(Math.random() * 0x1_0000_0000).toString(16)}.tmp`;
+    writeFileSync(temp, JSON.stringify(mine) + "\n");
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          linkSync(temp, slot);
+          return { release: () => unlinkQuiet(slot) };
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+        }
+        const seen = readQuiet(slot);
+        const owner = parseOwner(seen);
+        if (seen !== undefined && owner && processLives(owner.pid, owner.pidStart)) throw busy(system, owner.id);
+        // Stale (its castle died) or gone meanwhile: remove it if it is still that one, and retry.
+        if (attempt >= 3) throw busy(system, owner?.id ?? "an instance that is starting");
+        if (seen !== undefined) await this.removeStaleSlot(slot, seen);
+      }
+    } finally {
+      unlinkQuiet(temp);
+    }
+  }
+
+  private async removeStaleSlot(slot: string, stale: string): Promise<void> {
+    const lock = await acquireLock(`${slot}-lock`);
+    try {
+      if (readQuiet(slot) === stale) unlinkQuiet(slot);
+    } finally {
+      await lock.release();
+    }
   }
 
   add(instance: Omit<Instance, "pidStart">): Instance {
@@ -59,6 +115,12 @@ export class InstanceRegistry {
   list(): Instance[] {
     const out: Instance[] = [];
     for (const name of readdirSync(this.dir)) {
+      if (name.endsWith(".tmp")) {
+        // A slot claim's temp file, left by a castle killed at that instant.
+        const pid = Number(/\.(\d+)-[0-9a-f]+\.tmp$/.exec(name)?.[1]);
+        if (pid && processStart(pid) === undefined) unlinkQuiet(join(this.dir, name));
+        continue;
+      }
       if (!name.endsWith(".json")) continue;
       let entry: Instance;
       try {
@@ -90,20 +152,40 @@ export class InstanceRegistry {
 }
 
 function isAlive(instance: Instance): boolean {
-  const start = processStart(instance.pid);
-  return start !== undefined && (instance.pidStart === 0 || start === instance.pidStart);
+  return processLives(instance.pid, instance.pidStart);
 }
 
-/** Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot; undefined
- * when it is gone or a zombie (it has exited: a castle killed with SIGKILL leaves its sandbox
- * helper a zombie until whoever inherits it reaps it). */
-export function processStart(pid: number): number | undefined {
+export { processStart };
+
+function busy(system: string, id: string): CastleError {
+  return new CastleError("CASTLE_INSTANCE_BUSY", `system ${system} is already running as ${id}`, {
+    data: { system, instance: id },
+    hint: `a system runs once at a time (its files are shared): use \`castle exec ${id}\` to join it, or --ephemeral to start a separate throwaway instance`,
+  });
+}
+
+function parseOwner(text: string | undefined): SlotOwner | undefined {
+  if (text === undefined) return undefined;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (fields[0] === "Z" || fields[0] === "X") return undefined;
-    return Number(fields[19]);
+    const owner = JSON.parse(text) as SlotOwner;
+    return typeof owner.pid === "number" && typeof owner.id === "string" ? owner : undefined;
+  } catch {
+    return undefined; // damaged: treated as stale
+  }
+}
+
+function readQuiet(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8");
   } catch {
     return undefined;
+  }
+}
+
+function unlinkQuiet(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // already gone
   }
 }

@@ -14,6 +14,7 @@ export const SYSTEM_OPTIONS = {
   verbose: { type: "boolean", short: "v" },
   rebuild: { type: "string", multiple: true },
   offline: { type: "boolean" },
+  verify: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
 
@@ -26,6 +27,8 @@ export const SYSTEM_OPTIONS_HELP = `  --import-cache s3://bucket/prefix   pull l
   -j, --jobs N                        layers built at once (default: number of cores)
   --rebuild layer                     rebuild this layer even if cached (repeatable)
   --offline                           use the cached checkout of a git definition, no network
+  --verify                            digest every stored layer before using it; a corrupt one
+                                      is removed and built or pulled again (costs a full read)
   --plain                             plain log lines instead of the live view
   -v, --verbose                       show build logs as they run
   -h, --help                          this help`;
@@ -40,6 +43,7 @@ export interface SystemFlags {
   verbose: boolean;
   rebuild: string[];
   offline: boolean;
+  verify: boolean;
 }
 
 type Values = { [K in keyof typeof SYSTEM_OPTIONS]?: unknown };
@@ -67,6 +71,7 @@ export function systemFlags(values: Values, env: NodeJS.ProcessEnv, command: str
     verbose: Boolean(values.verbose),
     rebuild: (values.rebuild as string[] | undefined) ?? [],
     offline: Boolean(values.offline),
+    verify: Boolean(values.verify),
   };
 }
 

@@ -3,7 +3,7 @@
 // with progress shown — returning the composed root's layers.
 
 import { isatty } from "node:tty";
-import { openStore, type LocalStore, type Remote, type StoreClaim } from "@castle/cache/store";
+import { pinnedClaim, type LayerPin, type LocalStore, type Remote, type StoreClaim } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
 import {
   buildGraph, buildSystem, loadDefinition, normaliseSourceName, parseOverrides, type BuildOutcome, type LayerGraph,
@@ -14,7 +14,7 @@ import { addToTotals } from "./cache-stats";
 import { deferredProgress } from "./deferred-progress";
 import { definitionTarget, locateDefinition, type DefinitionLocation } from "./locate-definition";
 import type { SystemFlags } from "./options";
-import { castlePaths } from "./paths";
+import { openCastleStore } from "./paths";
 
 export interface PreparedSystem {
   store: LocalStore;
@@ -29,7 +29,7 @@ export interface PreparedSystem {
 
 /** Finds, loads and checks a system; `forBuild` also begins the build's claim on the store. */
 export async function prepareSystem(positionals: string[], flags: SystemFlags, command: string, forBuild = false): Promise<PreparedSystem> {
-  const store = openStore(castlePaths().store);
+  const store = openCastleStore(flags.verify ? { verifyTrees: true, onCorruptTree: warnCorrupt } : {});
   // From before the first look-up to the root record, so a `cache prune` never removes a layer
   // this build has found or made but not yet recorded (see StoreClaim).
   const claim = forBuild ? claimStore(store) : undefined;
@@ -51,6 +51,11 @@ export async function prepareSystem(positionals: string[], flags: SystemFlags, c
   return { store, location, loaded, graph, overrides, flags, ...(claim ? { claim } : {}) };
 }
 
+function warnCorrupt(record: { name: string; digest: string }, actual: string): void {
+  const what = record.name.startsWith("source:") ? `source ${record.name.slice(7)}` : `layer ${record.name}`;
+  process.stderr.write(`castle: warning: ${what}: its tree ${record.digest} is corrupt (it digests to ${actual}); removed, so it is made again\n`);
+}
+
 function claimStore(store: LocalStore): StoreClaim {
   return store.claim(() => process.stderr.write("castle: waiting for a cache prune to finish…\n"));
 }
@@ -68,7 +73,14 @@ export async function openRemoteCache(url: string | undefined, store?: LocalStor
 
 declare const CASTLE_VERSION: string;
 
-export async function buildPrepared(prepared: PreparedSystem): Promise<BuildOutcome> {
+export interface BuildPreparedOptions {
+  /** Pins the layers used (a run that will use them): written with each pass's outcome, before
+   * the claim's check that no prune started, so a prune either sees the pin or makes the build
+   * look again (see pinnedClaim). */
+  pin?: LayerPin;
+}
+
+export async function buildPrepared(prepared: PreparedSystem, options: BuildPreparedOptions = {}): Promise<BuildOutcome> {
   const { flags, store } = prepared;
   if (flags.importCaches.length > 1) {
     process.stderr.write(`castle: warning: only the first --import-cache is used (${flags.importCaches[0]})\n`);
@@ -97,7 +109,7 @@ export async function buildPrepared(prepared: PreparedSystem): Promise<BuildOutc
   try {
     const outcome = await buildSystem(prepared.graph, {
       store,
-      claim,
+      claim: options.pin ? pinnedClaim(claim, options.pin) : claim,
       sandbox: { spawn },
       onEvent: (event) => progress.onEvent(event),
       sources: { overrides: prepared.overrides, env: process.env },

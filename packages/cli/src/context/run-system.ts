@@ -9,7 +9,7 @@ import { CastleError, isCastleError } from "@castle/errors";
 import type { BuildOutcome, System } from "@castle/graph";
 import { spawn, type SandboxSpec } from "@castle/sandbox";
 import { InstanceRegistry } from "./instances";
-import { castlePaths } from "./paths";
+import { castlePaths, ensureDir } from "./paths";
 import { applyResourceLimits, type ResourceLimits } from "./resources";
 import { systemUpper } from "./system-state";
 
@@ -31,15 +31,21 @@ export async function runSystem(request: RunRequest): Promise<number> {
   const { system } = request;
   const paths = castlePaths();
   const registry = new InstanceRegistry(paths.state);
-  if (!request.ephemeral) {
-    const running = registry.list().find((i) => i.system === system.name && !i.id.includes(".e"));
-    if (running) {
-      throw new CastleError("CASTLE_INSTANCE_BUSY", `system ${system.name} is already running as ${running.id}`, {
-        data: { system: system.name, instance: running.id },
-        hint: `use \`castle exec ${running.id}\` to join it, or --ephemeral to start a separate throwaway instance`,
-      });
-    }
+  const id = request.ephemeral ? `${registry.newId(system.name)}.e` : registry.newId(system.name);
+  // One persistent instance per system, claimed in one atomic step before its upper dir is
+  // touched (two instances on one upper dir is undefined behaviour in overlayfs).
+  const claim = request.ephemeral ? undefined : await registry.claimSystem(system.name, id);
+  try {
+    ensureDir(paths.data, "data");
+    return await runClaimed(request, registry, id);
+  } finally {
+    claim?.release();
   }
+}
+
+async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: string): Promise<number> {
+  const { system } = request;
+  const paths = castlePaths();
   const state = systemUpper(paths.data, system.name, request);
   const argv = request.command ?? [...system.entrypoint];
   // isatty() rather than process.stdin/stdout: making those streams costs a cached run ~1 ms.
@@ -76,7 +82,6 @@ export async function runSystem(request: RunRequest): Promise<number> {
   process.on("SIGINT", ignore);
   process.on("SIGTERM", forward);
   process.on("SIGHUP", forward);
-  const id = request.ephemeral ? `${registry.newId(system.name)}.e` : registry.newId(system.name);
   try {
     const started = await child.started;
     registry.add({

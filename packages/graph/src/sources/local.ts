@@ -2,9 +2,18 @@
 // reflinked where the filesystem can) and symlinks verbatim, from the entry list the digest walk
 // produced, so ignores apply identically. The caller commits with expectDigest: a file that
 // changed during the copy makes the digests differ, and nothing half-copied is ever stored.
+//
+// Modes are kept whole, setuid, setgid and sticky bits included, alike for root and everyone
+// else: the kernel clears a file's setuid bit when someone without CAP_FSETID writes to it, so
+// a file whose mode has such bits gets its mode again (as the digest walk saw it) after its data.
+// Directories get theirs last, deepest first. (They mean nothing inside the sandbox, which runs
+// everything with no_new_privs.)
 
 import { chmodSync, constants, copyFileSync, mkdirSync, symlinkSync } from "node:fs";
 import type { LocalEntry } from "./local-digest";
+
+/** setuid, setgid, sticky: the bits a write by an unprivileged process may clear. */
+const SPECIAL_BITS = 0o7000;
 
 export interface CopyProgress {
   (bytesDone: number, bytesTotal: number): void;
@@ -26,8 +35,9 @@ export function copyLocalEntries(src: string, entries: readonly LocalEntry[], de
         dirs.push({ path: to, mode: entry.mode });
         break;
       case "file":
-        // copyFile copies the mode too; the digest check catches a mode changed meanwhile.
+        // copyFile copies the mode too, before the data; the digest check catches content changed meanwhile.
         copyFileSync(from, to, constants.COPYFILE_FICLONE);
+        if (entry.mode & SPECIAL_BITS) chmodSync(to, entry.mode);
         done += entry.size;
         if (onProgress && Date.now() - lastReport >= 100) {
           lastReport = Date.now();
