@@ -98,7 +98,7 @@ export default system({ name: "server", layers: [srv], entrypoint: ["/bin/sleep"
     expect(second.code).toBe(2);
     expect(second.stderr).toBe(
       `castle: system server is already running as ${entry.id}\n` +
-        `hint: use \`castle exec ${entry.id}\` to join it, or --ephemeral to start a separate throwaway instance\n`,
+        `hint: a system runs once at a time (its files are shared): use \`castle exec ${entry.id}\` to join it, or --ephemeral to start a separate throwaway instance\n`,
     );
     const ephemeral = await startInstance(["--ephemeral", "--", "sleep", "302"], "sleep 302");
     expect((await ps()).map((e) => e.command.at(-1)).sort()).toEqual(["301", "302"]);

@@ -3,10 +3,10 @@
 // is stale and is removed when seen.
 //
 // It also owns the rule "one persistent instance per system": a persistent run claims its
-// system's slot, instances/<system>.slot, before it touches the system's upper dir. The claim is
+// system's slot, slots/<system> beside instances/, before it touches the system's upper dir. The claim is
 // one atomic step — the slot appears complete by link(2), which fails if it exists — so of runs
 // started together exactly one wins and the others are refused, every time. A slot whose castle
-// died (kill -9) is stale: it is removed under a kernel lock on <system>.slot-lock, after reading
+// died (kill -9) is stale: it is removed under a kernel lock on slots/<system>.lock, after reading
 // it again, so that only a stale slot is ever removed and only once.
 
 import { linkSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from "node:fs";
@@ -50,7 +50,7 @@ interface SlotOwner {
 export class InstanceRegistry {
   private readonly dir: string;
 
-  constructor(stateDir: string) {
+  constructor(private readonly stateDir: string) {
     this.dir = ensureDir(join(stateDir, "instances"), "state");
   }
 
@@ -64,8 +64,10 @@ export class InstanceRegistry {
    * CASTLE_INSTANCE_BUSY when a live castle holds it. Atomic across processes (see above).
    */
   async claimSystem(system: string, id: string): Promise<SystemClaim> {
-    const slot = join(this.dir, `${encodeURIComponent(system)}.slot`);
+    const slots = ensureDir(join(this.stateDir, "slots"), "state");
+    const slot = join(slots, encodeURIComponent(system));
     const mine: SlotOwner = { id, pid: process.pid, pidStart: processStart(process.pid) ?? 0 };
+    removeDeadTemps(slots);
     const temp = `${slot}.${process.pid}-${Math.floor(Math.random() * 0x1_0000_0000).toString(16)}.tmp`;
     writeFileSync(temp, JSON.stringify(mine) + "\n");
     try {
@@ -89,7 +91,7 @@ export class InstanceRegistry {
   }
 
   private async removeStaleSlot(slot: string, stale: string): Promise<void> {
-    const lock = await acquireLock(`${slot}-lock`);
+    const lock = await acquireLock(`${slot}.lock`);
     try {
       if (readQuiet(slot) === stale) unlinkQuiet(slot);
     } finally {
@@ -115,12 +117,6 @@ export class InstanceRegistry {
   list(): Instance[] {
     const out: Instance[] = [];
     for (const name of readdirSync(this.dir)) {
-      if (name.endsWith(".tmp")) {
-        // A slot claim's temp file, left by a castle killed at that instant.
-        const pid = Number(/\.(\d+)-[0-9a-f]+\.tmp$/.exec(name)?.[1]);
-        if (pid && processStart(pid) === undefined) unlinkQuiet(join(this.dir, name));
-        continue;
-      }
       if (!name.endsWith(".json")) continue;
       let entry: Instance;
       try {
@@ -171,6 +167,14 @@ function parseOwner(text: string | undefined): SlotOwner | undefined {
     return typeof owner.pid === "number" && typeof owner.id === "string" ? owner : undefined;
   } catch {
     return undefined; // damaged: treated as stale
+  }
+}
+
+/** Removes the temp files of slot claims whose castle was killed at that instant. */
+function removeDeadTemps(slots: string): void {
+  for (const name of readdirSync(slots)) {
+    const pid = Number(/\.(\d+)-[0-9a-f]+\.tmp$/.exec(name)?.[1]);
+    if (pid && processStart(pid) === undefined) unlinkQuiet(join(slots, name));
   }
 }
 
