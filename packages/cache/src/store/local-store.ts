@@ -69,8 +69,9 @@ export class LocalStore implements Store {
   }
 
   /**
-   * Removes what killed processes left in tmp/ (staging dirs and downloads are named
-   * `<label>-<pid>-<random>`): anything whose process is gone. Returns how many were removed.
+   * Removes what killed processes left in tmp/ (staging dirs, downloads and trees being removed
+   * are named `<label>-<pid>-<random>`) and their pins: anything whose process is gone. Returns
+   * how many were removed.
    */
   removeStaleStaging(): number {
     let removed = 0;
@@ -78,6 +79,19 @@ export class LocalStore implements Store {
       const owner = /-(\d+)-[0-9a-f]{8}(\.tmp)?$/.exec(name);
       if (!owner || processAlive(Number(owner[1]))) continue;
       removeTree(join(this.root, "tmp", name));
+      removed++;
+    }
+    // Pins (pins.ts, named <pid>-<n>.json) of processes that are gone protect nothing any more.
+    let pins: string[] = [];
+    try {
+      pins = readdirSync(join(this.root, "pins"));
+    } catch {
+      // no pin was ever written here
+    }
+    for (const name of pins) {
+      const owner = /^(\d+)-\d+\.json$/.exec(name);
+      if (!owner || processAlive(Number(owner[1]))) continue;
+      rmQuiet(join(this.root, "pins", name));
       removed++;
     }
     return removed;

@@ -38,6 +38,8 @@ export interface Instance {
 
 /** A persistent run's hold on its system (see above). */
 export interface SystemClaim {
+  /** Names the sandbox too: the slot stays taken until both castle and its sandbox are gone. */
+  started(sandboxPid: number): void;
   release(): void;
 }
 
@@ -45,6 +47,8 @@ interface SlotOwner {
   id: string;
   pid: number;
   pidStart: number;
+  sandboxPid?: number;
+  sandboxStart?: number;
 }
 
 export class InstanceRegistry {
@@ -74,13 +78,19 @@ export class InstanceRegistry {
       for (let attempt = 0; ; attempt++) {
         try {
           linkSync(temp, slot);
-          return { release: () => unlinkQuiet(slot) };
+          return {
+            started: (sandboxPid) => {
+              const owner: SlotOwner = { ...mine, sandboxPid, sandboxStart: processStart(sandboxPid) ?? 0 };
+              writeFileAtomic(slot, JSON.stringify(owner) + "\n", { durable: false });
+            },
+            release: () => unlinkQuiet(slot),
+          };
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
         }
         const seen = readQuiet(slot);
         const owner = parseOwner(seen);
-        if (seen !== undefined && owner && processLives(owner.pid, owner.pidStart)) throw busy(system, owner.id);
+        if (seen !== undefined && owner && slotHeld(owner)) throw busy(system, owner.id);
         // Stale (its castle died) or gone meanwhile: remove it if it is still that one, and retry.
         if (attempt >= 3) throw busy(system, owner?.id ?? "an instance that is starting");
         if (seen !== undefined) await this.removeStaleSlot(slot, seen);
@@ -158,6 +168,11 @@ function busy(system: string, id: string): CastleError {
     data: { system, instance: id },
     hint: `a system runs once at a time (its files are shared): use \`castle exec ${id}\` to join it, or --ephemeral to start a separate throwaway instance`,
   });
+}
+
+/** A slot is held while its castle lives, or its sandbox (still ending after a kill -9 of castle). */
+function slotHeld(owner: SlotOwner): boolean {
+  return processLives(owner.pid, owner.pidStart) || (owner.sandboxPid !== undefined && processLives(owner.sandboxPid, owner.sandboxStart ?? 0));
 }
 
 function parseOwner(text: string | undefined): SlotOwner | undefined {

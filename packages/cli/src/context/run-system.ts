@@ -8,7 +8,7 @@ import { isatty } from "node:tty";
 import { CastleError, isCastleError } from "@castle/errors";
 import type { BuildOutcome, System } from "@castle/graph";
 import { spawn, type SandboxSpec } from "@castle/sandbox";
-import { InstanceRegistry } from "./instances";
+import { InstanceRegistry, type SystemClaim } from "./instances";
 import { castlePaths, ensureDir } from "./paths";
 import { applyResourceLimits, type ResourceLimits } from "./resources";
 import { systemUpper } from "./system-state";
@@ -37,13 +37,13 @@ export async function runSystem(request: RunRequest): Promise<number> {
   const claim = request.ephemeral ? undefined : await registry.claimSystem(system.name, id);
   try {
     ensureDir(paths.data, "data");
-    return await runClaimed(request, registry, id);
+    return await runClaimed(request, registry, id, claim);
   } finally {
     claim?.release();
   }
 }
 
-async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: string): Promise<number> {
+async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: string, claim?: SystemClaim): Promise<number> {
   const { system } = request;
   const paths = castlePaths();
   const state = systemUpper(paths.data, system.name, request);
@@ -84,6 +84,7 @@ async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: s
   process.on("SIGHUP", forward);
   try {
     const started = await child.started;
+    claim?.started(child.pid);
     registry.add({
       id, system: system.name, pid: child.pid, initPid: started.initPid, command: argv,
       startedAt: new Date().toISOString(), definition: request.definition,
@@ -95,6 +96,7 @@ async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: s
     throw commandError(error, argv, `system ${system.name}`);
   } finally {
     registry.remove(id);
+    registry.list(); // also forgets entries of castles killed earlier (kill -9), so none pile up
     process.off("SIGINT", ignore);
     process.off("SIGTERM", forward);
     process.off("SIGHUP", forward);
