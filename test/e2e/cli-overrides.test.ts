@@ -3,7 +3,7 @@
 // the layers that depend on that source rebuild; dropping the override goes back to the cache.
 // `castle source` copies a declared source out, ready to patch and build with.
 
-import { writeFileSync } from "node:fs";
+import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CliWorld, cliMissing, definition, type CliHome } from "./helpers/cli-harness";
@@ -87,6 +87,7 @@ export default system({ name: "ov", layers: [tools, top], entrypoint: ["/bin/cat
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(`${out}\n`);
     expect(r.stderr).toBe(`build with it: CASTLE_OVERRIDE_app_src=${out} castle run ${def}\n`);
+    expect(statSync(out).mode & 0o700, "the copy is the user's to edit (the store's tree is sealed)").toBe(0o700);
     writeFileSync(join(out, "VERSION"), "patched\n");
     const patched = await home.run(["run", def], { env: { CASTLE_OVERRIDE_app_src: out } });
     expect(patched.stdout).toBe("patched\ntop-patched\ntools\n");

@@ -1,7 +1,7 @@
 // Owns `castle source`: put a declared source's files (as pinned, overrides ignored) in a local
 // directory, ready to patch and to build with through CASTLE_OVERRIDE_<name>.
 
-import { cpSync, existsSync, readdirSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, readdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { CastleError } from "@castle/errors";
 import { normaliseSourceName, realizeSource } from "@castle/graph";
@@ -55,6 +55,8 @@ export async function main(argv: string[]): Promise<number> {
   if (existsSync(out) && readdirSync(out).length > 0) throw new UsageError(`${out} exists and is not empty`, "source");
   const digest = await realizeSource(source, { store: prepared.store, overrides: new Map(), env: process.env });
   cpSync(prepared.store.treePath(digest), out, { recursive: true, verbatimSymlinks: true });
+  // The store's tree is sealed (its own directory read-only); the user's checkout is theirs to edit.
+  chmodSync(out, 0o755);
   process.stdout.write(`${out}\n`);
   process.stderr.write(`build with it: CASTLE_OVERRIDE_${normaliseSourceName(source.name)}=${values.out} castle run ${positionals.join(" ")}\n`);
   return EXIT.ok;
