@@ -185,10 +185,10 @@ function parseOwner(text: string | undefined): SlotOwner | undefined {
   }
 }
 
-/** Removes the temp files of slot claims whose castle was killed at that instant. */
+/** Removes the temp files of slot claims (and of their updates) whose castle was killed at that instant. */
 function removeDeadTemps(slots: string): void {
   for (const name of readdirSync(slots)) {
-    const pid = Number(/\.(\d+)-[0-9a-f]+\.tmp$/.exec(name)?.[1]);
+    const pid = Number(/\.(\d+)[.-][0-9a-f]+\.tmp$/.exec(name)?.[1]);
     if (pid && processStart(pid) === undefined) unlinkQuiet(join(slots, name));
   }
 }
