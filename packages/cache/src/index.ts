@@ -1,6 +1,6 @@
 // @castle/cache: the local content-addressed store, deterministic archives, the S3 remote.
 export type * from "./types";
-export { openStore, defaultStoreRoot, LocalStore, writeFileAtomic, type StoreOptions } from "./store/local-store";
+export { openStore, defaultStoreRoot, LocalStore, writeFileAtomic, type CorruptTree, type StoreOptions } from "./store/local-store";
 export { digestTree, entryRecord, hashFile, type TreeDigest } from "./store/digest-tree";
 export { walkTree } from "./store/walk-tree";
 export { recordRoot, readRoots, type RootRecord } from "./store/roots";

@@ -1,7 +1,7 @@
 // @castle/cache/store: the local store alone, for programs that must start fast: importing it
 // loads no archive, remote or AWS SDK code (those are in @castle/cache/remote).
 export type * from "./types";
-export { openStore, defaultStoreRoot, LocalStore, writeFileAtomic, type StoreOptions } from "./store/local-store";
+export { openStore, defaultStoreRoot, LocalStore, writeFileAtomic, type CorruptTree, type StoreOptions } from "./store/local-store";
 export { digestTree, entryRecord, hashFile, type TreeDigest } from "./store/digest-tree";
 export { walkTree } from "./store/walk-tree";
 export { recordRoot, readRoots, type RootRecord } from "./store/roots";

@@ -115,7 +115,7 @@ describe("the store's trees", () => {
     writeFileSync(file, "tampered");
     expect(plain.lookup(bad.key)).toBeTruthy(); // without verifying, only the lstat: the damage is not seen
     const reported: Array<[string, string]> = [];
-    const verifying = openStore(root, { verifyTrees: true, onCorruptTree: (record, actual) => reported.push([record.name, actual]) });
+    const verifying = openStore(root, { verifyTrees: true, onCorruptTree: (tree) => reported.push([tree.name ?? "?", tree.actual]) });
     expect(verifying.lookup(good.key)?.digest).toBe(good.digest);
     expect(verifying.lookup(bad.key)).toBeUndefined();
     expect(reported).toHaveLength(1);
@@ -127,5 +127,22 @@ describe("the store's trees", () => {
     // Sound trees are digested once per process: a change afterwards is not seen by this store.
     writeFileSync(join(verifying.treePath(good.digest), "etc/file"), "changed later");
     expect(verifying.lookup(good.key)).toBeTruthy();
+  });
+
+  it("with verifyTrees, hasTree digests too, and a commit replaces a corrupt tree of the same digest", async () => {
+    const root = temp();
+    const plain = openStore(root);
+    const record = await commit(plain, "e".repeat(64), "content");
+    writeFileSync(join(plain.treePath(record.digest), "etc/file"), "tampered");
+    const found: string[] = [];
+    const verifying = openStore(root, { verifyTrees: true, onCorruptTree: (tree) => found.push(tree.digest) });
+    // What a pull or a local source does: the tree is there, so only the record is written.
+    expect(verifying.hasTree(record.digest)).toBe(false);
+    expect(found).toEqual([record.digest]);
+    // Committed again (rebuilt): placed anew, sound.
+    const again = await commit(verifying, "e".repeat(64), "content");
+    expect(again.digest).toBe(record.digest);
+    expect(verifying.lookup(record.key)).toBeTruthy();
+    expect(openStore(root, { verifyTrees: true }).hasTree(record.digest)).toBe(true);
   });
 });

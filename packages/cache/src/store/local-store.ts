@@ -38,8 +38,16 @@ export interface StoreOptions {
    * built or pulled again. Default false: a look-up checks only that the tree is a real directory.
    */
   verifyTrees?: boolean;
-  /** Told of each corrupt tree verifyTrees found (record: the look-up that met it). */
-  onCorruptTree?: (record: KeyRecord, actual: string) => void;
+  /** Told of each corrupt tree verifyTrees found (and removed). */
+  onCorruptTree?: (tree: CorruptTree) => void;
+}
+
+export interface CorruptTree {
+  digest: OutputDigest;
+  /** What the tree digests to now, or why it could not be read. */
+  actual: string;
+  /** The layer whose look-up met it, when a look-up did. */
+  name?: string;
 }
 
 /** Opens (creating if needed) the local store at root. */
@@ -107,7 +115,7 @@ export class LocalStore implements Store {
       return undefined;
     }
     const record = parseRecord(text, key);
-    if (!record || !this.hasTree(record.digest) || !this.treeSound(record)) {
+    if (!record || !this.treeUsable(record.digest, record.name)) {
       // A damaged record, a missing or corrupt tree: forget it so the layer is built or pulled again.
       rmQuiet(file);
       return undefined;
@@ -120,9 +128,12 @@ export class LocalStore implements Store {
     return join(this.root, "trees", digest);
   }
 
-  /** One lstat: the tree must be a real directory (a symlink in its place does not count). */
+  /**
+   * One lstat: the tree must be a real directory (a symlink in its place does not count). With
+   * verifyTrees, also digested (once per process); a corrupt tree is removed and is not there.
+   */
   hasTree(digest: OutputDigest): boolean {
-    return isTreeDir(this.treePath(digest));
+    return this.treeUsable(digest);
   }
 
   /** Removes the tree with this digest (renamed out of trees/ first, see trees.ts). */
@@ -130,21 +141,21 @@ export class LocalStore implements Store {
     return removeTreeEntry(this.treePath(digest), join(this.root, "tmp"), `removed-${digest}`, options);
   }
 
-  /** With verifyTrees, digests record's tree once per process; a corrupt one is removed. */
-  private treeSound(record: KeyRecord): boolean {
-    if (!this.options.verifyTrees || this.verified.has(record.digest)) return true;
+  private treeUsable(digest: OutputDigest, name?: string): boolean {
+    if (!isTreeDir(this.treePath(digest))) return false;
+    if (!this.options.verifyTrees || this.verified.has(digest)) return true;
     let actual: string;
     try {
-      actual = digestTree(this.treePath(record.digest)).digest;
+      actual = digestTree(this.treePath(digest)).digest;
     } catch (error) {
       actual = `unreadable (${(error as Error).message})`;
     }
-    if (actual === record.digest) {
-      this.verified.add(record.digest);
+    if (actual === digest) {
+      this.verified.add(digest);
       return true;
     }
-    this.removeTree(record.digest);
-    this.options.onCorruptTree?.(record, actual);
+    this.removeTree(digest);
+    this.options.onCorruptTree?.({ digest, actual, ...(name !== undefined ? { name } : {}) });
     return false;
   }
 
@@ -239,9 +250,10 @@ export class LocalStore implements Store {
 
   private async placeTree(staged: string, digest: OutputDigest): Promise<void> {
     const target = this.treePath(digest);
-    if (isTreeDir(target)) return; // Same content is already stored; the staging copy goes.
+    // Same content is already stored (and, with verifyTrees, sound): the staging copy goes.
+    if (this.hasTree(digest)) return;
     await this.syncs.sync();
-    if (isTreeDir(target)) return;
+    if (this.hasTree(digest)) return;
     try {
       // Something that is not a real directory (a symlink, a file) may be in the way: it goes.
       this.removeTree(digest, { keepDirs: true });
@@ -255,6 +267,7 @@ export class LocalStore implements Store {
       });
     }
     sealTree(target);
+    if (this.options.verifyTrees) this.verified.add(digest); // digested on its way in
   }
 
   private writeRecord(record: KeyRecord): KeyRecord {

@@ -3,7 +3,7 @@
 // with progress shown — returning the composed root's layers.
 
 import { isatty } from "node:tty";
-import { pinnedClaim, type LayerPin, type LocalStore, type Remote, type StoreClaim } from "@castle/cache/store";
+import { pinnedClaim, type CorruptTree, type LayerPin, type LocalStore, type Remote, type StoreClaim } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
 import {
   buildGraph, buildSystem, loadDefinition, normaliseSourceName, parseOverrides, type BuildOutcome, type LayerGraph,
@@ -51,9 +51,9 @@ export async function prepareSystem(positionals: string[], flags: SystemFlags, c
   return { store, location, loaded, graph, overrides, flags, ...(claim ? { claim } : {}) };
 }
 
-function warnCorrupt(record: { name: string; digest: string }, actual: string): void {
-  const what = record.name.startsWith("source:") ? `source ${record.name.slice(7)}` : `layer ${record.name}`;
-  process.stderr.write(`castle: warning: ${what}: its tree ${record.digest} is corrupt (it digests to ${actual}); removed, so it is made again\n`);
+function warnCorrupt(tree: CorruptTree): void {
+  const what = tree.name === undefined ? "a stored tree" : tree.name.startsWith("source:") ? `source ${tree.name.slice(7)}` : `layer ${tree.name}`;
+  process.stderr.write(`castle: warning: ${what}: its tree ${tree.digest} is corrupt (it digests to ${tree.actual}); removed, so it is made again\n`);
 }
 
 function claimStore(store: LocalStore): StoreClaim {
