@@ -3,11 +3,11 @@
 // is stale and is removed when seen.
 //
 // It also owns the rule "one persistent instance per system": a persistent run claims its
-// system's slot, slots/<system> beside instances/, before it touches the system's upper dir. The claim is
-// one atomic step — the slot appears complete by link(2), which fails if it exists — so of runs
-// started together exactly one wins and the others are refused, every time. A slot whose castle
-// died (kill -9) is stale: it is removed under a kernel lock on slots/<system>.lock, after reading
-// it again, so that only a stale slot is ever removed and only once.
+// system's slot, slots/<system> beside instances/, before it touches the system's upper dir. The
+// claim is one atomic step — the slot appears complete by link(2), which fails if it exists — so
+// of runs started together exactly one wins and the others are refused, every time. A slot whose
+// castle and sandbox are both gone (kill -9) is stale: it is removed under a kernel lock on
+// slots/<system>.lock, after reading it again, so only a stale slot is ever removed, and once.
 
 import { linkSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
