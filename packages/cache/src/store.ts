@@ -7,6 +7,7 @@ export { walkTree } from "./store/walk-tree";
 export { recordRoot, readRoots, type RootRecord } from "./store/roots";
 export { pinLayers, pinnedClaim, readPins, type LayerPin, type Pinned } from "./store/pins";
 export { processLives, processStart } from "./store/process-start";
+export { ownedName, removeDeadOwners } from "./store/owned-names";
 export { pruneStore, pruneGeneration, useStore, diskUsage, type PruneOptions, type PruneResult } from "./store/prune";
 export { LocalStoreClaim } from "./store/store-claim";
 export { verifyStore, type VerifyResult } from "./store/verify";

@@ -5,7 +5,6 @@
 // The store's directory is private to its owner (0700): trees hold world-writable directories
 // (every rootfs has a tmp/), which no other user of the machine may reach.
 
-import { randomBytes } from "node:crypto";
 import {
   closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync,
   unlinkSync, writeSync,
@@ -21,6 +20,7 @@ import { removeTree } from "./remove-tree";
 import { LocalStoreClaim } from "./store-claim";
 import { isTreeDir, removeTreeEntry, sealTree } from "./trees";
 import { takeTrustedDigest } from "./trusted-digest";
+import { ownedName, processAlive, removeDeadOwners, uniqueHex } from "./owned-names";
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -82,13 +82,7 @@ export class LocalStore implements Store {
    * how many were removed.
    */
   removeStaleStaging(): number {
-    let removed = 0;
-    for (const name of readdirSync(join(this.root, "tmp"))) {
-      const owner = /-(\d+)-[0-9a-f]{8}(\.tmp)?$/.exec(name);
-      if (!owner || processAlive(Number(owner[1]))) continue;
-      removeTree(join(this.root, "tmp", name));
-      removed++;
-    }
+    let removed = removeDeadOwners(join(this.root, "tmp"));
     // Pins (pins.ts, named <pid>-<n>.json) of processes that are gone protect nothing any more.
     let pins: string[] = [];
     try {
@@ -160,8 +154,7 @@ export class LocalStore implements Store {
   }
 
   async stage(label: string): Promise<Staging> {
-    const safe = label.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 40);
-    const dir = join(this.root, "tmp", `${safe}-${process.pid}-${randomBytes(4).toString("hex")}`);
+    const dir = join(this.root, "tmp", ownedName(label));
     const tree = join(dir, "tree");
     const work = join(dir, "work");
     mkdirSync(tree, { recursive: true });
@@ -320,24 +313,6 @@ function rmQuiet(file: string): void {
   } catch {
     // Already gone.
   }
-}
-
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/**
- * Eight hex digits for a temp name that already holds the pid: unique within this process is
- * enough, so no crypto random (its first use costs a cached `castle run` half a millisecond).
- */
-function uniqueHex(): string {
-  return Math.floor(Math.random() * 0x1_0000_0000).toString(16).padStart(8, "0");
 }
 
 /**

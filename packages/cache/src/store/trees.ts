@@ -13,6 +13,7 @@
 
 import { chmodSync, lstatSync, renameSync } from "node:fs";
 import { join } from "node:path";
+import { ownedName } from "./owned-names";
 import { removeTree } from "./remove-tree";
 
 /** Mode of a sealed tree's own directory. */
@@ -42,7 +43,7 @@ export function sealTree(path: string): void {
  * name in tmp/ ends in -<pid>-<8 hex>, so a later process removes it if this one dies meanwhile.
  */
 export function removeTreeEntry(path: string, tmpDir: string, label: string, options: { keepDirs?: boolean } = {}): boolean {
-  const aside = join(tmpDir, `${label.slice(0, 40)}-${process.pid}-${uniqueHex()}`);
+  const aside = join(tmpDir, ownedName(label));
   const isDir = isTreeDir(path);
   if (isDir && options.keepDirs) return false;
   // A directory moved to another parent must be writable itself (its ".." entry changes).
@@ -61,8 +62,4 @@ export function removeTreeEntry(path: string, tmpDir: string, label: string, opt
   }
   removeTree(aside);
   return true;
-}
-
-function uniqueHex(): string {
-  return Math.floor(Math.random() * 0x1_0000_0000).toString(16).padStart(8, "0");
 }

@@ -3,9 +3,9 @@
 // $XDG_DATA_HOME/castle/systems/<name>. `--fresh` starts it clean; `--ephemeral` uses a
 // throwaway one that is removed after the run.
 
-import { mkdirSync, mkdtempSync, readdirSync, rmdirSync } from "node:fs";
+import { mkdirSync, readdirSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
-import { removeTree } from "@castle/cache/store";
+import { ownedName, removeDeadOwners, removeTree } from "@castle/cache/store";
 
 export interface UpperDir {
   upper: string;
@@ -20,10 +20,10 @@ export function systemUpper(dataDir: string, system: string, mode: { fresh: bool
   if (mode.ephemeral) {
     const tmp = join(dataDir, "tmp");
     mkdirSync(tmp, { recursive: true });
-    removeOrphans(tmp);
+    removeDeadOwners(tmp);
     // Named after this process, so a run killed before its release is cleared by a later one.
-    const dir = mkdtempSync(join(tmp, `${system}-${process.pid}-`));
-    mkdirSync(join(dir, "upper"));
+    const dir = join(tmp, ownedName(system));
+    mkdirSync(join(dir, "upper"), { recursive: true });
     mkdirSync(join(dir, "work"));
     mkdirSync(join(dir, "castle-store"));
     return { upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, "castle-store"), release: () => removeTree(dir) };
@@ -49,21 +49,4 @@ function emptyWorkDir(work: string): void {
   }
   removeTree(work);
   mkdirSync(work);
-}
-
-/** Removes the throwaway states of ephemeral runs whose castle process is gone (killed). */
-function removeOrphans(tmp: string): void {
-  for (const name of readdirSync(tmp)) {
-    const pid = Number(/-(\d+)-[A-Za-z0-9]{6}$/.exec(name)?.[1]);
-    if (pid && !alive(pid)) removeTree(join(tmp, name));
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
