@@ -14,8 +14,8 @@ import { text } from "node:stream/consumers";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { enter, run, spawn, type EnterSpec, type SandboxSpec } from "../../packages/sandbox/src/index";
 import {
-  CALLERS, LEAK_MARK, attackRootfs, busyboxMissing, callerMissing, cleanup, hostChanges, markedProcessesAfter, ownedDir,
-  pidsCgroup, results, snapshot, support, type Caller, type HostSnapshot,
+  CALLERS, LEAK_MARK, attackRootfs, hostIdOfRoot, busyboxMissing, callerMissing, cleanup, hostChanges, markedProcessesAfter, ownedDir,
+  results, snapshot, support, type Caller, type HostSnapshot,
 } from "./helpers/sandbox-fixture";
 
 const skipAll = busyboxMissing();
@@ -198,7 +198,8 @@ describe.skipIf(skipAll)("sandbox escapes", () => {
       const uids = readFileSync(`/proc/${command}/status`, "utf8").match(/^Uid:\s+(.*)$/m)?.[1]?.split(/\s+/);
       child.kill("SIGKILL");
       await child.wait();
-      expect(uids).toEqual(Array(4).fill(String(caller.uid)));
+      // Root's sandbox runs as an id no user has (ROOT_CALLER_ID), not as host root.
+      expect(uids).toEqual(Array(4).fill(String(hostIdOfRoot(caller))));
       expect(results(out)).toMatchObject({ no_new_privs: "1", other_users_file: "EACCES" });
     });
 
@@ -263,17 +264,15 @@ describe.skipIf(skipAll)("sandbox escapes", () => {
       needsAttack(ctx);
       const sysctl = readFileSync("/proc/sys/vm/overcommit_ratio", "utf8");
       const r = await attack(["proc"]);
-      const denied = caller.uid === 0 ? "EROFS" : "EACCES";
+      // Root inside is host root for no caller (a root caller's runs as ROOT_CALLER_ID), so the
+      // kernel's own checks refuse, with no masks needed, and a fresh /proc nests (nested Castle).
       expect(r).toMatchObject({
-        write_sysctl_vm: denied, open_sysctl_kernel_w: denied, open_irq_affinity_w: denied, sys_exists: "ENOENT",
+        write_sysctl_vm: "EACCES", open_sysctl_kernel_w: "EACCES", open_irq_affinity_w: "EACCES", sys_exists: "ENOENT",
         nested_umount_proc_sys: "EINVAL", nested_mount_sysfs: "EPERM",
       });
       expect(r.open_sysrq_trigger_w).not.toBe("ok");
       expect(r.read_kcore).toMatch(/^(ENOENT|EACCES|EPERM|empty)$/);
-      // A fresh /proc in a nested namespace: refused under a root caller (its /proc is partly
-      // covered), allowed otherwise (nesting), and even then host sysctls stay unwritable.
-      if (caller.uid === 0) expect(r.nested_mount_proc).toBe("EPERM");
-      else expect(r).toMatchObject({ nested_mount_proc: "ok", nested_proc_sysctl_w: "EACCES" });
+      expect(r).toMatchObject({ nested_mount_proc: "ok", nested_proc_sysctl_w: "EACCES" });
       expect(readFileSync("/proc/sys/vm/overcommit_ratio", "utf8")).toBe(sysctl);
     });
 
@@ -305,38 +304,52 @@ describe.skipIf(skipAll)("sandbox escapes", () => {
       }
     });
 
-    it.skipIf(missing)("a fork bomb stops at its limit and leaves nothing behind", async (ctx) => {
+    it.skipIf(missing)("a fork bomb stops at its limit, under a pids cgroup and under RLIMIT_NPROC alone", async (ctx) => {
       needsAttack(ctx);
-      // RLIMIT_NPROC counts per user namespace and binds every uid but host root; a root caller
-      // gets a pids cgroup instead (the helper's `cgroup` op).
+      // `limits` gets a pids cgroup where Castle may make one (root here, for either caller: the
+      // dir is given to the helper's user), else RLIMIT_NPROC, which counts per user namespace.
+      // RLIMIT_NPROC alone binds a root caller's sandbox too: its root is no host root.
       const limit = 64;
-      let spec: Partial<SandboxSpec> = { rlimits: { nproc: limit } };
-      let cgroup: string | undefined;
-      if (caller.uid === 0) {
-        const made = pidsCgroup(`castle-escape-${tag}`, limit);
-        if (!made.dir) {
-          console.warn(`skipped: ${made.problem}`);
-          ctx.skip();
-        }
-        cgroup = made.dir;
-        spec = { cgroup };
-      }
-      try {
+      for (const spec of [{ limits: { pids: limit } }, { rlimits: { nproc: limit } }] satisfies Partial<SandboxSpec>[]) {
         const r = await attack(["forkbomb"], spec);
-        expect(r.stopped).toBe("EAGAIN");
+        expect(r.stopped, JSON.stringify(spec)).toBe("EAGAIN");
         expect(Number(r.forked)).toBeGreaterThan(0);
         expect(Number(r.forked)).toBeLessThan(limit);
-      } finally {
-        if (cgroup) {
-          for (let i = 0; i < 100; i++) {
-            try {
-              rmSync(cgroup, { recursive: false });
-              break;
-            } catch {
-              await new Promise((resolve) => setTimeout(resolve, 20));
-            }
-          }
-        }
+      }
+    });
+
+    it.skipIf(missing)("cannot raise its own cgroup limits from a nested user+mount+cgroup namespace", async (ctx) => {
+      needsAttack(ctx);
+      // The sandbox gets cgroups of its own wherever Castle may make them (as root here: v1
+      // pids, memory and cpu). Root inside is not host root, so the limit files stay the host's.
+      const limits = { pids: 256, memoryBytes: 256 * 2 ** 20, cpus: 1 };
+      const child = spawn({ root: { lowers: [rootfs] }, argv: ["/bin/attack", "cgroup", "hold"], env: ENV, limits }, { ...opts, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      const held = new Promise<void>((resolve) =>
+        child.stdout?.on("data", (chunk: Buffer) => {
+          out += chunk;
+          if (out.includes("holding")) resolve();
+        }),
+      );
+      const settled = child.wait();
+      await Promise.race([held, settled]);
+      const cgroups = child.limits?.cgroups ?? [];
+      const hostValues = cgroups.flatMap((dir) =>
+        ["pids.max", "memory.limit_in_bytes", "cpu.cfs_quota_us", "memory.max", "cpu.max"]
+          .filter((file) => existsSync(join(dir, file)))
+          .map((file) => `${file}=${readFileSync(join(dir, file), "utf8").trim()}`),
+      );
+      child.kill("SIGKILL");
+      await settled;
+      const r = results(out);
+      expect(r.nested, out).toBeUndefined();
+      for (const [name, outcome] of Object.entries(r)) if (name.startsWith("raise_")) expect(outcome, name).toMatch(/^(EACCES|EPERM|EROFS)$/);
+      for (const name of ["pids", "memory", "cpu"]) if (r[`mount_${name}`] === "ok") expect(r[`raise_${name}`], name).toBeDefined();
+      if (process.getuid?.() === 0 && cgroups.length > 0) {
+        const expected: Record<string, string> = { "pids.max": "256", "memory.limit_in_bytes": String(256 * 2 ** 20), "memory.max": String(256 * 2 ** 20), "cpu.cfs_quota_us": "100000", "cpu.max": "100000 100000" };
+        for (const line of hostValues) expect(line).toBe(`${line.split("=")[0]}=${expected[line.split("=")[0]!]}`);
+      } else {
+        console.warn(`no cgroup to attack for ${caller.name}: only the nested mounts were tried`);
       }
     });
 

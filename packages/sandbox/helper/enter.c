@@ -248,8 +248,9 @@ static void find_target(pid_t pid, struct target *t) {
   if (!is_helper(&init))
     die_reason(NOT_SANDBOX, 0, "enter %d: not a sandbox: it runs \"%s\", not castle-sandbox",
                (int)pid, init.comm);
+  /* A root caller's sandbox runs as SHIFT_ID (shift.c). */
   for (size_t i = 0; i < 4; i++)
-    if (init.uids[i] != (unsigned long)geteuid())
+    if (init.uids[i] != (unsigned long)geteuid() && !(geteuid() == 0 && init.uids[i] == SHIFT_ID))
       die_reason(DENIED, 0, "enter %d: permission denied: the sandbox runs as uid %lu, not %u",
                  (int)pid, init.uids[i], (unsigned)geteuid());
   t->monitor = init.ppid;
@@ -260,22 +261,27 @@ static void find_target(pid_t pid, struct target *t) {
   check_namespaces(t);
 }
 
-/* The ids the target maps, read from inside it: 0 only, or 0 plus a subordinate range. */
-static unsigned long highest_id(const char *path) {
+/* The ids the target maps, read from inside it: 0 only, or 0 plus a subordinate range; and
+ * which host id is root inside. */
+static unsigned long highest_id(const char *path, unsigned long *root_outside) {
   FILE *f = fopen(path, "re");
   if (f == NULL) die_errno("open %s", path);
   unsigned long inside, outside, count, highest = 0;
-  while (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3)
+  while (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3) {
     if (count > 0 && inside + count - 1 > highest) highest = inside + count - 1;
+    if (inside == 0 && count > 0) *root_outside = outside;
+  }
   fclose(f);
   return highest;
 }
 
-static void target_idmap(struct idmap *map) {
-  *map = (struct idmap){.outer_uid = geteuid(), .outer_gid = getegid()};
-  map->uid_count = highest_id("/proc/self/uid_map");
-  map->gid_count = highest_id("/proc/self/gid_map");
+static void target_idmap(struct idmap *map, uid_t uid, gid_t gid) {
+  *map = (struct idmap){.outer_uid = uid, .outer_gid = gid};
+  unsigned long root_uid = map->outer_uid, root_gid = map->outer_gid;
+  map->uid_count = highest_id("/proc/self/uid_map", &root_uid);
+  map->gid_count = highest_id("/proc/self/gid_map", &root_gid);
   map->range = map->uid_count > 0 || map->gid_count > 0;
+  map->shifted = map->outer_uid == 0 && root_uid == SHIFT_ID && root_gid == SHIFT_ID;
 }
 
 static void join(struct target *t, size_t k) {
@@ -336,24 +342,29 @@ int enter_main(struct spec *spec, int status_fd, int sync_fd) {
   close_fds_except(keep, nkeep);
   struct pollfd alive = {life[0], POLLIN, 0};
   if (poll(&alive, 1, 0) > 0 && (alive.revents & POLLHUP)) _exit(EXIT_SETUP);
-  close(life[0]);
 
-  /* 4. The instance's cgroup (when the caller names it), while the host's tree is in view. */
-  if (spec->cgroup != NULL) {
-    int err = cgroup_add(spec->cgroup, getpid());
-    if (err != 0)
-      die_hint(err, "pass the cgroup dir the sandbox was started with", "join cgroup %s",
-               spec->cgroup);
-  }
+  /* 4. The instance's cgroups (when the caller names them), while the host's tree is in view. */
+  cgroups_join(spec, getpid(), "pass the cgroup dirs the sandbox was started with");
 
-  /* 5. Join the user namespace first: it grants the capabilities the other joins ask for. */
+  /* 5. Join the user namespace first: it grants the capabilities the other joins ask for.
+   * (Our ids as the host sees them are read before: inside, an unmapped id reads as 65534.) */
+  uid_t host_uid = geteuid();
+  gid_t host_gid = getegid();
   join(&t, NS_USER);
 
   /* 6. The ids it maps decide which uid/gid the command may have. Read from the host's /proc
    * now: after mnt, /proc is the sandbox's, where this process has no pid. */
   struct idmap map;
-  target_idmap(&map);
+  target_idmap(&map, host_uid, host_gid);
   idmap_check(&map, spec->uid, spec->gid);
+  if (map.shifted) {
+    /* A root caller's sandbox: host root is nobody inside; take its root's ids (SHIFT_ID), as
+     * its init did, and arm the parent-death signal again (the change cleared it). */
+    idmap_become_root();
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die_errno("PR_SET_PDEATHSIG");
+    if (poll(&alive, 1, 0) > 0 && (alive.revents & POLLHUP)) _exit(EXIT_SETUP);
+  }
+  close(life[0]);
 
   /* Then the rest; after mnt our root and cwd are the sandbox's root. */
   for (size_t k = 1; k < NS_KINDS; k++) join(&t, k);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/signalfd.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 
 #include "sandbox.h"
@@ -17,8 +18,9 @@ void forward_signals(sigset_t *set) {
   for (size_t i = 0; i < N_ELEMENTS(sigs); i++) sigaddset(set, sigs[i]);
 }
 
-static void send_report(int fd, int type, int code, int sig, pid_t pid, const char *overlay) {
-  struct report r = {.type = type, .code = code, .signal = sig, .pid = (int32_t)pid};
+static void send_report(int fd, int type, int code, int sig, pid_t pid, const char *overlay,
+                        int flags) {
+  struct report r = {.type = type, .code = code, .signal = sig, .pid = (int32_t)pid, .flags = flags};
   if (overlay != NULL) snprintf(r.overlay, sizeof r.overlay, "%s", overlay);
   /* If the monitor is gone there is nobody to tell; PDEATHSIG is about to end us anyway. */
   (void)!write_all(fd, &r, sizeof r);
@@ -50,7 +52,7 @@ static void read_exec_pipe(struct init_state *st, int report_fd, const char *ove
     close(st->exec_fd);
     st->exec_fd = -1;
     if (!st->failed && !st->started) {
-      send_report(report_fd, REPORT_STARTED, 0, 0, st->command, overlay);
+      send_report(report_fd, REPORT_STARTED, 0, 0, st->command, overlay, 0);
       st->started = true;
     }
     return;
@@ -68,6 +70,14 @@ static void reap(struct init_state *st) {
       st->status = status;
     }
   }
+}
+
+/* Whether the sandbox's /tmp is full (under 1% of its blocks free, or no inode left): a
+ * failed command then most likely died of it, and the caller can say which limit it hit. */
+static bool tmp_full(void) {
+  struct statfs fs;
+  if (statfs("/tmp", &fs) < 0) return false; /* no /tmp to blame */
+  return (fs.f_blocks > 0 && fs.f_bavail * 100 < fs.f_blocks) || (fs.f_files > 0 && fs.f_ffree == 0);
 }
 
 void init_run(const struct spec *spec, const struct idmap *map, const struct mount_plan *plan,
@@ -150,6 +160,6 @@ void init_run(const struct spec *spec, const struct idmap *map, const struct mou
   } else {
     code = WEXITSTATUS(st.status);
   }
-  send_report(report_fd, REPORT_EXIT, code, sig, 0, NULL);
+  send_report(report_fd, REPORT_EXIT, code, sig, 0, NULL, code != 0 && tmp_full() ? REPORT_TMP_FULL : 0);
   _exit(code);
 }

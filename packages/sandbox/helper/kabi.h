@@ -74,6 +74,7 @@ struct castle_mount_attr {
 #define CASTLE_MOUNT_ATTR_NOSUID 0x2ULL
 #define CASTLE_MOUNT_ATTR_NODEV 0x4ULL
 #define CASTLE_MOUNT_ATTR_NOEXEC 0x8ULL
+#define CASTLE_MOUNT_ATTR_IDMAP 0x00100000ULL /* 5.12+ */
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
@@ -85,6 +86,20 @@ struct castle_mount_attr {
 #endif
 #define CASTLE_CLOSE_RANGE_CLOEXEC (1U << 2)
 /* The mount API (5.2+); overlayfs takes "lowerdir+" one layer at a time since 6.8. */
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#define CASTLE_OPEN_TREE_CLONE 1U
+/* statx's mount id (5.8+): which mount a path is on. The struct is 256 bytes; the id at 0x90. */
+#ifndef SYS_statx
+#define SYS_statx 332
+#endif
+#define CASTLE_STATX_MNT_ID 0x00001000U
+struct castle_statx {
+  uint8_t before_mnt_id[0x90];
+  uint64_t mnt_id;
+  uint8_t after_mnt_id[0x100 - 0x98];
+};
 #ifndef SYS_move_mount
 #define SYS_move_mount 429
 #endif

@@ -92,12 +92,26 @@ int main(int argc, char **argv) {
   struct spec spec;
   spec_parse(buf, len, &spec);
 
+  /* Without a terminal of its own, the sandbox leaves the caller's process group, so a
+   * terminal's Ctrl-C reaches only the caller, which decides what to pass on (as `docker run`
+   * does): the command gets each signal once. (With a tty, keys travel through its pty.) */
+  if (!spec.tty && setpgid(0, 0) < 0 && errno != EPERM) die_errno("setpgid");
+
   /* Enter mode: the sandbox exists; join it instead of building one (its own sequence). */
   if (spec.enter_pid != 0) return enter_main(&spec, opt.status_fd, opt.sync_fd);
 
-  /* 2. Validate against this machine: which uid map we can get and whether the ids fit it. */
+  /* 2. Validate against this machine: host paths as the caller sees them, which uid map we can
+   * get and whether the ids fit it. A root caller's sandbox runs its root as SHIFT_ID and sees
+   * host dirs through idmapped views, which only host root can open: now, before the clone. */
+  mounts_resolve_host_paths(&spec);
   struct idmap map;
   idmap_plan(&map);
+  struct host_views views = {.n = 0};
+  char why[300];
+  if (map.shifted && !host_views_open(&spec, &views, why, sizeof why)) {
+    warn("warning: the sandbox's root is host root: %s", why);
+    map.shifted = false;
+  }
   idmap_check(&map, spec.uid, spec.gid);
 
   /* Forwarded signals are blocked before clone so none is lost; init inherits the mask and
@@ -113,30 +127,30 @@ int main(int argc, char **argv) {
   if (pipe2(life, O_CLOEXEC) < 0) die_errno("pipe");
 
   /* 3. Clone into every namespace at once: one syscall, and the child is pid 1 of its pid
-   * namespace. The network namespace is skipped for "net host". */
+   * namespace. The network namespace is skipped for "net host"; the cgroup namespace waits
+   * until init is in the spec's cgroups, so that they are its root. */
+  bool join_cgroups = spec.ncgroups > 0;
   int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
-              CLONE_NEWCGROUP | (spec.net_host ? 0 : CLONE_NEWNET);
+              (join_cgroups ? 0 : CLONE_NEWCGROUP) | (spec.net_host ? 0 : CLONE_NEWNET);
   pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, NULL);
   if (pid < 0) die_hint(errno, userns_hint(errno), "clone the sandbox namespaces");
+  bool wait_for_monitor = map.range || map.shifted || join_cgroups;
 
   if (pid > 0) {
-    /* Monitor. 4. Map the subordinate range from outside, then let the child go on. */
+    /* Monitor. 4. Map the ids from outside and move init into the cgroups, then let it go on. */
     close(report[1]);
     close(life[0]);
+    for (size_t i = 0; i < views.n; i++) close(views.dirs[i].fd);
     struct monitor m = {.init = pid, .shown_init = pid, .report_fd = report[0],
                         .status_fd = opt.status_fd, .sync_fd = opt.sync_fd};
     for (size_t k = 0; k < NS_KINDS; k++) m.ns_fds[k] = -1;
-    if (map.range) idmap_write_for(&map, pid);
-    if (spec.cgroup != NULL) {
-      int err = cgroup_add(spec.cgroup, pid);
-      if (err != 0) {
-        kill(pid, SIGKILL);
-        die_hint(err, "the caller must own a delegated cgroup dir", "join cgroup %s", spec.cgroup);
-      }
-    }
-    if ((map.range || spec.cgroup != NULL) && !write_all(life[1], "g", 1))
+    signal(SIGPIPE, SIG_IGN); /* a vanished caller or child must not kill the monitor */
+    if (map.range || map.shifted) idmap_write_for(&map, pid);
+    cgroups_join(&spec, pid, "the caller must be allowed to write its cgroup.procs "
+                             "(a delegated cgroup v2 dir, or a v1 hierarchy as root)");
+    /* EPIPE: init died already; its report says why (monitor_run reads it). */
+    if (wait_for_monitor && !write_all(life[1], "g", 1) && errno != EPIPE)
       die_errno("release the sandbox");
-    signal(SIGPIPE, SIG_IGN); /* a vanished caller must not kill the monitor mid-cleanup */
     int code = monitor_run(&m, &spec);
     return m.caller_gone ? 128 + SIGKILL : code;
   }
@@ -147,20 +161,29 @@ int main(int argc, char **argv) {
   close(report[0]);
   close(life[1]);
   die_sink_report(report[1]);
-  int keep[] = {report[1], life[0]};
-  close_fds_except(keep, N_ELEMENTS(keep));
+  int keep[2 + MAX_HOST_VIEWS] = {report[1], life[0]};
+  for (size_t i = 0; i < views.n; i++) keep[2 + i] = views.dirs[i].fd;
+  close_fds_except(keep, 2 + views.n);
   struct pollfd alive = {life[0], POLLIN, 0};
-  bool wait_for_monitor = map.range || spec.cgroup != NULL;
   if (!wait_for_monitor && poll(&alive, 1, 0) > 0 && (alive.revents & POLLHUP)) _exit(EXIT_SETUP);
 
-  /* 4. uid/gid maps: the caller becomes root inside (written by us, or by newuidmap from the
-   * monitor, which also moves us into the spec's cgroup before it lets us go on). */
+  /* 4. uid/gid maps: the caller becomes root inside (written by us, or by the monitor, which
+   * also moves us into the spec's cgroups before it lets us go on). */
   if (wait_for_monitor) {
     char go;
     if (read(life[0], &go, 1) != 1) _exit(EXIT_SETUP);
   }
-  if (!map.range) idmap_write_self(&map);
+  if (!map.range && !map.shifted) idmap_write_self(&map);
+  if (map.shifted) {
+    /* Take root's ids inside (host SHIFT_ID). The change cleared the parent-death signal: arm
+     * it again, then check the monitor did not die in between. */
+    idmap_become_root();
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die_errno("PR_SET_PDEATHSIG");
+    if (poll(&alive, 1, 0) > 0 && (alive.revents & POLLHUP)) _exit(EXIT_SETUP);
+  }
   close(life[0]);
+  /* The cgroups we were moved into become the root of our own cgroup namespace. */
+  if (join_cgroups && unshare(CLONE_NEWCGROUP) < 0) die_errno("unshare the cgroup namespace");
   /* Hand our namespace files to the monitor for `enter`: once we are not dumpable, nobody
    * outside can open them through /proc/<our pid>/ns any more. */
   enter_publish_namespaces(report[1], !spec.net_host);
@@ -171,13 +194,12 @@ int main(int argc, char **argv) {
   if (!spec.net_host) loopback_up();
   if (sethostname(spec.hostname, strlen(spec.hostname)) < 0) die_errno("sethostname");
 
-  /* 5. Mounts: host sources first, resolved as the caller sees them. When the caller is host
-   * root, root inside is host root to the kernel's plain uid checks, so /proc/sys and a few
-   * other /proc files get covered (mount.c). */
+  /* 5. Mounts: host sources first (through the idmapped views for a root caller). When root
+   * inside is host root (a caller whose sandbox could not shift), the kernel's plain uid
+   * checks pass for it, so /proc/sys and a few other /proc files get covered (mount.c). */
   struct mount_plan plan;
-  mounts_resolve_host_paths(&spec);
-  mounts_stage_host_sources(&spec, &plan);
-  plan.mask_proc = map.outer_uid == 0 || map.outer_gid == 0;
+  mounts_stage_host_sources(&spec, &views, &plan);
+  plan.mask_proc = !map.shifted && (map.outer_uid == 0 || map.outer_gid == 0);
 
   /* 6. pivot_root into the base tmpfs, assemble /newroot, pivot into it, detach the host. */
   mounts_pivot_to_base(&plan);

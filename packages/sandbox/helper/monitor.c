@@ -48,15 +48,18 @@ static ssize_t receive(struct monitor *m, struct report *r) {
   return n;
 }
 
-int cgroup_add(const char *dir, pid_t pid) {
-  char path[4096], line[32];
-  snprintf(path, sizeof path, "%s/cgroup.procs", dir);
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
+void cgroups_join(const struct spec *spec, pid_t pid, const char *hint) {
+  char line[32];
   int n = snprintf(line, sizeof line, "%d\n", (int)pid);
-  int err = 0;
-  if (fd < 0 || !write_all(fd, line, (size_t)n)) err = errno;
-  if (fd >= 0) close(fd);
-  return err;
+  for (size_t i = 0; i < spec->ncgroups; i++) {
+    autofree char *path = xasprintf("%s/cgroup.procs", spec->cgroups[i]);
+    autoclose int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || !write_all(fd, line, (size_t)n)) {
+      int err = errno;
+      if (spec->enter_pid == 0) kill(pid, SIGKILL); /* a new sandbox's init must not go on */
+      die_hint(err, hint, "join cgroup %s", spec->cgroups[i]);
+    }
+  }
 }
 
 static void read_reports(struct monitor *m, bool block) {
@@ -164,16 +167,16 @@ int monitor_run(struct monitor *m, const struct spec *spec) {
     return m->error.code;
   }
   if (m->have_exit) {
-    status_exit(m->status_fd, m->exit.code, m->exit.signal);
+    status_exit(m->status_fd, m->exit.code, m->exit.signal, m->exit.flags);
     return m->exit.code;
   }
   if (WIFSIGNALED(wstatus)) {
     int sig = WTERMSIG(wstatus);
-    status_exit(m->status_fd, 128 + sig, sig);
+    status_exit(m->status_fd, 128 + sig, sig, 0);
     return 128 + sig;
   }
   int code = WEXITSTATUS(wstatus);
   if (!m->started && code == 0) code = EXIT_SETUP; /* init ended without a word */
-  status_exit(m->status_fd, code, 0);
+  status_exit(m->status_fd, code, 0, 0);
   return code;
 }

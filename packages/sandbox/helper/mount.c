@@ -255,7 +255,7 @@ static bool mount_targets_exist(const struct spec *spec) {
   return true;
 }
 
-void mounts_stage_host_sources(struct spec *spec, struct mount_plan *plan) {
+void mounts_stage_host_sources(struct spec *spec, struct host_views *views, struct mount_plan *plan) {
   *plan = (struct mount_plan){.used = spec->driver, .root_writable = spec->root.upper != NULL};
   /* Our copy of the host's mounts must never send mount events back to the host. */
   if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) die_errno("make / a slave mount");
@@ -269,6 +269,8 @@ void mounts_stage_host_sources(struct spec *spec, struct mount_plan *plan) {
     snprintf(path, sizeof path, "%s/%s", plan->base, dirs[i]);
     xmkdir(path, 0755);
   }
+  /* A root caller's sandbox reaches host dirs only through their idmapped views (shift.c). */
+  if (views->n > 0) host_views_attach(spec, views, plan->base);
 
   /* The root: a read-only bind for one lower and no upper, else an overlay. A read-only root
    * that lacks a mount target gets a scaffold: an upper on the base tmpfs that only receives
@@ -319,6 +321,8 @@ void mounts_stage_host_sources(struct spec *spec, struct mount_plan *plan) {
     if (mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
       die_mount("proc", NULL, target);
   }
+  /* The overlays and binds hold what they need; the views would only widen the base. */
+  host_views_detach(views);
 }
 
 void mounts_pivot_to_base(const struct mount_plan *plan) {
@@ -508,7 +512,10 @@ void mounts_assemble_root(const struct spec *spec, const struct mount_plan *plan
   if (plan->mask_proc) mask_proc();
 
   setup_dev(rootfd);
-  mount_at(rootfd, "/tmp", true, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  char tmp_data[64] = "mode=1777";
+  if (spec->tmp_size > 0)
+    snprintf(tmp_data, sizeof tmp_data, "mode=1777,size=%llu", (unsigned long long)spec->tmp_size);
+  mount_at(rootfd, "/tmp", true, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, tmp_data);
 
   /* The spec's mounts, in order: host-sourced ones move from their staging point. */
   for (size_t i = 0; i < spec->nmounts; i++) {

@@ -92,6 +92,9 @@ int probe_main(void) {
   char userns_why[256] = "";
   bool userns_ok = false;
 
+  /* The probe runs with the ids a sandbox would get: a root caller's as SHIFT_ID (shift.c). */
+  int go[2];
+  if (pipe2(go, O_CLOEXEC) < 0) die_errno("pipe");
   pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNS | SIGCHLD, NULL, NULL, NULL,
                              NULL);
   if (pid < 0) {
@@ -99,9 +102,16 @@ int probe_main(void) {
     snprintf(userns_why, sizeof userns_why, "clone(CLONE_NEWUSER): %s%s%s", strerror(errno),
              hint != NULL ? ": " : "", hint != NULL ? hint : "");
   } else if (pid == 0) {
-    struct idmap single = map;
-    single.range = false;
-    idmap_write_self(&single);
+    close(go[1]);
+    if (map.shifted) {
+      char c;
+      if (read(go[0], &c, 1) != 1) _exit(2);
+      idmap_become_root();
+    } else {
+      struct idmap single = map;
+      single.range = false;
+      idmap_write_self(&single);
+    }
     const char *base = probe_base();
     if (base == NULL) _exit(3);
     if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) _exit(2);
@@ -110,6 +120,8 @@ int probe_main(void) {
     probe_fuse(r);
     _exit(0);
   } else {
+    if (map.shifted) idmap_write_for(&map, pid);
+    if (!write_all(go[1], "g", 1)) die_errno("release the probe");
     int status;
     if (waitpid(pid, &status, 0) < 0) die_errno("waitpid");
     userns_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;

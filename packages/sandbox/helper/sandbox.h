@@ -17,6 +17,13 @@
 #define MAX_ARGV 4096
 #define MAX_MOUNTS 1024
 #define MAX_RLIMITS 16
+#define MAX_CGROUPS 8    /* one dir per cgroup v1 hierarchy (pids, memory, cpu...) or one v2 dir */
+#define MAX_HOST_VIEWS 64 /* distinct host dirs a root caller's sandbox sees through idmapped mounts */
+
+/* The host uid and gid a root caller's sandbox runs its root as (0x7CA50000): in the range
+ * systemd documents as unused (1879048192..2147483647), outside the container ranges that
+ * systemd-nspawn and podman allocate from and below the 2^31 ids some tools mishandle. */
+#define SHIFT_ID 2091188224U
 
 enum overlay_driver { DRIVER_AUTO = 0, DRIVER_KERNEL, DRIVER_FUSE };
 
@@ -66,17 +73,21 @@ struct spec {
   struct rlimit_op rlimits[MAX_RLIMITS];
   size_t nrlimits;
   uint64_t keep_caps; /* bit n = keep capability n in the bounding set */
-  const char *cgroup; /* host cgroup dir to put init in (or, entering, the command), or NULL */
+  const char *cgroups[MAX_CGROUPS]; /* host cgroup dirs init (or, entering, the command) joins */
+  size_t ncgroups;
+  uint64_t tmp_size; /* bytes for the sandbox's /tmp; 0 = the kernel's default (half of RAM) */
   pid_t enter_pid;    /* enter mode: host pid of the running sandbox's init; 0 = build one */
 };
 
 /* spec.c */
 void spec_parse(char *buf, size_t len, struct spec *out);
 
-/* userns.c: single-id map written by the child itself, or a full subordinate range written by
- * newuidmap/newgidmap from the monitor. */
+/* userns.c: single-id map written by the child itself, a full subordinate range written by
+ * newuidmap/newgidmap from the monitor, or (a root caller) root inside as SHIFT_ID, written by
+ * the monitor. */
 struct idmap {
   bool range;
+  bool shifted; /* root inside is host SHIFT_ID, not the caller (host root); see shift.c */
   uid_t outer_uid;
   gid_t outer_gid;
   unsigned long uid_start, uid_count, gid_start, gid_count;
@@ -88,7 +99,31 @@ void idmap_plan(struct idmap *map);
 void idmap_check(const struct idmap *map, uint32_t uid, uint32_t gid);
 void idmap_write_self(const struct idmap *map);
 void idmap_write_for(const struct idmap *map, pid_t child);
+/* After the maps are written: a process still holding host root's ids takes root's inside. */
+void idmap_become_root(void);
 
+/* shift.c: a root caller's sandbox sees the host dirs it mounts through idmapped mounts, which
+ * show host root's files as its own root's. */
+struct host_view {
+  const char *host_dir; /* a resolved host dir (the parent of some spec paths) */
+  char *view;           /* where init attached it, on the base tmpfs */
+  int fd;               /* the detached idmapped mount until it is attached; -1 after */
+  uint64_t mnt_id;      /* the host mount it is on */
+};
+struct host_views {
+  struct host_view dirs[MAX_HOST_VIEWS];
+  size_t n;
+};
+/* Whether this root caller's sandbox can run as SHIFT_ID; why not in `why` (then root inside is
+ * host root, as for bubblewrap). Dies if SHIFT_ID belongs to a user of this machine. */
+bool shift_possible(char *why, size_t size);
+/* Opens idmapped views of every host dir the spec's paths live in; false (and why) when the
+ * kernel or a filesystem refuses them. */
+bool host_views_open(const struct spec *spec, struct host_views *views, char *why, size_t size);
+/* In init, on the base tmpfs: attaches the views and points the spec's host paths into them. */
+void host_views_attach(struct spec *spec, struct host_views *views, const char *base);
+/* Once the host-sourced mounts stand: the views themselves go. */
+void host_views_detach(const struct host_views *views);
 /* mount.c: host sources are mounted before the first pivot, the sandbox side after it. */
 struct mount_plan {
   const char *base;          /* host dir the base tmpfs covers until the pivot */
@@ -99,7 +134,7 @@ struct mount_plan {
   bool mask_proc;            /* root inside is host root: cover /proc/sys and friends */
 };
 void mounts_resolve_host_paths(struct spec *spec);
-void mounts_stage_host_sources(struct spec *spec, struct mount_plan *plan);
+void mounts_stage_host_sources(struct spec *spec, struct host_views *views, struct mount_plan *plan);
 void mounts_pivot_to_base(const struct mount_plan *plan);
 void mounts_assemble_root(const struct spec *spec, const struct mount_plan *plan);
 void mounts_enter_root(const struct mount_plan *plan);
@@ -126,8 +161,8 @@ struct monitor {
   char overlay[8];
 };
 int monitor_run(struct monitor *m, const struct spec *spec);
-/* Moves pid into the cgroup dir (v2, or a v1 hierarchy's dir); 0 or an errno. */
-int cgroup_add(const char *dir, pid_t pid);
+/* Moves pid into each cgroup dir (v2, or one per v1 hierarchy); dies naming the one refused. */
+void cgroups_join(const struct spec *spec, pid_t pid, const char *hint);
 
 /* enter.c: a new sandbox's init hands its namespaces to the monitor; enter_main joins them. */
 void enter_publish_namespaces(int report_fd, bool own_net);

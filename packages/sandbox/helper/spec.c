@@ -24,7 +24,9 @@
  *     tty                           give the command a pseudo-terminal
  *     rlimit <name> <soft> <hard>   name as in RLIMIT_<NAME> lower-cased, values or "inf"
  *     keep-caps <n> <CAP_X>...      replaces the default set of kept capabilities
- *     cgroup <dir>                  a cgroup v2 dir (host path) init joins before anything runs
+ *     cgroup <dir>                  a cgroup dir (host path: v2, or one per v1 hierarchy) init
+ *                                   joins before anything runs (repeatable, <= 8)
+ *     tmp-size <bytes>              size of the sandbox's /tmp tmpfs (0 = the kernel's default)
  *     volatile <dst>                mount the overlay at dst ("/" = the root) with "volatile": no
  *                                   sync of its upper at unmount; the marker is cleared after exit
  *     enter <pid>                   run argv inside the running sandbox whose init is host pid
@@ -43,7 +45,7 @@
 enum op_type {
   OP_ARGV, OP_ENV, OP_LOWER, OP_UPPER, OP_BIND, OP_OVERLAY, OP_TMPFS, OP_CWD, OP_HOSTNAME,
   OP_UID, OP_GID, OP_NET, OP_OVERLAY_DRIVER, OP_TTY, OP_RLIMIT, OP_KEEP_CAPS, OP_CGROUP,
-  OP_VOLATILE, OP_ENTER,
+  OP_TMP_SIZE, OP_VOLATILE, OP_ENTER,
 };
 
 /* Shape of an op: <prefix args> [<n> <list>...] <suffix args>. */
@@ -74,6 +76,7 @@ static const struct op_def op_defs[] = {
     {"rlimit", OP_RLIMIT, 3, 0, 0, false},
     {"keep-caps", OP_KEEP_CAPS, 0, 64, 0, false},
     {"cgroup", OP_CGROUP, 1, 0, 0, false},
+    {"tmp-size", OP_TMP_SIZE, 1, 0, 0, true},
     {"volatile", OP_VOLATILE, 1, 0, 0, true},
     {"enter", OP_ENTER, 1, 0, 0, false},
 };
@@ -345,7 +348,12 @@ static void fill_spec(struct op *ops, size_t nops, struct spec *s) {
         break;
       case OP_CGROUP:
         check_host_path(op->args[0], "cgroup");
-        s->cgroup = op->args[0];
+        if (s->ncgroups == MAX_CGROUPS) die("bad spec: more than %d cgroup dirs", MAX_CGROUPS);
+        s->cgroups[s->ncgroups++] = op->args[0];
+        break;
+      case OP_TMP_SIZE:
+        if (!parse_u64(op->args[0], UINT64_MAX - 1, &s->tmp_size))
+          die("bad spec: tmp-size \"%.32s\" is not a number of bytes", op->args[0]);
         break;
       case OP_ENTER: {
         uint64_t pid;

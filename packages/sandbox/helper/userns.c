@@ -3,7 +3,9 @@
  * kernel requires. When the caller owns ranges in /etc/subuid and /etc/subgid and the setuid
  * helpers newuidmap/newgidmap exist, the monitor maps the full range instead: 0 -> caller,
  * 1..N -> the subordinate ids. /etc/passwd is read directly (no NSS), and only when /etc/subuid
- * is non-empty, so the common path costs nothing. */
+ * is non-empty, so the common path costs nothing. A root caller's root inside is SHIFT_ID
+ * instead (shift.c): the monitor writes "0 SHIFT_ID 1" and the child takes those ids. */
+#include <grp.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -102,6 +104,12 @@ static bool find_range(const char *path, const char *name, unsigned long id, uns
 
 void idmap_plan(struct idmap *map) {
   *map = (struct idmap){.outer_uid = geteuid(), .outer_gid = getegid()};
+  if (map->outer_uid == 0) {
+    char why[200];
+    map->shifted = shift_possible(why, sizeof why);
+    if (!map->shifted && why[0] != '\0') warn("warning: the sandbox's root is host root: %s", why);
+    return;
+  }
   if (!file_has_content("/etc/subuid") || !file_has_content("/etc/subgid")) return;
   user_name(map->outer_uid, map->user, sizeof map->user);
   if (!find_range("/etc/subuid", map->user, map->outer_uid, &map->uid_start, &map->uid_count))
@@ -161,6 +169,26 @@ static void run_map_tool(const char *tool, pid_t child, unsigned long outer, uns
 }
 
 void idmap_write_for(const struct idmap *map, pid_t child) {
+  if (map->shifted) {
+    /* We are host root: the kernel takes any map from us, setgroups stays allowed (the child
+     * drops host root's groups with it) and no setuid tool is needed. */
+    char path[64], line[32];
+    snprintf(line, sizeof line, "0 %u 1\n", SHIFT_ID);
+    snprintf(path, sizeof path, "/proc/%d/uid_map", (int)child);
+    write_file(path, line);
+    snprintf(path, sizeof path, "/proc/%d/gid_map", (int)child);
+    write_file(path, line);
+    return;
+  }
   run_map_tool(map->newuidmap, child, map->outer_uid, map->uid_start, map->uid_count);
   run_map_tool(map->newgidmap, child, map->outer_gid, map->gid_start, map->gid_count);
+}
+
+void idmap_become_root(void) {
+  /* Host root's supplementary groups first (group 0 would still open group-0 files), then the
+   * gid and uid that are 0 inside. Capabilities in the namespace are kept: to the kernel this
+   * is a move to the namespace's root, not away from it. */
+  if (setgroups(0, NULL) < 0) die_errno("drop host root's groups");
+  if (setresgid(0, 0, 0) < 0) die_errno("setresgid to root inside");
+  if (setresuid(0, 0, 0) < 0) die_errno("setresuid to root inside");
 }

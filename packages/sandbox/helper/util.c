@@ -103,12 +103,11 @@ void status_started(int fd, pid_t init_pid, const char *overlay, pid_t command_p
   status_line(fd, line, n);
 }
 
-void status_exit(int fd, int code, int sig) {
-  char line[128];
-  int n = sig > 0 ? snprintf(line, sizeof line,
-                             "{\"event\":\"exit\",\"code\":%d,\"signal\":\"%s\"}\n", code,
-                             signal_name(sig))
-                  : snprintf(line, sizeof line, "{\"event\":\"exit\",\"code\":%d}\n", code);
+void status_exit(int fd, int code, int sig, int flags) {
+  char line[160], signal_field[48] = "";
+  if (sig > 0) snprintf(signal_field, sizeof signal_field, ",\"signal\":\"%s\"", signal_name(sig));
+  int n = snprintf(line, sizeof line, "{\"event\":\"exit\",\"code\":%d%s%s}\n", code,
+                   signal_field, flags & REPORT_TMP_FULL ? ",\"tmpFull\":true" : "");
   status_line(fd, line, n);
 }
 
@@ -268,8 +267,7 @@ static void close_range_or_loop(unsigned lo, unsigned hi) {
 }
 
 void close_fds_except(const int *keep, size_t n) {
-  int sorted[16];
-  if (n > N_ELEMENTS(sorted)) die("close_fds_except: too many fds to keep");
+  autofree int *sorted = xmalloc((n + 1) * sizeof *sorted);
   memcpy(sorted, keep, n * sizeof *keep);
   qsort(sorted, n, sizeof *sorted, cmp_int);
   unsigned lo = 3;

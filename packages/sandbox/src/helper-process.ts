@@ -8,7 +8,7 @@ import { constants } from "node:os";
 import type { Readable, Stream, Writable } from "node:stream";
 import { errorFromStatus, SandboxAbortedError, SandboxSetupError } from "./errors";
 import { helperPath } from "./helper-path";
-import type { SandboxExit, SandboxStarted } from "./types";
+import type { EnforcedLimits, SandboxExit, SandboxStarted } from "./types";
 
 type StdioEntry = "pipe" | "inherit" | "ignore" | number | Stream | null | undefined;
 
@@ -36,6 +36,8 @@ export interface SandboxProcess<Started = SandboxStarted> {
   wait(): Promise<SandboxExit>;
   /** Sends a signal (default SIGTERM), forwarded to the command; SIGKILL takes the whole sandbox down. */
   kill(signal?: NodeJS.Signals): boolean;
+  /** How the spec's `limits` are enforced (spawn with `limits` only). */
+  readonly limits?: EnforcedLimits;
 }
 
 /** One JSON status line of the helper. */
@@ -50,6 +52,8 @@ export interface StatusEvent {
   message?: string;
   /** error only, for failures a caller tells apart (e.g. "not-a-sandbox"). */
   reason?: string;
+  /** exit only: the command failed with the sandbox's /tmp full. */
+  tmpFull?: boolean;
 }
 
 function stdioEntries(stdio: SpawnOptions["stdio"]): StdioEntry[] {
@@ -140,7 +144,13 @@ export function startHelper<Started>(
         options.signal?.removeEventListener("abort", onAbort);
         if (aborted !== undefined) return reject(new SandboxAbortedError(aborted));
         if (errorEvent) return reject(errorFromStatus(errorEvent.code ?? 125, errorEvent.message ?? "", argv, errorEvent.reason));
-        if (exitEvent) return resolve(exitEvent.signal ? { code: exitEvent.code ?? 0, signal: exitEvent.signal } : { code: exitEvent.code ?? 0 });
+        if (exitEvent) {
+          return resolve({
+            code: exitEvent.code ?? 0,
+            ...(exitEvent.signal ? { signal: exitEvent.signal } : {}),
+            ...(exitEvent.tmpFull ? { limitHit: { limit: "tmp" as const } } : {}),
+          });
+        }
         if (exited.signal) {
           return resolve({ code: 128 + (constants.signals[exited.signal] ?? 0), signal: exited.signal });
         }

@@ -1,12 +1,13 @@
 // Owns the public face of @castle/sandbox: re-exports only.
 
 export type {
-  EnterSpec, EnterStarted, EnterTarget, MountSpec, OverlayDriver, OverlaySpec, RlimitName, SandboxExit, SandboxSpec,
-  SandboxStarted,
+  EnforcedLimits, EnterSpec, EnterStarted, EnterTarget, LimitName, MountSpec, OverlayDriver, OverlaySpec, ResourceLimits,
+  RlimitName, SandboxExit, SandboxSpec, SandboxStarted,
 } from "./types";
 export { spawn, run, type SpawnOptions, type RunOptions, type RunResult, type SandboxProcess } from "./spawn";
 export { enter } from "./enter";
-export { validateSpec, serializeSpec, validateEnterSpec, serializeEnterSpec, SPEC_LIMITS, DEFAULT_PATH } from "./spec";
+export { validateSpec, serializeSpec, validateEnterSpec, serializeEnterSpec, SPEC_LIMITS, DEFAULT_PATH, ROOT_CALLER_ID } from "./spec";
+export { applyLimits, describeUnenforced, formatBytes, parseSize, type AppliedLimits } from "./limits";
 export { helperPath } from "./helper-path";
 export { probe, type SandboxSupport, type SandboxFeature } from "./probe";
 export {

@@ -1,9 +1,10 @@
-// Owns starting sandboxes: `spawn` validates and serialises the spec and starts the helper on
-// it (helper-process.ts); `run` is the common collect-the-output case.
+// Owns starting sandboxes: `spawn` validates the spec, resolves its `limits` (limits.ts), and
+// starts the helper on it (helper-process.ts); `run` is the common collect-the-output case.
 
 import type { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { startHelper, type SandboxProcess, type SpawnOptions } from "./helper-process";
+import { applyLimits } from "./limits";
 import { serializeSpec, validateSpec } from "./spec";
 import type { SandboxExit, SandboxSpec } from "./types";
 
@@ -22,10 +23,36 @@ export type { SandboxProcess, SpawnOptions } from "./helper-process";
  */
 export function spawn(spec: SandboxSpec, options: SpawnOptions = {}): SandboxProcess {
   validateSpec(spec);
-  return startHelper(serializeSpec(spec), spec.argv, options, (event) => ({
-    initPid: event.initPid ?? -1,
-    overlay: event.overlay ?? "kernel",
-  }));
+  const toStarted = (event: { initPid?: number; overlay?: "kernel" | "fuse" }) => ({ initPid: event.initPid ?? -1, overlay: event.overlay ?? "kernel" });
+  if (spec.limits === undefined) return startHelper(serializeSpec(spec), spec.argv, options, toStarted);
+  const applied = applyLimits(spec, options.asUser);
+  let child: SandboxProcess;
+  try {
+    child = startHelper(serializeSpec(applied.spec), spec.argv, options, toStarted);
+  } catch (error) {
+    void applied.release();
+    throw error;
+  }
+  // Settled once the helper is gone, whether or not anyone waits: the cgroups go with it.
+  const done = child.wait().then(
+    async (exit) => {
+      const hit = applied.hit(exit);
+      await applied.release();
+      const { limitHit: _, ...rest } = exit;
+      return hit ? { ...rest, limitHit: hit } : rest;
+    },
+    async (error: unknown) => {
+      await applied.release();
+      throw error;
+    },
+  );
+  done.catch(() => {});
+  return {
+    pid: child.pid, stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, started: child.started,
+    wait: () => done,
+    kill: (signal) => child.kill(signal),
+    limits: { cgroups: applied.cgroups, unenforced: applied.unenforced, ...(applied.spec.rlimits ? { rlimits: applied.spec.rlimits } : {}) },
+  };
 }
 
 export interface RunOptions extends Omit<SpawnOptions, "stdio"> {

@@ -3,7 +3,7 @@
 // "castle-sandbox-spec/1", then ops, each a keyword and a fixed shape of NUL-terminated strings.
 
 import { SandboxSpecError } from "./errors";
-import type { EnterSpec, EnterTarget, MountSpec, OverlaySpec, RlimitName, SandboxSpec } from "./types";
+import type { EnterSpec, EnterTarget, MountSpec, OverlaySpec, ResourceLimits, RlimitName, SandboxSpec } from "./types";
 
 /** Limits shared with the helper (it enforces the same numbers). */
 export const SPEC_LIMITS = {
@@ -12,7 +12,14 @@ export const SPEC_LIMITS = {
   argv: 4096,
   mounts: 1024,
   bytes: 1024 * 1024,
+  cgroups: 8,
 } as const;
+
+/**
+ * The host uid and gid that root inside a sandbox runs as when real root starts it (helper
+ * SHIFT_ID, see helper/shift.c): an id no user has, so root inside is not host root.
+ */
+export const ROOT_CALLER_ID = 2091188224;
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -120,7 +127,22 @@ function checkCommand(spec: EnterSpec): void {
   (spec.keepCaps ?? []).forEach((cap, i) => {
     if (!CAP_NAMES.has(cap)) fail(`keepCaps[${i}]`, `"${cap}" is not a capability name like CAP_CHOWN`);
   });
-  if (spec.cgroup !== undefined) checkHostPath(spec.cgroup, "cgroup");
+  if (spec.cgroups !== undefined) {
+    if (!Array.isArray(spec.cgroups)) fail("cgroups", "must be an array of cgroup dirs");
+    if (spec.cgroups.length > SPEC_LIMITS.cgroups) fail("cgroups", `has more than ${SPEC_LIMITS.cgroups} dirs`);
+    spec.cgroups.forEach((dir, i) => checkHostPath(dir, `cgroups[${i}]`));
+  }
+}
+
+function checkLimits(limits: ResourceLimits): void {
+  if (limits === null || typeof limits !== "object") fail("limits", "must be an object");
+  for (const key of ["pids", "memoryBytes", "tmpBytes"] as const) {
+    const value = limits[key];
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) fail(`limits.${key}`, `must be a positive integer, got ${String(value)}`);
+  }
+  if (limits.cpus !== undefined && !(typeof limits.cpus === "number" && limits.cpus > 0 && limits.cpus < 1e6))
+    fail("limits.cpus", `must be a positive number of CPUs, got ${String(limits.cpus)}`);
+  for (const name of limits.standIns ?? []) if (name !== "pids" && name !== "memory") fail("limits.standIns", `"${String(name)}" has no stand-in`);
 }
 
 /**
@@ -144,6 +166,8 @@ export function validateSpec(spec: SandboxSpec): void {
     fail("network", `must be "none" or "host", got ${String(spec.network)}`);
   if (spec.overlay !== undefined && !["auto", "kernel", "fuse"].includes(spec.overlay))
     fail("overlay", `must be "auto", "kernel" or "fuse", got ${String(spec.overlay)}`);
+  if (spec.tmpSizeBytes !== undefined) checkLimit(spec.tmpSizeBytes, "tmpSizeBytes");
+  if (spec.limits !== undefined) checkLimits(spec.limits);
   const mounts = spec.mounts ?? [];
   if (mounts.length > SPEC_LIMITS.mounts) fail("mounts", `has more than ${SPEC_LIMITS.mounts} mounts`);
   mounts.forEach((mount, i) => checkMount(mount, `mounts[${i}]`));
@@ -173,6 +197,7 @@ export function serializeSpec(spec: SandboxSpec): Buffer {
   if (spec.hostname !== undefined) op("hostname", spec.hostname);
   op("net", spec.network ?? "none");
   if (spec.overlay !== undefined) op("overlay-driver", spec.overlay);
+  if (spec.tmpSizeBytes !== undefined && spec.tmpSizeBytes !== Infinity) op("tmp-size", spec.tmpSizeBytes);
   if (spec.root.volatile) op("volatile", "/");
   for (const mount of spec.mounts ?? []) if (mount.type === "overlay" && mount.volatile) op("volatile", mount.target);
   return finish(out);
@@ -195,7 +220,7 @@ function commandOps(spec: EnterSpec): { out: string[]; op: (...parts: (string | 
     op("rlimit", name, limitText(soft), limitText(hard));
   }
   if (spec.keepCaps !== undefined) op("keep-caps", spec.keepCaps.length, ...spec.keepCaps);
-  if (spec.cgroup !== undefined) op("cgroup", spec.cgroup);
+  for (const dir of spec.cgroups ?? []) op("cgroup", dir);
   return { out, op };
 }
 

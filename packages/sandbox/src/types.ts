@@ -60,10 +60,51 @@ export interface SandboxSpec {
   /** Capabilities kept in the bounding set, e.g. ["CAP_CHOWN"]. Default: a small build set. */
   keepCaps?: string[];
   /**
-   * A cgroup v2 directory (host path, owned by the caller) that the sandbox's init joins before
-   * anything runs inside, so its limits cover every process in the sandbox. Default: none.
+   * cgroup directories (host paths: one v2 dir, or one per v1 hierarchy) that the sandbox's init
+   * joins before anything runs inside, so their limits cover every process in the sandbox; they
+   * become the root of its cgroup namespace. At most 8. Default: none (see `limits`).
    */
-  cgroup?: string;
+  cgroups?: string[];
+  /** Size of the sandbox's /tmp (a tmpfs). Default: the kernel's, half of RAM (see `limits`). */
+  tmpSizeBytes?: number;
+  /**
+   * Limits for the whole sandbox, which `spawn` enforces the best way this caller may: a cgroup
+   * of its own per controller when Castle may create one (cgroup v2 delegated to the caller, or a
+   * v1 hierarchy it can write, as root can), else an rlimit standing in (see {@link ResourceLimits}).
+   * What could not be enforced is in the process's `limits.unenforced`. Default: none.
+   */
+  limits?: ResourceLimits;
+}
+
+/** Limits for a whole sandbox (see `SandboxSpec.limits`). */
+export interface ResourceLimits {
+  /** Processes and threads at once (cgroup pids; stand-in: RLIMIT_NPROC per process's user). */
+  pids?: number;
+  /** Memory in bytes (cgroup memory, v1 also capping swap; stand-in: RLIMIT_AS per process). */
+  memoryBytes?: number;
+  /** CPU time as a number of CPUs, e.g. 0.5 (cgroup cpu quota; no stand-in). */
+  cpus?: number;
+  /** Size of /tmp in bytes (its tmpfs's size; always enforced). */
+  tmpBytes?: number;
+  /**
+   * Which limits an rlimit may stand in for when no cgroup can enforce them. Default both
+   * ["pids", "memory"]; RLIMIT_AS counts address space, which some programs reserve far beyond
+   * what they use, so a default memory limit is better left unenforced than enforced that way.
+   */
+  standIns?: ("pids" | "memory")[];
+}
+
+/** A limit of {@link ResourceLimits}, by name. */
+export type LimitName = "pids" | "memory" | "cpus" | "tmp";
+
+/** How `spawn` enforced a sandbox's `limits` for this caller. */
+export interface EnforcedLimits {
+  /** The cgroup dirs the sandbox joined (pass them to `enter` so its commands count too). */
+  cgroups: string[];
+  /** The rlimits standing in for limits no cgroup enforces (pass them to `enter` too). */
+  rlimits?: SandboxSpec["rlimits"];
+  /** Limits no cgroup could enforce here: each with its stand-in (if any) and why. */
+  unenforced: { limit: Exclude<LimitName, "tmp">; value: number; standIn?: "RLIMIT_NPROC" | "RLIMIT_AS"; why: string }[];
 }
 
 /** Reported once the command has started inside the sandbox. */
@@ -78,6 +119,11 @@ export interface SandboxStarted {
 export interface SandboxExit {
   code: number;
   signal?: NodeJS.Signals;
+  /**
+   * A limit the sandbox ran into, when a failed command most likely died of it: its pids cgroup
+   * refused a fork, its memory cgroup killed a process, or /tmp was full when it ended.
+   */
+  limitHit?: { limit: LimitName; value?: number };
 }
 
 /** A running sandbox to enter: the `initPid` its `started` reported (host pid of its init). */
@@ -106,8 +152,8 @@ export interface EnterSpec {
   rlimits?: SandboxSpec["rlimits"];
   /** Capabilities kept in the bounding set. Default: the same small build set as `spawn`. */
   keepCaps?: string[];
-  /** The cgroup dir the sandbox was started with, so its limits cover the command too. Default: none. */
-  cgroup?: string;
+  /** The cgroup dirs the sandbox was started with, so its limits cover the command too. Default: none. */
+  cgroups?: string[];
 }
 
 /** Reported once an entered command has started. */

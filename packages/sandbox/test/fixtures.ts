@@ -9,7 +9,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { helperPath, probe, type SandboxSupport } from "../src/index";
+import { helperPath, probe, ROOT_CALLER_ID, type SandboxSupport } from "../src/index";
 
 export const BUSYBOX = "/bin/busybox";
 
@@ -25,6 +25,14 @@ const nobody: Caller = { name: "uid 65534", asUser: { uid: 65534, gid: 65534 }, 
 
 /** Every isolation test runs once per entry (`describe.each(CALLERS)`). */
 export const CALLERS: Caller[] = [self, nobody];
+
+/**
+ * The host uid (and gid) root inside this caller's sandbox runs as: the caller itself, or for
+ * root the unprivileged ROOT_CALLER_ID (see helper/shift.c).
+ */
+export function hostIdOfRoot(caller: Caller): number {
+  return caller.uid === 0 ? ROOT_CALLER_ID : caller.uid;
+}
 
 /** Why this caller cannot be used here, or undefined. */
 export function callerMissing(caller: Caller): string | undefined {

@@ -27,7 +27,8 @@ describe("validateSpec", () => {
       ],
       argv: ["sh", "-c", "echo hi"], env: { PATH: "/bin" }, cwd: "/root", hostname: "h", uid: 0, gid: 0,
       network: "host", overlay: "kernel", tty: true, rlimits: { nofile: [64, 128], core: 0, cpu: Infinity },
-      keepCaps: ["CAP_CHOWN"], cgroup: "/sys/fs/cgroup/castle",
+      keepCaps: ["CAP_CHOWN"], cgroups: ["/sys/fs/cgroup/pids/castle", "/sys/fs/cgroup/memory/castle"], tmpSizeBytes: 1 << 30,
+      limits: { pids: 64, memoryBytes: 1 << 29, cpus: 0.5, tmpBytes: 1 << 20, standIns: ["pids"] },
     };
     expect(fieldOf(full)).toBeUndefined();
   });
@@ -55,7 +56,13 @@ describe("validateSpec", () => {
     [{ ...ok, rlimits: { nofile: [10, 5] } }, "rlimits.nofile"],
     [{ ...ok, rlimits: { files: 1 } }, "rlimits.files"],
     [{ ...ok, keepCaps: ["CAP_GODMODE"] }, "keepCaps[0]"],
-    [{ ...ok, cgroup: "cg" }, "cgroup"],
+    [{ ...ok, cgroups: ["cg"] }, "cgroups[0]"],
+    [{ ...ok, cgroups: Array.from({ length: 9 }, (_, i) => `/cg/${i}`) }, "cgroups"],
+    [{ ...ok, tmpSizeBytes: -1 }, "tmpSizeBytes"],
+    [{ ...ok, limits: { pids: 0 } }, "limits.pids"],
+    [{ ...ok, limits: { memoryBytes: 1.5 } }, "limits.memoryBytes"],
+    [{ ...ok, limits: { cpus: 0 } }, "limits.cpus"],
+    [{ ...ok, limits: { standIns: ["cpus"] } }, "limits.standIns"],
     [{ ...ok, root: { lowers: ["/a"], volatile: true } }, "root.volatile"],
   ])("names the bad field %#", (spec, field) => {
     expect(fieldOf(spec)).toBe(field);
@@ -86,6 +93,13 @@ describe("serializeSpec", () => {
       "net", "none",
       "",
     ]);
+  });
+
+  it("writes cgroup dirs (one op each) and the size of /tmp", () => {
+    const bytes = serializeSpec({ ...ok, cgroups: ["/cg/pids/c", "/cg/memory/c"], tmpSizeBytes: 1 << 20 });
+    const parts = bytes.toString("utf8").split("\0");
+    expect(parts.slice(parts.indexOf("cgroup"), parts.indexOf("cgroup") + 4)).toEqual(["cgroup", "/cg/pids/c", "cgroup", "/cg/memory/c"]);
+    expect(parts.slice(parts.indexOf("tmp-size"), parts.indexOf("tmp-size") + 2)).toEqual(["tmp-size", "1048576"]);
   });
 
   it("writes an enter spec: the command's ops, then enter <pid>", () => {

@@ -403,6 +403,46 @@ static void case_forkbomb(void) {
   printf("forked=%d\nstopped=%s\n", count, err ? errname(err) : "limit");
 }
 
+/* What the issue saw a root-started sandbox do: a nested user + mount + cgroup namespace (whose
+ * cgroup root is the sandbox's own cgroup) mounts each cgroup hierarchy and writes "no limit"
+ * into its own cgroup's limit files. "hold" then waits, so the caller can read the host's side. */
+static void case_cgroup(char **args) {
+  static const struct {
+    const char *name, *fstype, *options, *file, *value;
+  } limits[] = {
+      {"pids", "cgroup", "pids", "pids.max", "max"},
+      {"memory", "cgroup", "memory", "memory.limit_in_bytes", "-1"},
+      {"cpu", "cgroup", "cpu", "cpu.cfs_quota_us", "-1"},
+      {"v2", "cgroup2", NULL, "pids.max", "max"},
+      {"v2_memory", "cgroup2", NULL, "memory.max", "max"},
+  };
+  if (nested(CLONE_NEWCGROUP) < 0) {
+    report("nested", -1);
+    return;
+  }
+  mkdir("/tmp/cg", 0755);
+  for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+    char dir[64], file[128], name[64];
+    snprintf(dir, sizeof dir, "/tmp/cg/%s", limits[i].name);
+    mkdir(dir, 0755);
+    snprintf(name, sizeof name, "mount_%s", limits[i].name);
+    int mounted = mount("cgroup", dir, limits[i].fstype, 0, limits[i].options);
+    report(name, mounted);
+    if (mounted < 0) continue;
+    snprintf(file, sizeof file, "%s/%s", dir, limits[i].file);
+    snprintf(name, sizeof name, "raise_%s", limits[i].name);
+    int fd = open(file, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) continue; /* no such limit here (a v2 without the controller) */
+    report(name, fd >= 0 ? write(fd, limits[i].value, strlen(limits[i].value)) : -1);
+    if (fd >= 0) close(fd);
+  }
+  if (args[0] != NULL && strcmp(args[0], "hold") == 0) {
+    printf("holding\n");
+    fflush(stdout);
+    pause();
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: attack <case> [args...]\n");
@@ -423,6 +463,7 @@ int main(int argc, char **argv) {
   else if (strcmp(c, "caps") == 0) case_caps();
   else if (strcmp(c, "proc") == 0) case_proc();
   else if (strcmp(c, "forkbomb") == 0) case_forkbomb();
+  else if (strcmp(c, "cgroup") == 0) case_cgroup(args);
   else {
     fprintf(stderr, "attack: unknown case %s\n", c);
     return 2;

@@ -4,13 +4,12 @@
 // environment, and host snapshots that prove nothing was left behind: processes carrying the
 // marker, mounts (the host's mountinfo), temp dirs, and this process's open fds.
 
-import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compileStatic, makeRootfs, tempDir } from "../../../packages/sandbox/test/fixtures";
 
-export { CALLERS, callerMissing, cleanup, ownedDir, runHelper, support, tempDir, type Caller } from "../../../packages/sandbox/test/fixtures";
+export { CALLERS, callerMissing, cleanup, hostIdOfRoot, ownedDir, runHelper, support, tempDir, type Caller } from "../../../packages/sandbox/test/fixtures";
 export { busyboxMissing } from "../../../packages/sandbox/test/fixtures";
 
 export const ATTACK_SOURCE = join(import.meta.dirname, "sandbox-attack.c");
@@ -135,25 +134,6 @@ export function hostChanges(before: HostSnapshot): { mounts: string[]; tmp: stri
   const tmp = BASE_DIRS.flatMap((dir) => ["newroot", "oldroot", "stage", "links", "scaffold"].map((name) => join(dir, name))).filter((path) => existsSync(path));
   const otherTmp = readdirSync(tmpdir()).filter((name) => !before.tmp.has(name));
   return { mounts: [...added, ...removed], tmp, otherTmp };
-}
-
-/** A cgroup dir with pids.max set (root only; v1 "pids" hierarchy or v2), or why not. */
-export function pidsCgroup(name: string, max: number): { dir?: string; problem?: string } {
-  if (process.getuid?.() !== 0) return { problem: "creating a cgroup needs root" };
-  const candidates = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"];
-  for (const parent of candidates) {
-    if (!existsSync(join(parent, "cgroup.procs"))) continue;
-    if (parent === "/sys/fs/cgroup" && !readFileSync(join(parent, "cgroup.subtree_control"), "utf8").includes("pids")) continue;
-    const dir = join(parent, name);
-    try {
-      execFileSync("mkdir", ["-p", dir]);
-      execFileSync("sh", ["-c", `echo ${max} > ${dir}/pids.max`]);
-      return { dir };
-    } catch (error) {
-      return { problem: `cannot set up ${dir}: ${(error as Error).message}` };
-    }
-  }
-  return { problem: "no pids cgroup controller (v1 hierarchy or v2 with pids enabled)" };
 }
 
 /** The target of each fd of this process, for a leak report. */
