@@ -9,6 +9,7 @@ export { buildGraph, runClosure, buildRootClosure, type LayerGraph, type LayerNo
 export { layerKey, keyInputs, type KeyInputs, DEFAULT_BUILD_ENV } from "./hash/layer-key";
 export { describeChanges, lastUse } from "./explain/explain";
 export { buildSystem, type SchedulerOptions, type BuildOutcome } from "./schedule/scheduler";
+export { defaultBuildLimits, resolveBuildLimits, type BuildLimitOverrides } from "./schedule/build-limits";
 export { planSystem, type LayerPlan } from "./schedule/plan";
 export type { SandboxRunner, SandboxProcess } from "./schedule/sandbox-runner";
 export * from "./sources/index";

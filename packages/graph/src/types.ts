@@ -30,6 +30,18 @@ export interface BuildOptions {
   caches: Record<string, string>;
   /** Command that runs the script; the script is appended as the last argument. */
   shell: string[];
+  /** The build's own limits over Castle's defaults (not in the key, like job counts). */
+  limits: BuildLimits;
+}
+
+/** Limits of a build's sandbox: a number (bytes for memory and tmp), or "none" for no limit. */
+export interface BuildLimits {
+  /** Processes and threads at once. */
+  pids?: number | "none";
+  /** Memory of the whole build, in bytes. */
+  memory?: number | "none";
+  /** Size of the build's /tmp, in bytes. */
+  tmp?: number | "none";
 }
 
 interface LayerBase {

@@ -4,6 +4,7 @@
  * first), forwards INT TERM HUP QUIT USR1 USR2 WINCH to the command, reaps every zombie, relays
  * the pty in tty mode, and exits with the command's status once the command is gone (the
  * kernel then kills whatever else is left in the pid namespace). */
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/signalfd.h>
@@ -78,6 +79,34 @@ static bool tmp_full(void) {
   struct statfs fs;
   if (statfs("/tmp", &fs) < 0) return false; /* no /tmp to blame */
   return (fs.f_blocks > 0 && fs.f_bavail * 100 < fs.f_blocks) || (fs.f_files > 0 && fs.f_ffree == 0);
+}
+
+/* Whether the sandbox holds about as many tasks as the command's RLIMIT_NPROC allows (the
+ * limit counts the tasks of root inside, which are all of them): a failed command then most
+ * likely could not fork. No counter says so (a pids cgroup has one, read by the caller), so
+ * init counts /proc/<pid>/task/ once the command has gone, while its children still live. */
+static bool pids_full(const struct spec *spec) {
+  uint64_t limit = 0;
+  for (size_t i = 0; i < spec->nrlimits; i++)
+    if (strcmp(spec->rlimits[i].name, "nproc") == 0) limit = spec->rlimits[i].soft;
+  if (limit == 0 || limit == UINT64_MAX || spec->enter_pid != 0) return false;
+  DIR *proc = opendir("/proc");
+  if (proc == NULL) return false;
+  uint64_t tasks = 0;
+  struct dirent *e;
+  while ((e = readdir(proc)) != NULL) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    char path[300];
+    snprintf(path, sizeof path, "/proc/%.255s/task", e->d_name);
+    DIR *task = opendir(path);
+    if (task == NULL) continue; /* gone meanwhile */
+    struct dirent *t;
+    while ((t = readdir(task)) != NULL)
+      if (t->d_name[0] >= '1' && t->d_name[0] <= '9') tasks++;
+    closedir(task);
+  }
+  closedir(proc);
+  return tasks * 10 >= limit * 9;
 }
 
 void init_run(const struct spec *spec, const struct idmap *map, const struct mount_plan *plan,
@@ -160,6 +189,7 @@ void init_run(const struct spec *spec, const struct idmap *map, const struct mou
   } else {
     code = WEXITSTATUS(st.status);
   }
-  send_report(report_fd, REPORT_EXIT, code, sig, 0, NULL, code != 0 && tmp_full() ? REPORT_TMP_FULL : 0);
+  int flags = code == 0 ? 0 : (tmp_full() ? REPORT_TMP_FULL : 0) | (pids_full(spec) ? REPORT_PIDS_FULL : 0);
+  send_report(report_fd, REPORT_EXIT, code, sig, 0, NULL, flags);
   _exit(code);
 }

@@ -104,10 +104,11 @@ void status_started(int fd, pid_t init_pid, const char *overlay, pid_t command_p
 }
 
 void status_exit(int fd, int code, int sig, int flags) {
-  char line[160], signal_field[48] = "";
+  char line[192], signal_field[48] = "";
   if (sig > 0) snprintf(signal_field, sizeof signal_field, ",\"signal\":\"%s\"", signal_name(sig));
-  int n = snprintf(line, sizeof line, "{\"event\":\"exit\",\"code\":%d%s%s}\n", code,
-                   signal_field, flags & REPORT_TMP_FULL ? ",\"tmpFull\":true" : "");
+  int n = snprintf(line, sizeof line, "{\"event\":\"exit\",\"code\":%d%s%s%s}\n", code,
+                   signal_field, flags & REPORT_TMP_FULL ? ",\"tmpFull\":true" : "",
+                   flags & REPORT_PIDS_FULL ? ",\"pidsFull\":true" : "");
   status_line(fd, line, n);
 }
 

@@ -34,13 +34,14 @@
  * monitor turns them into JSON status lines. REPORT_NAMESPACES carries init's namespace fds
  * (SCM_RIGHTS; `code` has bit k set for kind k, see enter.c) for `enter`. */
 enum report_type { REPORT_ERROR = 1, REPORT_STARTED = 2, REPORT_EXIT = 3, REPORT_NAMESPACES = 4 };
-#define REPORT_TMP_FULL 1
+#define REPORT_TMP_FULL 1  /* REPORT_EXIT flags: the command failed with /tmp full */
+#define REPORT_PIDS_FULL 2 /* ... or with as many tasks as its RLIMIT_NPROC allows */
 struct report {
   int32_t type;
   int32_t code;   /* exit code: the error's (125..127) or the command's (incl. 128+signal) */
   int32_t signal; /* REPORT_EXIT: the signal that killed the command, else 0 */
   int32_t pid;    /* REPORT_STARTED: the command's pid as its parent sees it */
-  int32_t flags;  /* REPORT_EXIT: REPORT_TMP_FULL when the command failed with /tmp full */
+  int32_t flags;  /* REPORT_EXIT: REPORT_TMP_FULL, REPORT_PIDS_FULL */
   char overlay[8];  /* REPORT_STARTED: "kernel" or "fuse" */
   char reason[24];  /* REPORT_ERROR: a stable word for a failure the caller tells apart, or "" */
   char message[488]; /* REPORT_ERROR: "<what>: <why>" without the program name */
@@ -57,7 +58,7 @@ NORETURN void die_mount(const char *fstype, const char *source, const char *targ
 /* Status JSON lines, written by the monitor only. */
 /* overlay NULL and command_pid 0 are left out of the line. */
 void status_started(int fd, pid_t init_pid, const char *overlay, pid_t command_pid);
-/* flags: REPORT_TMP_FULL adds "tmpFull":true. */
+/* flags: REPORT_TMP_FULL adds "tmpFull":true, REPORT_PIDS_FULL "pidsFull":true. */
 void status_exit(int fd, int code, int signal, int flags);
 /* reason NULL or "" is left out of the line. */
 void status_error(int fd, int code, const char *message, const char *reason);

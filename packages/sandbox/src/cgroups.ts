@@ -76,7 +76,7 @@ export function controllerHome(controller: Controller, uid: number): ControllerH
   const path = ownPath(lines, mount.version, mount.controllers);
   if (path === undefined) return { why: `this process is in no ${controller} cgroup` };
   const relative = path.startsWith(mount.root) ? path.slice(mount.root === "/" ? 0 : mount.root.length) : path;
-  const dir = join(mount.mountPoint, relative);
+  const dir = join(mount.mountPoint, relative).replace(/(.)\/+$/, "$1");
   if (mount.version === 2) {
     const enabled = readList(join(dir, "cgroup.subtree_control"));
     if (!enabled.includes(controller)) {
@@ -104,7 +104,10 @@ const swept = new Set<string>();
  * `owner` when the helper runs as another user, so it may move its init there.
  */
 export function createCgroup(parent: string, owner?: { uid: number; gid: number }): string | { why: string } {
-  sweepStale(parent);
+  if (!swept.has(parent)) {
+    swept.add(parent);
+    sweepStale(parent);
+  }
   const dir = join(parent, `castle-${process.pid}-${created++}`);
   try {
     mkdirSync(dir);
@@ -163,10 +166,9 @@ export async function removeCgroup(dir: string, ms = 2000): Promise<void> {
   }
 }
 
-/** Once per parent and process: removes the dirs of Castles that are gone (killed mid-run). */
-function sweepStale(parent: string): void {
-  if (swept.has(parent)) return;
-  swept.add(parent);
+/** Removes the dirs that Castles which are gone (killed mid-run) left in parent; createCgroup
+ * does so once per parent and process. */
+export function sweepStale(parent: string): void {
   let names: string[];
   try {
     names = readdirSync(parent);

@@ -54,6 +54,8 @@ export interface StatusEvent {
   reason?: string;
   /** exit only: the command failed with the sandbox's /tmp full. */
   tmpFull?: boolean;
+  /** exit only: the command failed with as many tasks as its RLIMIT_NPROC allows. */
+  pidsFull?: boolean;
 }
 
 function stdioEntries(stdio: SpawnOptions["stdio"]): StdioEntry[] {
@@ -148,7 +150,7 @@ export function startHelper<Started>(
           return resolve({
             code: exitEvent.code ?? 0,
             ...(exitEvent.signal ? { signal: exitEvent.signal } : {}),
-            ...(exitEvent.tmpFull ? { limitHit: { limit: "tmp" as const } } : {}),
+            ...(exitEvent.tmpFull ? { limitHit: { limit: "tmp" as const } } : exitEvent.pidsFull ? { limitHit: { limit: "pids" as const } } : {}),
           });
         }
         if (exited.signal) {

@@ -109,7 +109,7 @@ function writeLimit(dir: string, version: 1 | 2, controller: Controller, value: 
   }
 }
 
-/** Memory first (its OOM kill ends a command outright), then pids, then a full /tmp. */
+/** Memory first (its OOM kill ends a command outright), then pids, then what the helper saw. */
 function limitHit(exit: SandboxExit, placed: { controller: Controller; version: 1 | 2; dir: string }[], limits: ResourceLimits): SandboxExit["limitHit"] {
   if (exit.code === 0) return undefined;
   const memory = placed.find((p) => p.controller === "memory");
@@ -118,25 +118,28 @@ function limitHit(exit: SandboxExit, placed: { controller: Controller; version: 
   }
   const pids = placed.find((p) => p.controller === "pids");
   if (pids && readCounter(pids.dir, "pids.events", "max") > 0) return { limit: "pids", value: limits.pids! };
-  if (exit.limitHit?.limit === "tmp") return limits.tmpBytes !== undefined ? { limit: "tmp", value: limits.tmpBytes } : exit.limitHit;
+  // What the helper saw: /tmp full, or as many tasks as RLIMIT_NPROC allows.
+  if (exit.limitHit?.limit === "tmp" && limits.tmpBytes !== undefined) return { limit: "tmp", value: limits.tmpBytes };
+  if (exit.limitHit?.limit === "pids" && limits.pids !== undefined) return { limit: "pids", value: limits.pids };
   return exit.limitHit;
 }
 
 /**
  * One line for a warning: which limits no cgroup enforces for this caller, what stands in, and
- * why — e.g. "pids 64 as RLIMIT_NPROC, cpus 0.5 not at all (the pids controller is not
- * enabled for children of /sys/fs/cgroup/user.slice)".
+ * why — e.g. "pids 64 holds only as RLIMIT_NPROC, cpus 0.5 not at all: no cgroup for them here
+ * (/sys/fs/cgroup/pids is not writable by uid 1000)". `names` renames limits (e.g. to flags).
  */
 export function describeUnenforced(unenforced: EnforcedLimits["unenforced"], names: Partial<Record<LimitName, string>> = {}): string | undefined {
   if (unenforced.length === 0) return undefined;
-  const parts = unenforced.map((u) => {
+  const parts = unenforced.map((u, i) => {
     const shown = `${names[u.limit] ?? u.limit} ${u.limit === "memory" ? formatBytes(u.value) : u.value}`;
-    if (u.standIn === "RLIMIT_AS") return `${shown} as RLIMIT_AS (address space per process, not a total)`;
-    if (u.standIn === "RLIMIT_NPROC") return `${shown} as RLIMIT_NPROC`;
+    const only = i === 0 ? "holds only " : "only ";
+    if (u.standIn === "RLIMIT_AS") return `${shown} ${only}as RLIMIT_AS (address space per process, not a total)`;
+    if (u.standIn === "RLIMIT_NPROC") return `${shown} ${only}as RLIMIT_NPROC`;
     return `${shown} not at all`;
   });
   const whys = [...new Set(unenforced.map((u) => u.why))];
-  return `${parts.join(", ")} (no cgroup: ${whys.join("; ")})`;
+  return `${parts.join(", ")}: no cgroup for them here (${whys.join("; ")})`;
 }
 
 /** 1536 → "1.5K", 536870912 → "512M": the same units the flags take. */

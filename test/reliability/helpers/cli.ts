@@ -117,14 +117,16 @@ export interface CliOptions {
   cwd?: string;
   /** Kill the process (SIGKILL) after this long and fail. Default 60 s. */
   timeoutMs?: number;
+  /** Run castle as this process's user (root, when the suite runs as root) instead of uid 65534. */
+  asCaller?: boolean;
 }
 
-/** Starts `castle args…` (as uid 65534 when we are root); the returned pid is castle's own. */
+/** Starts `castle args…` (as uid 65534 when we are root, unless asCaller); the returned pid is castle's own. */
 export function spawnCastle(home: CliHome, args: string[], options: CliOptions = {}): ChildProcess {
   const env = { ...home.env, ...options.env };
   const argv = [process.execPath, castleBin(), ...args];
   // setpriv execs node, so the child's pid is castle's pid (kill -9 hits castle itself).
-  const [command, ...rest] = process.getuid?.() === 0
+  const [command, ...rest] = process.getuid?.() === 0 && !options.asCaller
     ? ["/usr/bin/setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", ...argv]
     : argv;
   return spawn(command!, rest, { env: env as NodeJS.ProcessEnv, cwd: options.cwd ?? home.dir, stdio: ["ignore", "pipe", "pipe"] });

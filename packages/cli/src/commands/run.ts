@@ -23,7 +23,8 @@ export const RUN_OPTIONS_HELP = `${SYSTEM_OPTIONS_HELP}
   --fresh                             start from a clean state (discard what earlier runs wrote)
   --ephemeral                         use a throwaway state, removed when the command exits
   --network host|none                 share the host's network (default) or only loopback
-  --memory SIZE, --pids N, --cpus N   resource limits (cgroup v2 when delegated, else rlimits)`;
+  --memory SIZE, --pids N, --cpus N   the system's limits: cgroups where Castle may create them
+                                      (v2 delegated, v1 as root), else rlimits (a warning says so)`;
 
 const HELP = `usage: castle run <git-url|dir> [branch] [subdir] [options] [-- command args...]
 

@@ -33,7 +33,7 @@ export interface Instance {
   env?: Record<string, string>;
   cwd?: string;
   rlimits?: SandboxSpec["rlimits"];
-  cgroup?: string;
+  cgroups?: string[];
 }
 
 /** A persistent run's hold on its system (see above). */

@@ -2,6 +2,8 @@
 // export): their parsing with node:util parseArgs, and their help text.
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import type { BuildLimitOverrides } from "@castle/graph";
+import { parseBuildLimits } from "./resources";
 import { UsageError } from "./usage-error";
 
 export const SYSTEM_OPTIONS = {
@@ -15,6 +17,9 @@ export const SYSTEM_OPTIONS = {
   rebuild: { type: "string", multiple: true },
   offline: { type: "boolean" },
   verify: { type: "boolean" },
+  "build-pids": { type: "string" },
+  "build-memory": { type: "string" },
+  "build-tmp": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
 
@@ -29,6 +34,10 @@ export const SYSTEM_OPTIONS_HELP = `  --import-cache s3://bucket/prefix   pull l
   --offline                           use the cached checkout of a git definition, no network
   --verify                            digest every stored layer before using it; a corrupt one
                                       is removed and built or pulled again (costs a full read)
+  --build-pids N, --build-memory SIZE, --build-tmp SIZE
+                                      every build's limits, over its layer's own (default 2048
+                                      processes, 3/4 of RAM where a cgroup holds it, a 1G /tmp;
+                                      "none" lifts one)
   --plain                             plain log lines instead of the live view
   -v, --verbose                       show build logs as they run
   -h, --help                          this help`;
@@ -44,6 +53,7 @@ export interface SystemFlags {
   rebuild: string[];
   offline: boolean;
   verify: boolean;
+  buildLimits: BuildLimitOverrides;
 }
 
 type Values = { [K in keyof typeof SYSTEM_OPTIONS]?: unknown };
@@ -72,6 +82,7 @@ export function systemFlags(values: Values, env: NodeJS.ProcessEnv, command: str
     rebuild: (values.rebuild as string[] | undefined) ?? [],
     offline: Boolean(values.offline),
     verify: Boolean(values.verify),
+    buildLimits: parseBuildLimits(values as Record<string, string | undefined>, command),
   };
 }
 

@@ -1,7 +1,8 @@
 // Owns `layer()`, `layer.import()` and `layer.merge()`: the three kinds of layer a definition
 // declares. They only check and record options; nothing is built or hashed here.
 
-import { LAYER_BRAND, isLayer, isSource, type BuildLayer, type ImportLayer, type LayerRef, type MergeLayer, type Mountable, type Source } from "../types";
+import { parseSize } from "@castle/sandbox";
+import { LAYER_BRAND, isLayer, isSource, type BuildLayer, type BuildLimits, type ImportLayer, type LayerRef, type MergeLayer, type Mountable, type Source } from "../types";
 import { checkMountPath, checkName, checkStringMap, checkStrings } from "./checks";
 import { DefinitionError } from "./errors";
 import { captureSite, withSite } from "./site";
@@ -31,6 +32,14 @@ export interface LayerOptions {
   caches?: Record<string, string>;
   /** Command that runs the script, which is appended as its last argument. Default ["/bin/sh", "-euc"]. */
   shell?: string[];
+  /**
+   * Limits of this layer's build, over Castle's defaults (README, "Build limits"): `pids`
+   * (processes and threads at once; default 2048), `memory` (bytes or "4G"; default 3/4 of RAM,
+   * where a cgroup can hold it), `tmp` (size of /tmp, bytes or "2G"; default 1G). "none" lifts a
+   * limit; the run's --build-pids, --build-memory and --build-tmp override these. Not part of the
+   * layer's key: a build must give the same output under any limit it fits in. Default {}.
+   */
+  limits?: { pids?: number | "none"; memory?: number | string; tmp?: number | string };
 }
 
 /**
@@ -80,6 +89,7 @@ export function layer(options: LayerOptions): BuildLayer {
       network,
       caches: checkedCaches,
       shell,
+      limits: checkLimits(options.limits, name, site),
     },
   }, site);
 }
@@ -172,6 +182,30 @@ function mounts(value: unknown, name: string, site: SiteRef): Record<string, Mou
     }
     if (out[normal]) throw new DefinitionError(`layer ${name}: mount ${normal} is given twice`, site);
     out[normal] = target;
+  }
+  return out;
+}
+
+function checkLimits(value: unknown, name: string, site: SiteRef): BuildLimits {
+  if (value === undefined) return {};
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new DefinitionError(`layer ${name}: limits must be an object like { pids: 4096, memory: "8G", tmp: "2G" }`, site);
+  }
+  const out: BuildLimits = {};
+  for (const [key, limit] of Object.entries(value as Record<string, unknown>)) {
+    if (key !== "pids" && key !== "memory" && key !== "tmp") {
+      throw new DefinitionError(`layer ${name}: limits.${key} is not a limit (pids, memory or tmp)`, site);
+    }
+    if (limit === "none") {
+      out[key] = "none";
+    } else if (key === "pids") {
+      if (!Number.isSafeInteger(limit) || (limit as number) < 1) throw new DefinitionError(`layer ${name}: limits.pids must be a positive integer or "none"`, site);
+      out.pids = limit as number;
+    } else {
+      const bytes = typeof limit === "string" ? parseSize(limit) : Number.isSafeInteger(limit) ? (limit as number) : undefined;
+      if (bytes === undefined || bytes < 1) throw new DefinitionError(`layer ${name}: limits.${key} must be a size like "2G" (or bytes), or "none"`, site);
+      out[key] = bytes;
+    }
   }
   return out;
 }

@@ -8,6 +8,8 @@ export interface BuildFailure {
   logPath?: string;
   logTail: string[];
   exitCode?: number;
+  /** The limit the build script ran into, when it most likely failed of one. */
+  limit?: { limit: string; value?: number };
 }
 
 export class BuildFailedError extends CastleError {
@@ -18,7 +20,11 @@ export class BuildFailedError extends CastleError {
   constructor(layer: string, message: string, failure: BuildFailure, cause?: unknown) {
     super("CASTLE_BUILD_FAILED", `layer ${layer}: ${message}`, {
       layer,
-      data: { ...(failure.exitCode === undefined ? {} : { exitCode: failure.exitCode }), ...(failure.logPath ? { logPath: failure.logPath } : {}) },
+      data: {
+        ...(failure.exitCode === undefined ? {} : { exitCode: failure.exitCode }),
+        ...(failure.logPath ? { logPath: failure.logPath } : {}),
+        ...(failure.limit ? { limit: failure.limit } : {}),
+      },
       cause,
       hint: failure.logPath ? `the full log is ${failure.logPath}` : undefined,
     });

@@ -1,6 +1,6 @@
 // Owns building one scripted layer: staging an upper dir, assembling the sandbox spec (build
-// root of composed dependency trees, copy-on-write mounts, persistent caches), running the
-// script with its log captured, and committing the upper dir as the layer's output.
+// root of composed dependency trees, copy-on-write mounts, persistent caches, limits), running
+// the script with its log captured, and committing the upper dir as the layer's output.
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -9,6 +9,7 @@ import type { KeyRecord, LayerKey, Staging, Store } from "@castle/cache";
 import type { MountSpec, SandboxSpec } from "@castle/sandbox";
 import { DEFAULT_BUILD_ENV } from "../hash/layer-key";
 import type { BuildOptions } from "../types";
+import { describeBuildLimits, limitHitMessage, resolveBuildLimits, type BuildLimitOverrides } from "./build-limits";
 import { BuildFailedError } from "./errors";
 import { LogSink } from "./log-sink";
 import type { SandboxRunner } from "./sandbox-runner";
@@ -31,6 +32,8 @@ export interface BuildContext {
   sandbox: SandboxRunner;
   onLine: (line: string) => void;
   signal?: AbortSignal;
+  /** The run's overrides of every build's limits (over the layer's own and Castle's defaults). */
+  limits?: BuildLimitOverrides;
 }
 
 /** Paths that must exist in the root for the sandbox to mount over them. */
@@ -43,9 +46,10 @@ export async function runBuild(plan: BuildPlan, ctx: BuildContext): Promise<KeyR
   const log = new LogSink(logPath, ctx.onLine);
   const started = Date.now();
   try {
-    const spec = buildSpec(plan, staging, ctx.store);
+    const spec = buildSpec(plan, staging, ctx.store, ctx.limits);
     log.note(`building ${name} (key ${key.slice(0, 12)}) with ${plan.jobs} job(s)`);
     const child = ctx.sandbox.spawn(spec, { stdio: ["ignore", "pipe", "pipe"], signal: ctx.signal });
+    log.note(describeBuildLimits(spec.limits!, child.limits));
     child.stdout?.on("data", (d: Buffer) => log.write(d));
     child.stderr?.on("data", (d: Buffer) => log.write(d));
     let exit;
@@ -57,8 +61,12 @@ export async function runBuild(plan: BuildPlan, ctx: BuildContext): Promise<KeyR
     }
     if (exit.code !== 0) {
       const how = exit.signal ? `killed by ${exit.signal}` : `exited with status ${exit.code}`;
-      log.note(`the build script ${how}`);
-      throw new BuildFailedError(name, `the build script ${how}`, { logPath, logTail: log.lastLines(), exitCode: exit.code });
+      const limit = limitHitMessage(exit.limitHit);
+      const message = `the build script ${how}${limit ? `: ${limit}` : ""}`;
+      log.note(message);
+      throw new BuildFailedError(name, message, {
+        logPath, logTail: log.lastLines(), exitCode: exit.code, ...(exit.limitHit ? { limit: exit.limitHit } : {}),
+      });
     }
     const record = await ctx.store.commit(staging, key, { name, buildMs: Date.now() - started, origin: "built" });
     log.note(`done in ${((Date.now() - started) / 1000).toFixed(1)} s: output ${record.digest.slice(0, 12)}, ${record.entries} entries, ${record.bytes} bytes`);
@@ -69,7 +77,7 @@ export async function runBuild(plan: BuildPlan, ctx: BuildContext): Promise<KeyR
   }
 }
 
-function buildSpec(plan: BuildPlan, staging: Staging, store: Store): SandboxSpec {
+function buildSpec(plan: BuildPlan, staging: Staging, store: Store, overrides: BuildLimitOverrides | undefined): SandboxSpec {
   const { build } = plan;
   // An extra bottom lower holds empty directories for every mount point, so that creating them
   // never writes into the upper dir (which is the layer's output).
@@ -105,5 +113,6 @@ function buildSpec(plan: BuildPlan, staging: Staging, store: Store): SandboxSpec
     cwd: build.cwd,
     hostname: "castle-build",
     network: build.network,
+    limits: resolveBuildLimits(build.limits, overrides),
   };
 }

@@ -19,6 +19,7 @@ import { digestIn, isBlocked, isFinal, type LayerState, type Origin } from "./la
 import { criticalPaths } from "./priorities";
 import { RemoteGuard } from "./remote-guard";
 import { Resolver, keyDependencies, type RemoteResolution, type Resolution } from "./resolve";
+import type { BuildLimitOverrides } from "./build-limits";
 import { runBuild } from "./run-build";
 import type { SandboxRunner } from "./sandbox-runner";
 import { SourceTrees } from "./source-trees";
@@ -31,6 +32,8 @@ export interface SchedulerOptions {
   sources: Omit<SourceContext, "store">;
   /** Concurrent builds. Default: the number of cores. */
   jobs?: number;
+  /** Every build's limits over its layer's own and Castle's defaults (see build-limits.ts). */
+  buildLimits?: BuildLimitOverrides;
   /** Remote cache to import from. */
   remote?: Remote;
   /** Remote cache to export to, after each layer is done. */
@@ -374,7 +377,10 @@ class Scheduler {
           try {
             const record = await runBuild(
               { name: node.name, key: resolution.key, build: layer.build, rootTrees, mountTrees, jobs },
-              { store, sandbox: this.options.sandbox, signal: this.abort.signal, onLine: (line) => emit({ type: "log", layer: node.name, line }) },
+              {
+                store, sandbox: this.options.sandbox, signal: this.abort.signal, onLine: (line) => emit({ type: "log", layer: node.name, line }),
+                ...(this.options.buildLimits ? { limits: this.options.buildLimits } : {}),
+              },
             );
             return { record, origin: "built" as const };
           } finally {
