@@ -25,6 +25,8 @@ export interface PtyOptions {
   /** Shell commands run on the pty before castle, and after it (once `exit=` is printed). */
   before?: string;
   after?: string;
+  /** A command castle's stdout is piped into (castle then has no terminal on stdout). */
+  pipeTo?: string;
 }
 
 /** `castle args...` on a fresh pty of rows × columns; `exit=<status>` is printed when it ends. */
@@ -37,7 +39,7 @@ export class Terminal {
     const castle = [process.execPath, home.world.castle, ...args].map(shellQuote).join(" ");
     const command =
       `stty rows ${options.rows ?? 30} cols ${options.columns ?? 100}; ${options.before ?? ":"}; ` +
-      `${castle}; echo "exit=$?"; ${options.after ?? ":"}`;
+      `${castle}${options.pipeTo ? ` | ${options.pipeTo}` : ""}; echo "exit=$?"; ${options.after ?? ":"}`;
     const scriptArgs = ["-qfec", command, "/dev/null"];
     const [file, argv] = IS_ROOT
       ? ["setpriv", [`--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, "--clear-groups", "script", ...scriptArgs]]

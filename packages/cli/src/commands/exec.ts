@@ -6,6 +6,7 @@ import { isatty } from "node:tty";
 import { CastleError, isCastleError } from "@castle/errors";
 import { enter, type EnterSpec } from "@castle/sandbox";
 import { EXIT } from "../context/exit-codes";
+import { forwardSignals } from "../context/forward-signals";
 import { InstanceRegistry, type Instance } from "../context/instances";
 import { parseCommand, splitCommand } from "../context/options";
 import { castlePaths } from "../context/paths";
@@ -63,23 +64,16 @@ export async function main(argv: string[]): Promise<number> {
     cwd: values.workdir ?? instance.cwd ?? "/",
     tty: isatty(0) && isatty(1),
     ...(instance.rlimits ? { rlimits: instance.rlimits } : {}),
-    ...(instance.cgroup ? { cgroup: instance.cgroup } : {}),
+    ...(instance.cgroups ? { cgroups: instance.cgroups } : {}),
   };
   const child = enter({ initPid: instance.initPid }, spec, { stdio: "inherit" });
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  const ignore = () => {};
-  // Ctrl-C reaches the command through the terminal (or its own handler); castle stays to report.
-  process.on("SIGINT", ignore);
-  process.on("SIGTERM", forward);
-  process.on("SIGHUP", forward);
+  const stopForwarding = forwardSignals(child);
   try {
     return (await child.wait()).code;
   } catch (error) {
     throw gone(error, instance) ?? commandError(error, spec.argv, `instance ${instance.id}`);
   } finally {
-    process.off("SIGINT", ignore);
-    process.off("SIGTERM", forward);
-    process.off("SIGHUP", forward);
+    stopForwarding();
   }
 }
 

@@ -73,6 +73,9 @@ export async function openRemoteCache(url: string | undefined, store?: LocalStor
 
 declare const CASTLE_VERSION: string;
 
+/** Signals that cancel a build. */
+const CANCELLING: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
 export interface BuildPreparedOptions {
   /** Pins the layers used (a run that will use them): written with each pass's outcome, before
    * the claim's check that no prune started, so a prune either sees the pin or makes the build
@@ -104,8 +107,8 @@ export async function buildPrepared(prepared: PreparedSystem, options: BuildPrep
   const progress = deferredProgress(() => createProgress({ mode, verbose: flags.verbose, stream: process.stderr }));
   const abort = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => abort.abort(signal);
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  // A closed terminal (SIGHUP) cancels like Ctrl-C and `kill`: the same message and clean-up.
+  for (const signal of CANCELLING) process.once(signal, onSignal);
   try {
     const outcome = await buildSystem(prepared.graph, {
       store,
@@ -114,6 +117,7 @@ export async function buildPrepared(prepared: PreparedSystem, options: BuildPrep
       onEvent: (event) => progress.onEvent(event),
       sources: { overrides: prepared.overrides, env: process.env },
       jobs: flags.jobs,
+      buildLimits: flags.buildLimits,
       remote,
       exportRemote,
       strictExport: flags.strictExport,
@@ -124,8 +128,7 @@ export async function buildPrepared(prepared: PreparedSystem, options: BuildPrep
     if (outcome.stats.built + outcome.stats.pulled > 0) addToTotals(store, outcome.stats);
     return outcome;
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    for (const signal of CANCELLING) process.off(signal, onSignal);
     await progress.close();
   }
 }

@@ -1,16 +1,17 @@
 // Owns running a built system: its composed layers beneath the persistent (or ephemeral) upper
-// dir, the user's terminal relayed when there is one, the instance registered while it runs,
-// signals passed on, and the command's exit status returned.
+// dir, the user's terminal relayed when there is one, its limits (enforced by the sandbox), the
+// instance registered while it runs, signals passed on, and the command's exit status returned.
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { isatty } from "node:tty";
 import { CastleError, isCastleError } from "@castle/errors";
 import type { BuildOutcome, System } from "@castle/graph";
-import { spawn, type SandboxSpec } from "@castle/sandbox";
+import { spawn, type ResourceLimits, type SandboxSpec } from "@castle/sandbox";
+import { forwardSignals } from "./forward-signals";
 import { InstanceRegistry, type SystemClaim } from "./instances";
 import { castlePaths, ensureDir } from "./paths";
-import { applyResourceLimits, type ResourceLimits } from "./resources";
+import { unenforcedWarning } from "./resources";
 import { systemUpper } from "./system-state";
 
 export interface RunRequest {
@@ -50,8 +51,6 @@ async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: s
   const argv = request.command ?? [...system.entrypoint];
   // isatty() rather than process.stdin/stdout: making those streams costs a cached run ~1 ms.
   const tty = isatty(0) && isatty(1);
-  const limits = applyResourceLimits(request.limits);
-  for (const note of limits.notes) process.stderr.write(`castle: warning: ${note}\n`);
   const spec: SandboxSpec = {
     root: { lowers: request.outcome.lowers, upper: state.upper, work: state.work },
     // A Castle run inside the system keeps its store here: overlayfs cannot use a directory on
@@ -72,23 +71,20 @@ async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: s
     hostname: system.hostname,
     network: request.network,
     tty,
-    ...(limits.rlimits ? { rlimits: limits.rlimits } : {}),
-    ...(limits.cgroup ? { cgroup: limits.cgroup } : {}),
+    ...(Object.keys(request.limits).length > 0 ? { limits: request.limits } : {}),
   };
   const child = spawn(spec, { stdio: "inherit" });
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  const ignore = () => {};
-  // Ctrl-C reaches the sandbox through the terminal (or its own handler); castle stays to report.
-  process.on("SIGINT", ignore);
-  process.on("SIGTERM", forward);
-  process.on("SIGHUP", forward);
+  const warning = unenforcedWarning(child.limits);
+  if (warning) process.stderr.write(warning);
+  const stopForwarding = forwardSignals(child);
   try {
     const started = await child.started;
     claim?.started(child.pid);
     registry.add({
       id, system: system.name, pid: child.pid, initPid: started.initPid, command: argv,
       startedAt: new Date().toISOString(), definition: request.definition,
-      env: spec.env!, cwd: spec.cwd!, ...(spec.rlimits ? { rlimits: spec.rlimits } : {}), ...(spec.cgroup ? { cgroup: spec.cgroup } : {}),
+      env: spec.env!, cwd: spec.cwd!, ...(child.limits?.rlimits ? { rlimits: child.limits.rlimits } : {}),
+      ...(child.limits?.cgroups.length ? { cgroups: child.limits.cgroups } : {}),
     });
     const exit = await child.wait();
     return exit.code;
@@ -97,10 +93,7 @@ async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: s
   } finally {
     registry.remove(id);
     registry.list(); // also forgets entries of castles killed earlier (kill -9), so none pile up
-    process.off("SIGINT", ignore);
-    process.off("SIGTERM", forward);
-    process.off("SIGHUP", forward);
-    limits.release?.();
+    stopForwarding();
     state.release();
   }
 }
