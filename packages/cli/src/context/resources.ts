@@ -7,10 +7,17 @@ import type { BuildLimitOverrides } from "@castle/graph";
 import { describeUnenforced, parseSize, type EnforcedLimits, type ResourceLimits } from "@castle/sandbox";
 import { UsageError } from "./usage-error";
 
-/** "512M", "2G", "1048576" → bytes. */
+/** "512M", "2G", "1048576" → bytes (0 allowed: `cache prune --max-size 0`). */
 export function parseBytes(text: string, flag: string, command?: string): number {
   const bytes = parseSize(text);
-  if (bytes === undefined || bytes < 1) throw new UsageError(`${flag} takes a size like 512M or 2G, got "${text}"`, command);
+  if (bytes === undefined) throw new UsageError(`${flag} takes a size like 512M or 2G, got "${text}"`, command);
+  return bytes;
+}
+
+/** A limit's size: more than 0 bytes. */
+function parseLimitBytes(text: string, flag: string, command: string): number {
+  const bytes = parseBytes(text, flag, command);
+  if (bytes < 1) throw new UsageError(`${flag} takes a size like 512M or 2G, got "${text}"`, command);
   return bytes;
 }
 
@@ -22,7 +29,7 @@ function parseCount(text: string, flag: string, command: string): number {
 
 export function parseLimits(values: { memory?: string; pids?: string; cpus?: string }, command: string): ResourceLimits {
   const out: ResourceLimits = {};
-  if (values.memory !== undefined) out.memoryBytes = parseBytes(values.memory, "--memory", command);
+  if (values.memory !== undefined) out.memoryBytes = parseLimitBytes(values.memory, "--memory", command);
   if (values.pids !== undefined) out.pids = parseCount(values.pids, "--pids", command);
   if (values.cpus !== undefined) {
     out.cpus = Number(values.cpus);
@@ -38,8 +45,8 @@ export function parseBuildLimits(values: { "build-pids"?: string; "build-memory"
   const memory = values["build-memory"];
   const tmp = values["build-tmp"];
   if (pids !== undefined) out.pids = pids === "none" ? "none" : parseCount(pids, "--build-pids", command);
-  if (memory !== undefined) out.memory = memory === "none" ? "none" : parseBytes(memory, "--build-memory", command);
-  if (tmp !== undefined) out.tmp = tmp === "none" ? "none" : parseBytes(tmp, "--build-tmp", command);
+  if (memory !== undefined) out.memory = memory === "none" ? "none" : parseLimitBytes(memory, "--build-memory", command);
+  if (tmp !== undefined) out.tmp = tmp === "none" ? "none" : parseLimitBytes(tmp, "--build-tmp", command);
   return out;
 }
 
