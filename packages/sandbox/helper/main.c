@@ -106,7 +106,7 @@ int main(int argc, char **argv) {
   mounts_resolve_host_paths(&spec);
   struct idmap map;
   idmap_plan(&map);
-  struct host_views views = {.n = 0};
+  struct host_views views = {.n = 0, .holder = 0};
   char why[300];
   if (map.shifted && !host_views_open(&spec, &views, why, sizeof why)) {
     warn("warning: the sandbox's root is host root: %s", why);
@@ -151,6 +151,7 @@ int main(int argc, char **argv) {
     /* EPIPE: init died already; its report says why (monitor_run reads it). */
     if (wait_for_monitor && !write_all(life[1], "g", 1) && errno != EPIPE)
       die_errno("release the sandbox");
+    host_views_reap(&views);
     int code = monitor_run(&m, &spec);
     return m.caller_gone ? 128 + SIGKILL : code;
   }

@@ -321,8 +321,10 @@ void mounts_stage_host_sources(struct spec *spec, struct host_views *views, stru
     if (mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
       die_mount("proc", NULL, target);
   }
-  /* The overlays and binds hold what they need; the views would only widen the base. */
-  host_views_detach(views);
+  /* The overlays and binds hold what they need. The views go with the base when it is detached
+   * after the pivot; fuse-overlayfs keeps the base as its daemon's root, so detach them now
+   * (each detach waits for an RCU grace period: ~ms, paid only there). */
+  if (plan->spawned_helpers) host_views_detach(views);
 }
 
 void mounts_pivot_to_base(const struct mount_plan *plan) {

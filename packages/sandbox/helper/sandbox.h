@@ -113,6 +113,7 @@ struct host_view {
 struct host_views {
   struct host_view dirs[MAX_HOST_VIEWS];
   size_t n;
+  pid_t holder; /* the exited child whose user namespace lent the views their map; 0 = none */
 };
 /* Whether this root caller's sandbox can run as SHIFT_ID; why not in `why` (then root inside is
  * host root, as for bubblewrap). Dies if SHIFT_ID belongs to a user of this machine. */
@@ -120,9 +121,11 @@ bool shift_possible(char *why, size_t size);
 /* Opens idmapped views of every host dir the spec's paths live in; false (and why) when the
  * kernel or a filesystem refuses them. */
 bool host_views_open(const struct spec *spec, struct host_views *views, char *why, size_t size);
+/* Reaps the child that held the views' user namespace (the monitor does, once init goes on). */
+void host_views_reap(struct host_views *views);
 /* In init, on the base tmpfs: attaches the views and points the spec's host paths into them. */
 void host_views_attach(struct spec *spec, struct host_views *views, const char *base);
-/* Once the host-sourced mounts stand: the views themselves go. */
+/* Once the host-sourced mounts stand and the base stays (fuse): the views themselves go. */
 void host_views_detach(const struct host_views *views);
 /* mount.c: host sources are mounted before the first pivot, the sandbox side after it. */
 struct mount_plan {

@@ -13,7 +13,7 @@
  * uppers, works, bind sources), opened here by the caller while it is still host root (only
  * host root may idmap a host filesystem), read-only unless an upper, a work dir or a writable
  * bind lives in it; init attaches them on its base tmpfs, points the spec's paths into them,
- * and detaches them once the mounts made from them stand.
+ * and they go with the base once the mounts made from them stand.
  *
  * Needs kernel >= 5.19 (overlayfs on idmapped layers) and filesystems that support idmapped
  * mounts (ext4, xfs, btrfs, tmpfs >= 6.3...); otherwise, and for root of a user namespace
@@ -88,8 +88,10 @@ bool shift_possible(char *why, size_t size) {
 }
 
 /* A user namespace whose map is the sandbox's ("0 SHIFT_ID 1"), for the views' idmap: the
- * mounts keep a copy of the map, so this namespace may go as soon as they are made. */
-static int shifted_userns(void) {
+ * mounts keep a copy of the map, and the fd keeps the namespace, so its holder (a child that only
+ * waits for EOF on a pipe) may exit at once; it is reaped later (host_views_reap), so that
+ * nobody waits here for the scheduler to run it. */
+static int shifted_userns(pid_t *holder) {
   int hold[2];
   if (pipe2(hold, O_CLOEXEC) < 0) die_errno("pipe");
   pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
@@ -111,9 +113,15 @@ static int shifted_userns(void) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) die_errno("open %s", path);
   close(hold[1]);
-  while (waitpid(pid, NULL, 0) < 0)
-    if (errno != EINTR) die_errno("wait for the user namespace's holder");
+  *holder = pid;
   return fd;
+}
+
+void host_views_reap(struct host_views *views) {
+  if (views->holder <= 0) return;
+  while (waitpid(views->holder, NULL, 0) < 0)
+    if (errno != EINTR) die_errno("wait for the user namespace's holder");
+  views->holder = 0;
 }
 
 /* The parent of a host path ("/" for "/x"; "/" itself for "/"), as a length of its prefix. */
@@ -206,7 +214,7 @@ static void plan_views(const struct spec *spec, struct host_views *views, bool w
 bool host_views_open(const struct spec *spec, struct host_views *views, char *why, size_t size) {
   bool writable[MAX_HOST_VIEWS];
   plan_views(spec, views, writable);
-  autoclose int userns = shifted_userns();
+  autoclose int userns = shifted_userns(&views->holder);
   for (size_t i = 0; i < views->n; i++) {
     struct host_view *v = &views->dirs[i];
     v->fd = (int)syscall(SYS_open_tree, AT_FDCWD, v->host_dir, CASTLE_OPEN_TREE_CLONE | O_CLOEXEC);
@@ -219,6 +227,7 @@ bool host_views_open(const struct spec *spec, struct host_views *views, char *wh
                v->host_dir, strerror(errno));
       for (size_t k = 0; k <= i; k++) close(views->dirs[k].fd);
       views->n = 0;
+      host_views_reap(views);
       return false;
     }
   }
