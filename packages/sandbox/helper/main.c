@@ -134,10 +134,12 @@ int main(int argc, char **argv) {
               (join_cgroups ? 0 : CLONE_NEWCGROUP) | (spec.net_host ? 0 : CLONE_NEWNET);
   pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, NULL);
   if (pid < 0) die_hint(errno, userns_hint(errno), "clone the sandbox namespaces");
-  bool wait_for_monitor = map.range || map.shifted || join_cgroups;
+  bool wait_for_maps = map.range || map.shifted;
 
   if (pid > 0) {
-    /* Monitor. 4. Map the ids from outside and move init into the cgroups, then let it go on. */
+    /* Monitor. 4. Map the ids from outside when init cannot, and let it go on; then move it into
+     * the spec's cgroups while it builds its filesystem (a v1 move waits for an RCU grace period,
+     * ~ms), and tell it so before it starts anything. */
     close(report[1]);
     close(life[0]);
     for (size_t i = 0; i < views.n; i++) close(views.dirs[i].fd);
@@ -145,13 +147,16 @@ int main(int argc, char **argv) {
                         .status_fd = opt.status_fd, .sync_fd = opt.sync_fd};
     for (size_t k = 0; k < NS_KINDS; k++) m.ns_fds[k] = -1;
     signal(SIGPIPE, SIG_IGN); /* a vanished caller or child must not kill the monitor */
-    if (map.range || map.shifted) idmap_write_for(&map, pid);
-    cgroups_join(&spec, pid, "the caller must be allowed to write its cgroup.procs "
-                             "(a delegated cgroup v2 dir, or a v1 hierarchy as root)");
+    if (wait_for_maps) idmap_write_for(&map, pid);
     /* EPIPE: init died already; its report says why (monitor_run reads it). */
-    if (wait_for_monitor && !write_all(life[1], "g", 1) && errno != EPIPE)
+    if (wait_for_maps && !write_all(life[1], "g", 1) && errno != EPIPE)
       die_errno("release the sandbox");
     host_views_reap(&views);
+    if (join_cgroups) {
+      cgroups_join(&spec, pid, "the caller must be allowed to write its cgroup.procs "
+                               "(a delegated cgroup v2 dir, or a v1 hierarchy as root)");
+      if (!write_all(life[1], "c", 1) && errno != EPIPE) die_errno("release the sandbox");
+    }
     int code = monitor_run(&m, &spec);
     return m.caller_gone ? 128 + SIGKILL : code;
   }
@@ -166,11 +171,10 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < views.n; i++) keep[2 + i] = views.dirs[i].fd;
   close_fds_except(keep, 2 + views.n);
   struct pollfd alive = {life[0], POLLIN, 0};
-  if (!wait_for_monitor && poll(&alive, 1, 0) > 0 && (alive.revents & POLLHUP)) _exit(EXIT_SETUP);
+  if (!wait_for_maps && poll(&alive, 1, 0) > 0 && (alive.revents & POLLHUP)) _exit(EXIT_SETUP);
 
-  /* 4. uid/gid maps: the caller becomes root inside (written by us, or by the monitor, which
-   * also moves us into the spec's cgroups before it lets us go on). */
-  if (wait_for_monitor) {
+  /* 4. uid/gid maps: the caller becomes root inside (written by us, or by the monitor). */
+  if (wait_for_maps) {
     char go;
     if (read(life[0], &go, 1) != 1) _exit(EXIT_SETUP);
   }
@@ -182,12 +186,7 @@ int main(int argc, char **argv) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die_errno("PR_SET_PDEATHSIG");
     if (poll(&alive, 1, 0) > 0 && (alive.revents & POLLHUP)) _exit(EXIT_SETUP);
   }
-  close(life[0]);
-  /* The cgroups we were moved into become the root of our own cgroup namespace. */
-  if (join_cgroups && unshare(CLONE_NEWCGROUP) < 0) die_errno("unshare the cgroup namespace");
-  /* Hand our namespace files to the monitor for `enter`: once we are not dumpable, nobody
-   * outside can open them through /proc/<our pid>/ns any more. */
-  enter_publish_namespaces(report[1], !spec.net_host);
+  if (!join_cgroups) close(life[0]);
   /* Not dumpable: processes inside cannot ptrace init or open its fds (the caller's stdio). */
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die_errno("PR_SET_DUMPABLE");
 
@@ -206,6 +205,18 @@ int main(int argc, char **argv) {
   mounts_pivot_to_base(&plan);
   mounts_assemble_root(&spec, &plan);
   mounts_enter_root(&plan);
+
+  /* In the spec's cgroups now (the monitor says so), which become the root of our own cgroup
+   * namespace. (A fuse-overlayfs daemon started above stays in the caller's cgroups.) */
+  if (join_cgroups) {
+    char joined;
+    if (read(life[0], &joined, 1) != 1) _exit(EXIT_SETUP);
+    close(life[0]);
+    if (unshare(CLONE_NEWCGROUP) < 0) die_errno("unshare the cgroup namespace");
+  }
+  /* Hand our namespace files to the monitor for `enter`, before the command starts: nobody
+   * outside can open them through /proc/<our pid>/ns (we are not dumpable). */
+  enter_publish_namespaces(report[1], !spec.net_host);
 
   /* 7. Init: fork the command, which drops privileges, installs seccomp and execs. */
   init_run(&spec, &map, &plan, report[1]);

@@ -56,19 +56,28 @@ function ownPath(lines: string[], version: 1 | 2, controllers: string[]): string
   return undefined;
 }
 
+/** The cgroup mounts and this process's place in them: read once per process (they do not change
+ * while Castle runs, and a busy machine's mountinfo is long). */
+let layout: { all: Mount[]; lines: string[] } | { why: string } | undefined;
+
+function cgroupLayout(): { all: Mount[]; lines: string[] } | { why: string } {
+  if (layout) return layout;
+  try {
+    layout = { all: mounts(), lines: readFileSync("/proc/self/cgroup", "utf8").split("\n") };
+  } catch (error) {
+    layout = { why: `cannot read this process's cgroups: ${(error as Error).message}` };
+  }
+  return layout;
+}
+
 /**
  * Where `controller` can hold a sandbox of this process's, or why it cannot (the reason names
  * the hierarchy and the uid, for the caller's one-line warning).
  */
 export function controllerHome(controller: Controller, uid: number): ControllerHome | { why: string } {
-  let all: Mount[];
-  let lines: string[];
-  try {
-    all = mounts();
-    lines = readFileSync("/proc/self/cgroup", "utf8").split("\n");
-  } catch (error) {
-    return { why: `cannot read this process's cgroups: ${(error as Error).message}` };
-  }
+  const known = cgroupLayout();
+  if ("why" in known) return known;
+  const { all, lines } = known;
   const v1 = all.find((m) => m.version === 1 && m.controllers.includes(controller));
   const v2 = all.find((m) => m.version === 2);
   const mount = v1 ?? v2;
