@@ -78,7 +78,8 @@ static void reap(struct init_state *st) {
 static bool tmp_full(void) {
   struct statfs fs;
   if (statfs("/tmp", &fs) < 0) return false; /* no /tmp to blame */
-  return (fs.f_blocks > 0 && fs.f_bavail * 100 < fs.f_blocks) || (fs.f_files > 0 && fs.f_ffree == 0);
+  return (fs.f_blocks > 0 && fs.f_bavail * 100 < fs.f_blocks) ||
+         (fs.f_files > 0 && fs.f_ffree == 0);
 }
 
 /* Whether the sandbox holds about as many tasks as the command's RLIMIT_NPROC allows (the
@@ -189,7 +190,8 @@ void init_run(const struct spec *spec, const struct idmap *map, const struct mou
   } else {
     code = WEXITSTATUS(st.status);
   }
-  int flags = code == 0 ? 0 : (tmp_full() ? REPORT_TMP_FULL : 0) | (pids_full(spec) ? REPORT_PIDS_FULL : 0);
+  int flags =
+      code == 0 ? 0 : (tmp_full() ? REPORT_TMP_FULL : 0) | (pids_full(spec) ? REPORT_PIDS_FULL : 0);
   send_report(report_fd, REPORT_EXIT, code, sig, 0, NULL, flags);
   _exit(code);
 }

@@ -255,7 +255,8 @@ static bool mount_targets_exist(const struct spec *spec) {
   return true;
 }
 
-void mounts_stage_host_sources(struct spec *spec, struct host_views *views, struct mount_plan *plan) {
+void mounts_stage_host_sources(struct spec *spec, struct host_views *views,
+                               struct mount_plan *plan) {
   *plan = (struct mount_plan){.used = spec->driver, .root_writable = spec->root.upper != NULL};
   /* Our copy of the host's mounts must never send mount events back to the host. */
   if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) die_errno("make / a slave mount");

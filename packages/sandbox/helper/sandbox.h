@@ -18,7 +18,8 @@
 #define MAX_MOUNTS 1024
 #define MAX_RLIMITS 16
 #define MAX_CGROUPS 8    /* one dir per cgroup v1 hierarchy (pids, memory, cpu...) or one v2 dir */
-#define MAX_HOST_VIEWS 64 /* distinct host dirs a root caller's sandbox sees through idmapped mounts */
+#define MAX_HOST_VIEWS \
+  64 /* distinct host dirs a root caller's sandbox sees through idmapped mounts */
 
 /* The host uid and gid a root caller's sandbox runs its root as (0x7CA50000): in the range
  * systemd documents as unused (1879048192..2147483647), outside the container ranges that
@@ -137,7 +138,8 @@ struct mount_plan {
   bool mask_proc;            /* root inside is host root: cover /proc/sys and friends */
 };
 void mounts_resolve_host_paths(struct spec *spec);
-void mounts_stage_host_sources(struct spec *spec, struct host_views *views, struct mount_plan *plan);
+void mounts_stage_host_sources(struct spec *spec, struct host_views *views,
+                               struct mount_plan *plan);
 void mounts_pivot_to_base(const struct mount_plan *plan);
 void mounts_assemble_root(const struct spec *spec, const struct mount_plan *plan);
 void mounts_enter_root(const struct mount_plan *plan);

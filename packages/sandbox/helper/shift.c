@@ -52,7 +52,8 @@ static void check_id_unused(const char *path, size_t field, bool range) {
   while (fgets(line, sizeof line, f) != NULL) {
     char *fields[4] = {NULL}, *save = NULL;
     size_t n = 0;
-    for (char *tok = strtok_r(line, ":\n", &save); tok != NULL && n < 4; tok = strtok_r(NULL, ":\n", &save))
+    for (char *tok = strtok_r(line, ":\n", &save); tok != NULL && n < 4;
+         tok = strtok_r(NULL, ":\n", &save))
       fields[n++] = tok;
     uint64_t start, count = 1;
     if (n <= field || !parse_u64(fields[field], UINT32_MAX, &start)) continue;
@@ -94,7 +95,8 @@ bool shift_possible(char *why, size_t size) {
 static int shifted_userns(pid_t *holder) {
   int hold[2];
   if (pipe2(hold, O_CLOEXEC) < 0) die_errno("pipe");
-  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
+  pid_t pid =
+      (pid_t)syscall(SYS_clone, (unsigned long)CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
   if (pid < 0) die_errno("clone a user namespace for the idmapped views");
   if (pid == 0) {
     char c;
@@ -168,7 +170,8 @@ static void add_overlay(struct candidates *c, const struct overlay *ov) {
 }
 
 static int by_length(const void *a, const void *b) {
-  size_t la = strlen(((const struct candidate *)a)->dir), lb = strlen(((const struct candidate *)b)->dir);
+  size_t la = strlen(((const struct candidate *)a)->dir),
+         lb = strlen(((const struct candidate *)b)->dir);
   return la < lb ? -1 : la > lb;
 }
 
@@ -193,8 +196,9 @@ static void plan_views(const struct spec *spec, struct host_views *views, bool w
   for (size_t i = 0; i < c.n; i++) {
     const struct candidate *d = &c.items[i];
     size_t k = 0;
-    while (k < views->n && !(views->dirs[k].mnt_id == d->mnt_id &&
-                             holds(views->dirs[k].host_dir, strlen(views->dirs[k].host_dir), d->dir)))
+    while (k < views->n &&
+           !(views->dirs[k].mnt_id == d->mnt_id &&
+             holds(views->dirs[k].host_dir, strlen(views->dirs[k].host_dir), d->dir)))
       k++;
     if (k < views->n) {
       writable[k] = writable[k] || d->writable;
@@ -247,7 +251,8 @@ static const char *through_view(const struct host_views *views, const char *path
     }
   }
   if (best == NULL) die("%s has no idmapped view (internal error)", path);
-  if (best_len == 1) return strcmp(path, "/") == 0 ? best->view : xasprintf("%s%s", best->view, path);
+  if (best_len == 1)
+    return strcmp(path, "/") == 0 ? best->view : xasprintf("%s%s", best->view, path);
   return xasprintf("%s%s", best->view, path + best_len);
 }
 
