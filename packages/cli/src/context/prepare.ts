@@ -14,6 +14,7 @@ import { spawn } from "@castle/sandbox";
 import { editOverrides } from "../inside/inside-info";
 import { addToTotals } from "./cache-stats";
 import { deferredProgress } from "./deferred-progress";
+import { explainDiskFull } from "./disk-full";
 import { definitionTarget, locateDefinition, type DefinitionLocation } from "./locate-definition";
 import type { SystemFlags } from "./options";
 import { openCastleStore } from "./paths";
@@ -137,6 +138,8 @@ export async function buildPrepared(prepared: PreparedSystem, options: BuildPrep
     // The totals are for humans; a fully cached run skips the write to stay fast.
     if (outcome.stats.built + outcome.stats.pulled > 0) addToTotals(store, outcome.stats);
     return outcome;
+  } catch (error) {
+    throw explainDiskFull(error, store.root);
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);

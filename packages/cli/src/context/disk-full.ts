@@ -1,0 +1,30 @@
+// Owns saying clearly that the store's disk is full: a build whose script ran out of space (its
+// files are written under the store, as the build's upper dir) or a store write that did. The
+// failed build has already left nothing behind; the message says where space is needed.
+
+import { statfsSync } from "node:fs";
+import { CastleError, isCastleError } from "@castle/errors";
+
+const NO_SPACE = /No space left on device|ENOSPC/;
+
+/** The error with a hint about the store's disk when it ran out of space; else the error itself. */
+export function explainDiskFull(error: unknown, storeRoot: string): unknown {
+  const hint = `the store's disk is full (${storeRoot}, ${freeSpace(storeRoot)} free now): free some space, e.g. \`castle cache prune\`, and run again`;
+  if (isCastleError(error)) {
+    const tail = (error.data as { logTail?: unknown }).logTail;
+    const inLog = Array.isArray(tail) && tail.some((line) => NO_SPACE.test(String(line)));
+    if (error.code !== "CASTLE_BUILD_FAILED" || !inLog) return error;
+    return new CastleError(error.code, `${error.message} (it ran out of disk space)`, { cause: error, data: error.data, hint });
+  }
+  if ((error as NodeJS.ErrnoException | undefined)?.code !== "ENOSPC") return error;
+  return new CastleError("CASTLE_CACHE_IO", `cannot write to the store: ${(error as Error).message}`, { cause: error, data: { root: storeRoot }, hint });
+}
+
+function freeSpace(path: string): string {
+  try {
+    const fs = statfsSync(path);
+    return `${((fs.bavail * fs.bsize) / 1e6).toFixed(1)} MB`;
+  } catch {
+    return "unknown";
+  }
+}
