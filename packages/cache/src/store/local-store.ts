@@ -282,9 +282,9 @@ export class LocalStore implements Store {
   }
 
   private async placeTree(staged: string, digest: OutputDigest): Promise<void> {
-    // A lower tier's copy counts: the record then names that tree, used in place.
     const target = this.localTreePath(digest);
-    // Same content is already stored (and, with verifyTrees, sound): the staging copy goes.
+    // Same content already stored, here (and with verifyTrees, sound) or in a lower tier, whose
+    // tree the record then names, used in place: the staging copy goes.
     if (this.hasTree(digest)) return;
     await this.syncs.sync();
     if (this.hasTree(digest)) return;

@@ -26,10 +26,16 @@ export async function pinnedSourceTree(graph: LayerGraph, store: LocalStore, nam
   return store.treePath(digest);
 }
 
-/** The names nearest to `name` by edit distance (at most a third of its length away), best first. */
+/**
+ * What `name` most likely meant: the names it begins (`musl` for `musl-src`), else the nearest by
+ * edit distance (at most a third of its length away).
+ */
 export function closest(name: string, names: string[]): string[] {
+  const lower = name.toLowerCase();
+  const extended = lower.length >= 2 ? names.filter((candidate) => candidate.toLowerCase().startsWith(lower)) : [];
+  if (extended.length > 0) return extended.slice(0, 3);
   const limit = Math.max(2, Math.floor(name.length / 3));
-  const scored = names.map((candidate) => ({ candidate, d: distance(name.toLowerCase(), candidate.toLowerCase()) }));
+  const scored = names.map((candidate) => ({ candidate, d: distance(lower, candidate.toLowerCase()) }));
   const best = Math.min(...scored.map((s) => s.d));
   return best <= limit ? scored.filter((s) => s.d === best).map((s) => s.candidate).slice(0, 3) : [];
 }
