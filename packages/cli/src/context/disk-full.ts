@@ -11,10 +11,14 @@ const NO_SPACE = /No space left on device|ENOSPC/;
 export function explainDiskFull(error: unknown, storeRoot: string): unknown {
   const hint = `the store's disk is full (${storeRoot}, ${freeSpace(storeRoot)} free now): free some space, e.g. \`castle cache prune\`, and run again`;
   if (isCastleError(error)) {
-    const tail = (error.data as { logTail?: unknown }).logTail;
-    const inLog = Array.isArray(tail) && tail.some((line) => NO_SPACE.test(String(line)));
+    const { logTail, logPath, exitCode } = error as CastleError & { logTail?: unknown; logPath?: unknown; exitCode?: unknown };
+    const inLog = Array.isArray(logTail) && logTail.some((line) => NO_SPACE.test(String(line)));
     if (error.code !== "CASTLE_BUILD_FAILED" || !inLog) return error;
-    return new CastleError(error.code, `${error.message} (it ran out of disk space)`, { cause: error, data: error.data, hint });
+    const explained = new CastleError(error.code, `${error.message} (it ran out of disk space)`, {
+      cause: error, data: error.data, hint, ...(error.layer ? { layer: error.layer } : {}),
+    });
+    // The build's log stays on the error, as BuildFailedError carries it.
+    return Object.assign(explained, { logTail, logPath, exitCode });
   }
   if ((error as NodeJS.ErrnoException | undefined)?.code !== "ENOSPC") return error;
   return new CastleError("CASTLE_CACHE_IO", `cannot write to the store: ${(error as Error).message}`, { cause: error, data: { root: storeRoot }, hint });
