@@ -6,11 +6,14 @@
 //   out through both levels; a change made inside rebuilds only what it touches, in the inner
 //   store; the system cannot write into the outer store;
 // - a git definition is a work tree of the commit run, kept with the system's state;
-// - instances have ids at every level: ps, exec and kill work inside.
+// - instances have ids at every level: ps, exec and kill work inside;
+// - a remote cache configured on the host is usable inside: its settings pass in, its
+//   credentials only when asked for (-e); the runtime's zstd unpacks what is pulled.
 
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { S3RVER_CREDENTIALS, startS3Server } from "../../packages/cache/test/helpers/s3-server";
 import { commitAll, git, initRepo } from "./helpers/cli-git";
 import { CliWorld, cliMissing, runtimeMissing, writeFiles, type CliHome, type Started } from "./helpers/cli-harness";
 
@@ -126,6 +129,38 @@ describe.skipIf(skip)("castle inside the systems it runs", () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toBe("// note\n");
     expect(again.stderr).toMatch(/^castle: warning: ~\/castle-src holds your edits of commit [0-9a-f]{12}; this run is commit [0-9a-f]{12}/m);
+  });
+
+  it("a remote cache set on the host is usable inside: settings pass in, credentials when asked", async () => {
+    const s3 = await startS3Server("castle");
+    try {
+      const settings = { AWS_ENDPOINT_URL: s3.endpoint, AWS_REGION: "us-east-1" };
+      const secrets = { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey };
+      // Another machine built a variant of the system and shared it; this one never built it.
+      const remoteDef = definitionDir(world, world.dir("remote-def"), "from the remote");
+      const ci = world.home("ci");
+      const shared = await ci.run(["build", remoteDef, "--plain", "--export-cache", "s3://castle/inside"], { env: { ...settings, ...secrets } });
+      expect(shared.code, shared.stderr).toBe(0);
+
+      const script = "echo ${AWS_SECRET_ACCESS_KEY:-no secret} $CASTLE_IMPORT_CACHE; castle run /defs/remote --plain -- cat /etc/motd";
+      const args = ["--import-cache", "s3://castle/inside", "--mount", `${remoteDef}:/defs/remote:ro`];
+      const withSecrets = await home.run(["run", def, ...args, "-e", "AWS_ACCESS_KEY_ID", "-e", "AWS_SECRET_ACCESS_KEY", "--", "/bin/sh", "-c", script], {
+        env: { ...settings, ...secrets }, timeoutMs: 120_000,
+      });
+      expect(withSecrets.code, withSecrets.stderr).toBe(0);
+      expect(withSecrets.stdout).toBe(`${secrets.AWS_SECRET_ACCESS_KEY} s3://castle/inside\nfrom the remote\n`);
+      expect(withSecrets.stderr).toMatch(/^\[\s*\d+\/\d+\] pulled motd \(/m);
+      expect(withSecrets.stderr).toMatch(/^\[\s*\d+\/\d+\] cached base$/m); // from the outer store
+
+      const withoutSecrets = await home.run(["run", def, ...args, "--ephemeral", "--", "/bin/sh", "-c", script], { env: { ...settings, ...secrets }, timeoutMs: 120_000 });
+      expect(withoutSecrets.code, withoutSecrets.stderr).toBe(0);
+      // No secret went in; with none found, Castle asks unsigned (as for a public bucket, which
+      // s3rver accepts), so the remote still serves the layer.
+      expect(withoutSecrets.stdout).toBe("no secret s3://castle/inside\nfrom the remote\n");
+      expect(withoutSecrets.stderr).toMatch(/^\[\s*\d+\/\d+\] pulled motd \(/m);
+    } finally {
+      await s3.dispose();
+    }
   });
 
   it("ps, exec and kill work at every level, with instance ids", async () => {

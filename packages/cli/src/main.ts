@@ -61,13 +61,17 @@ environment:
 ${EXIT_TABLE}
 `;
 
-/** When running from the bundle, Castle's C programs and API module sit beside this file. */
+/**
+ * When running from the bundle, Castle's C programs and API module sit beside this file; inside a
+ * system, the runtime's own zstd is beside the bundle too (../libexec), for pulls from a remote.
+ */
 function locateOwnFiles(): void {
   const here = dirname(fileURLToPath(import.meta.url));
   const beside: [string, string][] = [
     ["CASTLE_SANDBOX_HELPER", "castle-sandbox"],
     ["CASTLE_TREEUTIL", "castle-treeutil"],
     ["CASTLE_API_PATH", "api.mjs"],
+    ["CASTLE_ZSTD", "../libexec/zstd"],
   ];
   for (const [variable, file] of beside) {
     if (!process.env[variable] && existsSync(join(here, file))) process.env[variable] = join(here, file);
