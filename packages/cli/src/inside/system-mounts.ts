@@ -57,7 +57,7 @@ export interface SystemMounts {
 }
 
 /** The sandbox's own mount points; made here too, so that a root lacking them is not written to. */
-const SANDBOX_DIRS = ["/proc", "/dev", "/tmp", "/sys"];
+const SANDBOX_DIRS = ["/proc", "/dev", "/tmp"];
 const DNS_FILES = ["/etc/resolv.conf", "/etc/hosts"];
 /** Host settings a Castle inside may use: configuration, never credentials or host paths. */
 const PASSED_ENV = /^(CASTLE_[A-Z0-9_]+|AWS_ENDPOINT_URL(_S3)?|AWS_REGION|AWS_DEFAULT_REGION)$/;
