@@ -71,6 +71,12 @@ describe.skipIf(skip)("castle inside the systems it runs", () => {
     const without = await inside("command -v castle || echo none; ls -a / | grep -c castle || true", ["--no-castle"]);
     expect(without.code, without.stderr).toBe(0);
     expect(without.stdout).toBe("none\n0\n");
+    // The definition can say the same for every run.
+    const plain = definitionDir(world, world.dir("plain"), "plain");
+    writeFiles(plain, { "castle.ts": system("plain").replace(`entrypoint: ["/bin/cat", "/etc/motd"]`, `castle: false`) });
+    const off = await home.run(["run", plain, "--", "/bin/sh", "-c", "command -v castle || echo none; ls ~/castle-src 2>&1 || true"]);
+    expect(off.code, off.stderr).toBe(0);
+    expect(off.stdout).toMatch(/^none\nls: \/root\/castle-src: No such file or directory\n$/);
   });
 
   it("builds nothing for the unchanged system inside, and passes the exit status out through both", async () => {
