@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Owns the install-time build (run by `npm ci` through the root postinstall, or `npm run build`):
-// compiles the C programs with the system cc (no node-gyp) and bundles the CLI with esbuild.
+// compiles the C programs with the system cc (no node-gyp), bundles the CLI with esbuild, and
+// assembles the runtime that `castle run` mounts into every system (scripts/build-runtime.mjs).
 // Each step says what it does; a missing compiler is a clear error naming the apt package.
 
 import { execFileSync } from "node:child_process";
@@ -37,5 +38,13 @@ async function bundleCli() {
   await run(root);
 }
 
+async function assembleRuntime() {
+  const script = join(root, "scripts/build-runtime.mjs");
+  if (!existsSync(script)) return;
+  const { buildRuntime } = await import(script);
+  await buildRuntime(root);
+}
+
 compileNative();
 await bundleCli();
+await assembleRuntime();

@@ -1,8 +1,12 @@
 // examples/distro end to end, through the bundled `castle` binary as uid 65534, with the
-// definition fetched from a git repository (`castle run <repo> main examples/distro`):
+// definition fetched from a git repository served over smart http on loopback
+// (`castle run <url> main examples/distro`):
 // - one cold build, exported to a real S3 server (s3rver on loopback), shared by every story;
 // - the system: /bin/sh is busybox running on the built musl, and a C program compiles and runs
 //   against that libc;
+// - the inside story: in the running system, `castle edit musl-src`, patch _Exit.c, `castle run
+//   ~/castle-src examples/distro` builds only musl's layers (the rest comes from the outer store)
+//   and `sh -c 'exit 3'` prints RIP 3, its status passed out through both levels;
 // - the patched-libc story: `castle source` → patch _Exit.c → CASTLE_OVERRIDE_musl_src rebuilds musl
 //   and musl-dev only (everything else comes from the cache) and `sh -c 'exit 3'` prints RIP 3;
 //   without the override the original layers come back from the cache at once; home files stay;
@@ -16,8 +20,10 @@ import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startS3Server, type S3Server } from "../../packages/cache/test/helpers/s3-server";
-import { commitAll, initRepo } from "./helpers/cli-git";
-import { CliWorld, ROOT, cliMissing, type CliHome, type CliResult } from "./helpers/cli-harness";
+import { startGitServer } from "../../packages/graph/test/helpers/git-server";
+import type { TestServer } from "../../packages/graph/test/helpers/http-server";
+import { commitAll, git, initRepo } from "./helpers/cli-git";
+import { CliWorld, ROOT, cliMissing, runtimeMissing, type CliHome, type CliResult } from "./helpers/cli-harness";
 import { debianMirrorProblem } from "./helpers/debian-mirror";
 
 const skip = cliMissing() ?? (await debianMirrorProblem());
@@ -51,6 +57,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 describe.skipIf(skip)("examples/distro", () => {
   let world: CliWorld;
   let s3: S3Server;
+  let gitServer: TestServer | undefined;
   let repo: string;
   let home: CliHome;
   let muslDir: string;
@@ -90,10 +97,15 @@ describe.skipIf(skip)("examples/distro", () => {
     s3env = { AWS_ENDPOINT_URL: s3.endpoint, AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_REGION: "us-east-1" };
     // The definition, committed to a git repository of its own (the checkout may not be readable
     // by uid 65534, and this is how a user runs it: castle run <repo> <branch> <subdir>).
-    repo = world.dir("repo");
-    cpSync(join(ROOT, "examples/distro"), join(repo, "examples/distro"), { recursive: true });
-    initRepo(repo);
-    commitAll(repo, "distro");
+    const work = world.dir("repo-work");
+    cpSync(join(ROOT, "examples/distro"), join(work, "examples/distro"), { recursive: true });
+    initRepo(work);
+    commitAll(work, "distro");
+    // Served as a forge would: a bare clone behind git's smart http backend on loopback.
+    const served = world.dir("served");
+    git(served, "clone", "-q", "--bare", work, "castle.git");
+    gitServer = await startGitServer(served);
+    repo = `${gitServer.url}/castle.git`;
     muslDir = join(world.ownedDir("work"), "musl");
     home = world.home("user");
 
@@ -109,6 +121,7 @@ describe.skipIf(skip)("examples/distro", () => {
 
   // Removing several GB of stores takes a while on a busy machine.
   afterAll(async () => {
+    await gitServer?.close();
     await s3?.dispose();
     world?.dispose("distro");
   }, 5 * MINUTE);
@@ -147,6 +160,30 @@ describe.skipIf(skip)("examples/distro", () => {
     expect(warm.code, warm.stderr).toBe(0);
     expect(warm.stderr).toBe("");
     console.log(`[distro] warm castle run (everything cached): ${seconds(warm.ms)}`);
+  });
+
+  it.skipIf(runtimeMissing())("inside the system: castle edit musl-src, patch, castle run ~/castle-src builds only musl's layers; RIP 3 through both levels", async () => {
+    const story = [
+      "castle --version",
+      "ls ~/castle-src/examples/distro | grep -c castle.ts",
+      "castle edit musl-src",
+      "cp ~/castle-src/examples/distro/patches/rip-exit.c ~/src/musl-src/src/exit/_Exit.c",
+      "castle run ~/castle-src examples/distro --plain -- sh -c 'exit 3'",
+    ].join("\n");
+    const run = await castle(home, ["run", ...distro(), "--", "/bin/sh", "-c", story]);
+    expect(run.code, run.stderr.slice(-4000)).toBe(3);
+    expect(run.stdout).toMatch(/^castle \d+\.\d+\.\d+\n1\n\/root\/src\/musl-src\n$/);
+    expect(run.stderr).toMatch(/^castle: every build in this system now uses \/root\/src\/musl-src for musl-src/m);
+    expect(run.stderr).toMatch(/^RIP 3$/m);
+    const inner = outcomes(run.stderr);
+    expect(inner.built).toEqual(MUSL); // everything else came from the outer store
+    expect(inner.cached).toEqual(NOT_MUSL);
+    expect(inner.pulled).toEqual([]);
+    expect(inner.failed).toEqual([]);
+    // The edited tree is a directory of the system's state on the host, where the host can build with it.
+    const hostTree = join(home.dataDir, "systems/distro/src/musl-src");
+    expect(readFileSync(join(hostTree, "src/exit/_Exit.c"), "utf8")).toBe(RIP_EXIT_C);
+    console.log(`[distro] inside: castle edit, patch and nested castle run to RIP 3: ${seconds(run.ms)}`);
   });
 
   it("patched libc: the override rebuilds musl (its source, musl, musl-dev) only, and every exit says RIP", async () => {

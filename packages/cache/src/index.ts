@@ -1,6 +1,7 @@
 // @castle/cache: the local content-addressed store, deterministic archives, the S3 remote.
 export type * from "./types";
 export { openStore, defaultStoreRoot, LocalStore, writeFileAtomic, type CorruptTree, type StoreOptions } from "./store/local-store";
+export { LowerStores, lowerStoreRoots } from "./store/lower-stores";
 export { digestTree, entryRecord, hashFile, type TreeDigest } from "./store/digest-tree";
 export { walkTree } from "./store/walk-tree";
 export { recordRoot, readRoots, type RootRecord } from "./store/roots";

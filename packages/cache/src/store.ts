@@ -2,6 +2,7 @@
 // loads no archive, remote or AWS SDK code (those are in @castle/cache/remote).
 export type * from "./types";
 export { openStore, defaultStoreRoot, LocalStore, writeFileAtomic, type CorruptTree, type StoreOptions } from "./store/local-store";
+export { LowerStores, lowerStoreRoots } from "./store/lower-stores";
 export { digestTree, entryRecord, hashFile, type TreeDigest } from "./store/digest-tree";
 export { walkTree } from "./store/walk-tree";
 export { recordRoot, readRoots, type RootRecord } from "./store/roots";

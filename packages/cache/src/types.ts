@@ -138,6 +138,11 @@ export interface Store {
   /** Where the inputs of the last use of a layer name in a system are noted (for `castle why`);
    * its directory may not exist yet. */
   lastUsePath(system: string, layer: string): string;
+  /**
+   * The persistent directory of a build cache (a layer's `caches` mount), created on first use,
+   * from a copy of a lower tier's cache of that id when the store has lower tiers.
+   */
+  buildCache(id: string): string;
   /** A directory for a named kind of auxiliary state (e.g. "explain", "sources"), created. */
   dir(kind: string): string;
   /** Every record in the store. */

@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<{ main(argv: string[]): Promise<num
   cache: () => import("./commands/cache"),
   export: () => import("./commands/export"),
   source: () => import("./commands/source"),
+  edit: () => import("./commands/edit"),
 };
 
 const HELP = `castle: build whole Linux systems from TypeScript and run them, without root
@@ -37,27 +38,40 @@ commands:
   cache ls|stats|prune|push|pull|verify             the local store and remote caches
   export <git-url|dir> ... --tar out.tar|--oci dir  the composed root as a tarball or OCI image
   source <git-url|dir> ... --name S --out DIR       unpack a source to patch it (see --override)
+  edit <source>                                     inside a system: edit a source at ~/src/<source>;
+                                                    every build inside uses it
 
 Run \`castle <command> --help\` for a command's options and examples.
+
+inside a system castle runs (unless --no-castle):
+  castle is on PATH (mounted read-only at /.castle, whatever the system's libc)
+  ~/castle-src   the definition it was started from, writable; \`castle run\` defaults to it
+  ~/src          sources put there by \`castle edit\`
+  builds reuse every layer of the outer store and write only the system's own
 
 environment:
   CASTLE_CACHE_DIR, XDG_CACHE_HOME   the store (default ~/.cache/castle)
   CASTLE_STATE_DIR, XDG_STATE_HOME   running instances (default ~/.local/state/castle)
   CASTLE_DATA_DIR, XDG_DATA_HOME     systems' persistent files (default ~/.local/share/castle)
   CASTLE_OVERRIDE_<source>=dir       build with a local dir instead of a declared source
+  CASTLE_DEFINITION                  the definition \`castle run\` uses when given none
   CASTLE_MIRRORS                     mirrors tried first for http sources
   CASTLE_IMPORT_CACHE, CASTLE_EXPORT_CACHE   default remote caches (s3://bucket/prefix)
 
 ${EXIT_TABLE}
 `;
 
-/** When running from the bundle, Castle's C programs and API module sit beside this file. */
+/**
+ * When running from the bundle, Castle's C programs and API module sit beside this file; inside a
+ * system, the runtime's own zstd is beside the bundle too (../libexec), for pulls from a remote.
+ */
 function locateOwnFiles(): void {
   const here = dirname(fileURLToPath(import.meta.url));
   const beside: [string, string][] = [
     ["CASTLE_SANDBOX_HELPER", "castle-sandbox"],
     ["CASTLE_TREEUTIL", "castle-treeutil"],
     ["CASTLE_API_PATH", "api.mjs"],
+    ["CASTLE_ZSTD", "../libexec/zstd"],
   ];
   for (const [variable, file] of beside) {
     if (!process.env[variable] && existsSync(join(here, file))) process.env[variable] = join(here, file);

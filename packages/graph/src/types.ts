@@ -109,6 +109,10 @@ export interface System {
   readonly env: Readonly<Record<string, string>>;
   readonly cwd: string;
   readonly hostname: string;
+  /** Whether `castle run` mounts Castle, the definition and the edited sources into the system. */
+  readonly castle: boolean;
+  /** Sources whose files `castle run` puts at ~/src/<name> inside, used by every build there. */
+  readonly edit: readonly string[];
   readonly definedAt: DefinitionSite;
 }
 

@@ -1,10 +1,12 @@
 // Owns running the real bundled `castle` binary for the CLI e2e tests, as an unprivileged user
 // (uid 65534 through setpriv when the tests run as root; the caller itself otherwise): a private
-// snapshot of packages/cli/dist (other engineers rebuild the shared one at any moment), a home
+// snapshot of packages/cli/dist (other engineers rebuild the shared one at any moment) and of the
+// runtime beside it (packages/cli/runtime, ~120 MB: hard links, not copies, where it can), a home
 // owned by that user with its XDG dirs, and per-command results with output and timing.
 
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { removeTree } from "@castle/cache";
@@ -12,6 +14,14 @@ import { busyboxMissing, makeBusyboxRootfs } from "../../fixtures/rootfs";
 
 export const ROOT = resolve(import.meta.dirname, "../../..");
 const DIST = join(ROOT, "packages/cli/dist");
+const RUNTIME = join(ROOT, "packages/cli/runtime");
+
+/** Why systems cannot have Castle inside here (no runtime was built), or undefined. */
+export function runtimeMissing(): string | undefined {
+  return existsSync(join(RUNTIME, "castle-runtime.json"))
+    ? undefined
+    : "Castle's runtime (packages/cli/runtime) was not built: apt install patchelf, then npm run build";
+}
 
 /** The user every castle command runs as when the tests run as root. */
 export const NOBODY = { uid: 65534, gid: 65534 };
@@ -236,6 +246,8 @@ export function giveToUser(path: string): void {
 /**
  * Copies packages/cli/dist (built first if missing) into dir/dist, retrying when a concurrent
  * rebuild replaced it mid-copy, and links node_modules beside it for the one external (esbuild).
+ * The runtime is snapshotted beside it as hard links (a rebuild makes new files, so the links keep
+ * this one), and must hold the same bundle.
  */
 function snapshotBundle(dir: string): string {
   if (!existsSync(join(DIST, "castle.cjs"))) {
@@ -251,6 +263,7 @@ function snapshotBundle(dir: string): string {
       const after = statSync(join(DIST, "castle.cjs"));
       if (before.ino !== after.ino || before.mtimeMs !== after.mtimeMs) throw new Error("the bundle was rebuilt while being copied");
       execFileSync(process.execPath, [join(target, "castle.cjs"), "--version"], { stdio: "ignore" });
+      snapshotRuntime(join(dir, "runtime"), readFileSync(join(target, "core.cjs")));
       break;
     } catch (error) {
       if (attempt >= 10) throw new Error(`cannot snapshot ${DIST}: ${(error as Error).message}`);
@@ -260,6 +273,19 @@ function snapshotBundle(dir: string): string {
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   execFileSync("chmod", ["-R", "a+rX", dir]);
   return join(target, "castle.cjs");
+}
+
+function snapshotRuntime(to: string, core: Buffer): void {
+  removeTree(to);
+  if (runtimeMissing()) return;
+  try {
+    execFileSync("cp", ["-al", RUNTIME, to], { stdio: "ignore" });
+  } catch {
+    removeTree(to);
+    execFileSync("cp", ["-a", RUNTIME, to], { stdio: "ignore" });
+  }
+  const manifest = JSON.parse(readFileSync(join(to, "castle-runtime.json"), "utf8")) as { core: string };
+  if (manifest.core !== createHash("sha256").update(core).digest("hex")) throw new Error("the runtime holds another build of the bundle");
 }
 
 /** castle.ts text: imports, a `base` layer importing the shared busybox rootfs, then body. */

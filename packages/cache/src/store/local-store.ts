@@ -3,10 +3,12 @@
 // visible: trees arrive by rename after a syncfs (shared by commits that finish together, see
 // group-sync.ts), records by write-to-temp + fsync + rename; trees leave by rename (trees.ts).
 // The store's directory is private to its owner (0700): trees hold world-writable directories
-// (every rootfs has a tmp/), which no other user of the machine may reach.
+// (every rootfs has a tmp/), which no other user of the machine may reach. A store may have
+// read-only lower tiers (lower-stores.ts): what it lacks is looked up there, their trees used in
+// place; only its own trees are ever verified, sealed or removed.
 
 import {
-  closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync,
+  closeSync, cpSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync,
   unlinkSync, writeSync,
 } from "node:fs";
 import { homedir } from "node:os";
@@ -16,6 +18,7 @@ import type { CommitMeta, KeyRecord, LayerKey, OutputDigest, Staging, Store } fr
 import { digestTree, digestTreeAsync } from "./digest-tree";
 import { withLock } from "./file-lock";
 import { GroupSync } from "./group-sync";
+import { LowerStores } from "./lower-stores";
 import { removeTree } from "./remove-tree";
 import { LocalStoreClaim } from "./store-claim";
 import { isTreeDir, removeTreeEntry, sealTree } from "./trees";
@@ -40,6 +43,8 @@ export interface StoreOptions {
   verifyTrees?: boolean;
   /** Told of each corrupt tree verifyTrees found (and removed). */
   onCorruptTree?: (tree: CorruptTree) => void;
+  /** Read-only stores searched after this one (see lower-stores.ts), nearest first. Default none. */
+  lowers?: readonly string[];
 }
 
 export interface CorruptTree {
@@ -57,12 +62,15 @@ export function openStore(root: string = defaultStoreRoot(), options: StoreOptio
 
 export class LocalStore implements Store {
   readonly root: string;
+  /** The read-only tiers beneath this store (empty for most stores). */
+  readonly lowers: LowerStores;
   private readonly syncs: GroupSync;
   /** Digests whose trees verifyTrees found sound in this process. */
   private readonly verified = new Set<OutputDigest>();
 
   constructor(root: string, private readonly options: StoreOptions = {}) {
     this.root = root;
+    this.lowers = new LowerStores(options.lowers ?? []);
     try {
       // A store made here is private to its owner; an existing one keeps the mode it has.
       mkdirSync(root, { recursive: true, mode: 0o700 });
@@ -102,22 +110,30 @@ export class LocalStore implements Store {
   lookup(key: LayerKey): KeyRecord | undefined {
     assertHex(key, "layer key");
     const file = this.recordPath(key);
-    let text: string;
+    let text: string | undefined;
     try {
       text = readFileSync(file, "utf8");
     } catch {
-      return undefined;
+      text = undefined;
     }
-    const record = parseRecord(text, key);
-    if (!record || !this.treeUsable(record.digest, record.name)) {
+    if (text !== undefined) {
+      const record = parseRecord(text, key);
+      if (record && this.hasTree(record.digest, record.name)) return record;
       // A damaged record, a missing or corrupt tree: forget it so the layer is built or pulled again.
       rmQuiet(file);
-      return undefined;
     }
-    return record;
+    return this.lowers.empty ? undefined : this.lowers.lookup(key, (digest) => this.treeUsable(digest));
   }
 
+  /** Where the tree lives: in this store, else in the lower tier that has it (else where it would be here). */
   treePath(digest: OutputDigest): string {
+    const own = this.localTreePath(digest);
+    if (this.lowers.empty || isTreeDir(own)) return own;
+    return this.lowers.treePath(digest) ?? own;
+  }
+
+  /** Where this store itself keeps (or would keep) the tree: the only place it verifies, seals or removes. */
+  localTreePath(digest: OutputDigest): string {
     assertHex(digest, "output digest");
     return join(this.root, "trees", digest);
   }
@@ -125,22 +141,46 @@ export class LocalStore implements Store {
   /**
    * One lstat: the tree must be a real directory (a symlink in its place does not count). With
    * verifyTrees, also digested (once per process); a corrupt tree is removed and is not there.
+   * Else a lower tier's tree counts too.
    */
-  hasTree(digest: OutputDigest): boolean {
-    return this.treeUsable(digest);
+  hasTree(digest: OutputDigest, name?: string): boolean {
+    return this.treeUsable(digest, name) || (!this.lowers.empty && this.lowers.treePath(digest) !== undefined);
   }
 
   /** Removes the tree with this digest (renamed out of trees/ first, see trees.ts). */
   removeTree(digest: OutputDigest, options: { keepDirs?: boolean } = {}): boolean {
-    return removeTreeEntry(this.treePath(digest), join(this.root, "tmp"), `removed-${digest}`, options);
+    return removeTreeEntry(this.localTreePath(digest), join(this.root, "tmp"), `removed-${digest}`, options);
   }
 
+  buildCache(id: string): string {
+    if (!/^[A-Za-z0-9._-]+$/.test(id) || id.startsWith(".")) throw new Error(`bad build cache id ${id}`);
+    const dir = join(this.dir("build-caches"), id);
+    if (existsSync(dir)) return dir;
+    const seed = this.lowers.empty ? undefined : this.lowers.buildCache(id);
+    if (seed) {
+      // Started from a lower tier's copy (timestamps kept, so make sees what is up to date); a
+      // cache is never part of a key, so any content is a valid start. Copied aside, then renamed.
+      const temp = join(this.root, "tmp", ownedName(`cache-${id}`));
+      try {
+        cpSync(seed, temp, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+        renameSync(temp, dir);
+      } catch {
+        // Unreadable, or raced by another process: start empty (or use what that one made).
+        removeTree(temp);
+      }
+    }
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  /** This store's own tree: a real directory, and with verifyTrees digested (once per process). */
   private treeUsable(digest: OutputDigest, name?: string): boolean {
-    if (!isTreeDir(this.treePath(digest))) return false;
+    const path = this.localTreePath(digest);
+    if (!isTreeDir(path)) return false;
     if (!this.options.verifyTrees || this.verified.has(digest)) return true;
     let actual: string;
     try {
-      actual = digestTree(this.treePath(digest)).digest;
+      actual = digestTree(path).digest;
     } catch (error) {
       actual = `unreadable (${(error as Error).message})`;
     }
@@ -242,8 +282,9 @@ export class LocalStore implements Store {
   }
 
   private async placeTree(staged: string, digest: OutputDigest): Promise<void> {
-    const target = this.treePath(digest);
-    // Same content is already stored (and, with verifyTrees, sound): the staging copy goes.
+    const target = this.localTreePath(digest);
+    // Same content already stored, here (and with verifyTrees, sound) or in a lower tier, whose
+    // tree the record then names, used in place: the staging copy goes.
     if (this.hasTree(digest)) return;
     await this.syncs.sync();
     if (this.hasTree(digest)) return;

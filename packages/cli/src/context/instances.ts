@@ -34,6 +34,9 @@ export interface Instance {
   cwd?: string;
   rlimits?: SandboxSpec["rlimits"];
   cgroups?: string[];
+  /** With Castle inside: its edits file (a path this Castle can read) and where its mounts live
+   * on the outermost host, so `castle ps` can say where the edited sources are. */
+  inside?: { edits: string; hostPaths: Record<string, string> };
 }
 
 /** A persistent run's hold on its system (see above). */

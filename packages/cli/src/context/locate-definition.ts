@@ -1,6 +1,8 @@
 // Owns finding the definition `castle run <git-url|dir> [branch] [subdir]` names: a local
-// directory as it is, or a commit of a git repository (http(s) or local) checked out once per
-// commit under the store, so a second run of an unmoved branch fetches nothing.
+// directory as it is (`<dir> [subdir]` when the second word is a directory inside it), or a
+// commit of a git repository (http(s) or local) checked out once per commit under the store, so a
+// second run of an unmoved branch fetches nothing. With no target, $CASTLE_DEFINITION (set inside
+// a system to the definition it was started from).
 
 import * as fs from "node:fs";
 import { existsSync, readFileSync, renameSync, statSync } from "node:fs";
@@ -20,14 +22,17 @@ export interface DefinitionTarget {
 export interface DefinitionLocation {
   /** Directory holding castle.ts. */
   dir: string;
+  /** The directory or checkout it was found in (dir is root/subdir). */
+  root: string;
+  subdir?: string;
   /** How to name it to the user: the path, or url@branch (commit). */
   label: string;
   commit?: string;
 }
 
 /** Reads `<git-url|dir> [branch] [subdir]` from positionals. */
-export function definitionTarget(positionals: string[], command: string): DefinitionTarget {
-  const [target, branch, subdir, ...extra] = positionals;
+export function definitionTarget(positionals: string[], command: string, env: NodeJS.ProcessEnv = process.env): DefinitionTarget {
+  const [target, branch, subdir, ...extra] = positionals.length === 0 && env.CASTLE_DEFINITION ? [env.CASTLE_DEFINITION] : positionals;
   if (!target) throw new UsageError("which system? give a git URL or a directory", command);
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")} (put a command after --)`, command);
   return { target, ...(branch ? { branch } : {}), ...(subdir ? { subdir } : {}) };
@@ -39,15 +44,19 @@ export async function locateDefinition(
   options: { offline?: boolean; signal?: AbortSignal } = {},
 ): Promise<DefinitionLocation> {
   const isUrl = /^(https?|file):\/\//i.test(where.target);
-  if (!isUrl && where.branch === undefined) {
-    const dir = resolve(where.target);
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+  // `<dir> <subdir>`: a directory with a definition in a directory of it (not a branch of a repository).
+  const inDir = !isUrl && where.branch !== undefined && where.subdir === undefined && isDirectory(join(resolve(where.target), where.branch));
+  if (!isUrl && (where.branch === undefined || inDir)) {
+    const root = resolve(where.target);
+    if (!isDirectory(root)) {
       throw new CastleError("CASTLE_DEFINITION_MISSING", `${where.target} is neither a directory nor a git URL`, {
         data: { target: where.target },
         hint: "give a directory holding castle.ts, or a git URL (https://…, file://…) with an optional branch",
       });
     }
-    return { dir, label: dir };
+    const subdir = inDir ? where.branch : undefined;
+    const dir = subdir ? join(root, subdir) : root;
+    return { dir, root, ...(subdir ? { subdir } : {}), label: dir };
   }
   const url = isUrl ? where.target : resolve(where.target);
   const http = await defaultGitHttp();
@@ -59,7 +68,7 @@ export async function locateDefinition(
     commit = (await resolveRef({ url, fs, http, signal: options.signal, ...(where.branch ? { ref: where.branch } : {}) })).commit;
     writeFileAtomic(refFile, JSON.stringify({ url, branch: where.branch ?? "HEAD", commit }) + "\n", { durable: false });
   }
-  const checkout = join(store.dir("checkouts"), commit);
+  const checkout = checkoutDir(store, commit);
   if (!existsSync(join(checkout, ".castle-complete"))) {
     const fetched = await fetchGitCommit({
       url, commit, fs, http, cacheDir: store.dir("git"), signal: options.signal, ...(where.branch ? { ref: where.branch } : {}),
@@ -80,7 +89,23 @@ export async function locateDefinition(
       data: { url, branch: where.branch, subdir: where.subdir, commit },
     });
   }
-  return { dir, label: `${url}${where.branch ? `@${where.branch}` : ""} (${commit.slice(0, 12)})`, commit };
+  return {
+    dir, root: checkout, ...(where.subdir ? { subdir: where.subdir } : {}),
+    label: `${url}${where.branch ? `@${where.branch}` : ""} (${commit.slice(0, 12)})`, commit,
+  };
+}
+
+/** Where the store keeps the files of a commit of a definition repository. */
+export function checkoutDir(store: LocalStore, commit: string): string {
+  return join(store.dir("checkouts"), commit);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function lastCommit(refFile: string, url: string, branch: string | undefined): string {

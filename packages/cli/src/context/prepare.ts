@@ -2,6 +2,7 @@
 // graph, check overrides against its sources, open remote caches, and build what is missing
 // with progress shown — returning the composed root's layers.
 
+import { existsSync } from "node:fs";
 import { isatty } from "node:tty";
 import { pinnedClaim, type CorruptTree, type LayerPin, type LocalStore, type Remote, type StoreClaim } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
@@ -10,8 +11,10 @@ import {
   type LoadedDefinition,
 } from "@castle/graph";
 import { spawn } from "@castle/sandbox";
+import { editOverrides } from "../inside/inside-info";
 import { addToTotals } from "./cache-stats";
 import { deferredProgress } from "./deferred-progress";
+import { explainDiskFull } from "./disk-full";
 import { definitionTarget, locateDefinition, type DefinitionLocation } from "./locate-definition";
 import type { SystemFlags } from "./options";
 import { openCastleStore } from "./paths";
@@ -38,7 +41,8 @@ export async function prepareSystem(positionals: string[], flags: SystemFlags, c
   // A changed definition, or a forced rebuild, will most likely write: take the lock meanwhile.
   if (claim && (!loaded.cached || flags.rebuild.length > 0)) void claim.hold().catch(() => undefined);
   const graph = buildGraph(loaded.system);
-  const overrides = parseOverrides(process.env, flags.overrides);
+  // Sources edited with `castle edit` inside a system first; CASTLE_OVERRIDE_* and --override win.
+  const overrides = new Map([...editedSources(graph), ...parseOverrides(process.env, flags.overrides)]);
   const known = new Map([...graph.sources.keys()].map((name) => [normaliseSourceName(name), name]));
   for (const name of overrides.keys()) {
     if (!known.has(name)) {
@@ -54,6 +58,17 @@ export async function prepareSystem(positionals: string[], flags: SystemFlags, c
 function warnCorrupt(tree: CorruptTree): void {
   const what = tree.name === undefined ? "a stored tree" : tree.name.startsWith("source:") ? `source ${tree.name.slice(7)}` : `layer ${tree.name}`;
   process.stderr.write(`castle: warning: ${what}: its tree ${tree.digest} is corrupt (it digests to ${tree.actual}); removed, so it is made again\n`);
+}
+
+/** The edits recorded inside this system whose directories still exist (a removed one is noted). */
+function editedSources(graph: LayerGraph): Map<string, string> {
+  const edits = editOverrides(graph.sources.keys());
+  for (const [name, dir] of edits) {
+    if (existsSync(dir)) continue;
+    process.stderr.write(`castle: warning: the edited source ${name} (${dir}) is gone: building with the pinned one (\`castle edit\` brings it back)\n`);
+    edits.delete(name);
+  }
+  return edits;
 }
 
 function claimStore(store: LocalStore): StoreClaim {
@@ -127,6 +142,8 @@ export async function buildPrepared(prepared: PreparedSystem, options: BuildPrep
     // The totals are for humans; a fully cached run skips the write to stay fast.
     if (outcome.stats.built + outcome.stats.pulled > 0) addToTotals(store, outcome.stats);
     return outcome;
+  } catch (error) {
+    throw explainDiskFull(error, store.root);
   } finally {
     for (const signal of CANCELLING) process.off(signal, onSignal);
     await progress.close();

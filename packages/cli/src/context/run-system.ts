@@ -1,15 +1,22 @@
 // Owns running a built system: its composed layers beneath the persistent (or ephemeral) upper
-// dir, the user's terminal relayed when there is one, its limits (enforced by the sandbox), the
+// dir, what Castle mounts into it (inside/system-mounts.ts: Castle itself, the definition, the
+// edited sources, DNS files, --mount binds), the user's terminal relayed when there is one, its
+// limits (enforced by the sandbox), the
 // instance registered while it runs, signals passed on, and the command's exit status returned.
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { isatty } from "node:tty";
 import { CastleError, isCastleError } from "@castle/errors";
+import type { LocalStore } from "@castle/cache/store";
 import type { BuildOutcome, System } from "@castle/graph";
 import { spawn, type ResourceLimits, type SandboxSpec } from "@castle/sandbox";
+import type { UserMount } from "../inside/mount-flags";
+import { prepareInside } from "../inside/prepare-inside";
+import { CASTLE_MOUNT } from "../inside/runtime";
 import { forwardSignals } from "./forward-signals";
 import { InstanceRegistry, type SystemClaim } from "./instances";
+import type { DefinitionLocation } from "./locate-definition";
 import { castlePaths, ensureDir } from "./paths";
 import { unenforcedWarning } from "./resources";
 import { systemUpper } from "./system-state";
@@ -23,10 +30,22 @@ export interface RunRequest {
   network: "host" | "none";
   limits: ResourceLimits;
   definition: string;
+  /** Mount Castle, the definition and the edited sources into the system (false: --no-castle). */
+  castle: boolean;
+  /** --mount binds, checked (inside/mount-flags.ts). */
+  mounts: UserMount[];
+  /** --env variables. */
+  env: Record<string, string>;
+  store: LocalStore;
+  location: DefinitionLocation;
+  /** The arguments that named the definition. */
+  run: string[];
+  importCaches: string[];
+  /** A declared source's pinned files as a tree in the store. */
+  sourceTree: (name: string) => Promise<string>;
 }
 
-/** Where a Castle running inside the system keeps its store, instances and systems' state. */
-export const NESTED_CASTLE = "/var/lib/castle";
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 export async function runSystem(request: RunRequest): Promise<number> {
   const { system } = request;
@@ -51,23 +70,34 @@ async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: s
   const argv = request.command ?? [...system.entrypoint];
   // isatty() rather than process.stdin/stdout: making those streams costs a cached run ~1 ms.
   const tty = isatty(0) && isatty(1);
+  const warn = (note: string) => process.stderr.write(`castle: warning: ${note}\n`);
+  let inside;
+  try {
+    inside = await prepareInside({
+      system, castle: request.castle, network: request.network, mounts: request.mounts, lowers: request.outcome.lowers,
+      state, home: system.env.HOME ?? "/root", dataDir: paths.data, store: request.store, location: request.location,
+      instance: id, run: request.run, importCaches: request.importCaches, sourceTree: request.sourceTree, warn,
+    });
+  } catch (error) {
+    state.release();
+    throw error;
+  }
+  for (const note of inside.notes) warn(note);
   const spec: SandboxSpec = {
-    root: { lowers: request.outcome.lowers, upper: state.upper, work: state.work },
-    // A Castle run inside the system keeps its store here: overlayfs cannot use a directory on
-    // the system's own overlay root as an upper dir, so nested builds need a real filesystem.
-    mounts: [{ type: "bind", source: state.nestedStore, target: NESTED_CASTLE, readonly: false }],
+    // Castle's bottom layer holds every mount point, so none is written into the system's files.
+    root: { lowers: [inside.bottom, ...request.outcome.lowers], upper: state.upper, work: state.work },
+    mounts: inside.mounts,
     argv,
     env: {
-      PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      PATH: inside.env.CASTLE_INSIDE ? `${DEFAULT_PATH}:${CASTLE_MOUNT}/bin` : DEFAULT_PATH,
       HOME: "/root",
       TERM: process.env.TERM || "xterm",
       ...(process.env.LANG ? { LANG: process.env.LANG } : {}),
-      CASTLE_CACHE_DIR: `${NESTED_CASTLE}/cache`,
-      CASTLE_STATE_DIR: `${NESTED_CASTLE}/state`,
-      CASTLE_DATA_DIR: `${NESTED_CASTLE}/data`,
+      ...inside.env,
       ...system.env,
+      ...request.env,
     },
-    cwd: existsInRoot(system.cwd, request.outcome.lowers, state.upper) ? system.cwd : "/",
+    cwd: existsInRoot(system.cwd, [inside.bottom, ...request.outcome.lowers], state.upper) ? system.cwd : "/",
     hostname: system.hostname,
     network: request.network,
     tty,
@@ -85,6 +115,7 @@ async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: s
       startedAt: new Date().toISOString(), definition: request.definition,
       env: spec.env!, cwd: spec.cwd!, ...(child.limits?.rlimits ? { rlimits: child.limits.rlimits } : {}),
       ...(child.limits?.cgroups.length ? { cgroups: child.limits.cgroups } : {}),
+      ...(inside.inside ? { inside: inside.inside } : {}),
     });
     const exit = await child.wait();
     return exit.code;

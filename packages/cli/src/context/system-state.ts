@@ -8,9 +8,11 @@ import { join } from "node:path";
 import { ownedName, removeDeadOwners, removeTree } from "@castle/cache/store";
 
 export interface UpperDir {
+  /** The system's state dir (holding the rest). */
+  dir: string;
   upper: string;
   work: string;
-  /** A plain directory (not on an overlay) for a Castle store used inside the system. */
+  /** A plain directory (not on an overlay) for the Castle inside: its store, instances, systems. */
   nestedStore: string;
   /** Removes an ephemeral upper; keeps a persistent one. */
   release(): void;
@@ -26,14 +28,14 @@ export function systemUpper(dataDir: string, system: string, mode: { fresh: bool
     mkdirSync(join(dir, "upper"), { recursive: true });
     mkdirSync(join(dir, "work"));
     mkdirSync(join(dir, "castle-store"));
-    return { upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, "castle-store"), release: () => removeTree(dir) };
+    return { dir, upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, "castle-store"), release: () => removeTree(dir) };
   }
   const dir = join(dataDir, "systems", system);
   if (mode.fresh) removeTree(dir);
   mkdirSync(join(dir, "upper"), { recursive: true });
   emptyWorkDir(join(dir, "work"));
   mkdirSync(join(dir, "castle-store"), { recursive: true });
-  return { upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, "castle-store"), release: () => {} };
+  return { dir, upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, "castle-store"), release: () => {} };
 }
 
 /**

@@ -18,6 +18,18 @@ export interface SystemOptions {
   cwd?: string;
   /** Hostname inside. Default: the system's name. */
   hostname?: string;
+  /**
+   * Mount Castle into the running system (at /.castle, with `castle` on PATH), with the definition
+   * it was started from at ~/castle-src and the edited sources at ~/src. Default true; false is
+   * `castle run --no-castle` for every run.
+   */
+  castle?: boolean;
+  /**
+   * Sources to develop inside the system: `castle run` puts each one's pinned, verified files at
+   * ~/src/<name> (once; later runs keep what is there) and every Castle build inside uses them,
+   * as `castle edit <name>` does. Default [].
+   */
+  edit?: string[];
 }
 
 /**
@@ -26,6 +38,8 @@ export interface SystemOptions {
  *
  * @example
  * export default system({ name: "hello", layers: [hello], entrypoint: ["/bin/sh"] });
+ * // develop the libc inside: its source at ~/src/musl-src, used by every build there
+ * export default system({ name: "distro", layers: [musl, busybox], edit: ["musl-src"] });
  */
 export function system(options: SystemOptions): System {
   const site = captureSite();
@@ -44,6 +58,10 @@ export function system(options: SystemOptions): System {
       );
     }
   });
+  if (options.castle !== undefined && typeof options.castle !== "boolean") {
+    throw new DefinitionError(`system ${name}: castle must be true or false`, site);
+  }
+  const edit = checkStrings(options.edit, `system ${name}: edit`, site);
   const entrypoint = options.entrypoint === undefined ? ["/bin/sh"] : checkStrings(options.entrypoint, `system ${name}: entrypoint`, site);
   if (entrypoint.length === 0) throw new DefinitionError(`system ${name}: entrypoint must not be empty`, site);
   return withSite({
@@ -54,6 +72,8 @@ export function system(options: SystemOptions): System {
     env: checkStringMap(options.env, `system ${name}: env`, site),
     cwd: options.cwd === undefined ? "/root" : checkMountPath(options.cwd, `system ${name}: cwd`, site),
     hostname: options.hostname ?? name,
+    castle: options.castle ?? true,
+    edit,
   }, site);
 }
 

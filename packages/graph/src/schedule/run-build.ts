@@ -93,9 +93,7 @@ function buildSpec(plan: BuildPlan, staging: Staging, store: Store, overrides: B
     return { type: "overlay", target: mount.path, lowers: mount.trees, upper: join(scratch, "upper"), work: join(scratch, "work") };
   });
   for (const [path, id] of Object.entries(build.caches)) {
-    const dir = join(store.dir("build-caches"), id);
-    mkdirSync(dir, { recursive: true });
-    mounts.push({ type: "bind", source: dir, target: path, readonly: false });
+    mounts.push({ type: "bind", source: store.buildCache(id), target: path, readonly: false });
   }
   return {
     // Volatile: overlayfs skips its syncfs at unmount; the store syncs once, at commit.
