@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 
 export const REPO = resolve(import.meta.dirname, "../../..");
 const DIST = join(REPO, "packages/cli/dist");
+const RUNTIME = join(REPO, "packages/cli/runtime");
 const DIST_FILES = ["castle.cjs", "core.cjs", "api.mjs", "unpack-thread.cjs", "castle-sandbox", "castle-treeutil"];
 
 /** The unprivileged user CLI cases run as when the suite runs as root. */
@@ -91,6 +92,8 @@ export function makeCliHome(parent = tmpdir()): CliHome {
       CASTLE_STATE_DIR: state,
       CASTLE_DATA_DIR: data,
       LANG: "C.UTF-8",
+      // The bundle is a private copy; Castle's runtime (mounted into systems) stays where it was built.
+      ...(existsSync(join(RUNTIME, "castle-runtime.json")) ? { CASTLE_RUNTIME_DIR: RUNTIME } : {}),
     },
   };
 }

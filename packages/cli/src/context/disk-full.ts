@@ -13,7 +13,8 @@ export function explainDiskFull(error: unknown, storeRoot: string): unknown {
   if (isCastleError(error)) {
     const { logTail, logPath, exitCode } = error as CastleError & { logTail?: unknown; logPath?: unknown; exitCode?: unknown };
     const inLog = Array.isArray(logTail) && logTail.some((line) => NO_SPACE.test(String(line)));
-    if (error.code !== "CASTLE_BUILD_FAILED" || !inLog) return error;
+    // A build that filled its own /tmp hit its limit, which its message names: not the store's disk.
+    if (error.code !== "CASTLE_BUILD_FAILED" || !inLog || error.data.limit !== undefined) return error;
     const explained = new CastleError(error.code, `${error.message} (it ran out of disk space)`, {
       cause: error, data: error.data, hint, ...(error.layer ? { layer: error.layer } : {}),
     });
