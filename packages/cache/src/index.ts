@@ -1,4 +1,4 @@
-// @castle/cache: the local content-addressed store, deterministic archives, the S3 remote.
+// @castle/cache: the local content-addressed store, deterministic archives, remote caches.
 export type * from "./types";
 export { openStore, defaultStoreRoot, LocalStore, writeFileAtomic, type CorruptTree, type StoreOptions } from "./store/local-store";
 export { LowerStores, lowerStoreRoots } from "./store/lower-stores";
@@ -17,8 +17,13 @@ export { applyOverlayMarks, listOpaqueDirs, treeutilPath, type OverlayMark } fro
 export { packTree, packTreeToFile, type PackOptions, type PackedBlob } from "./archive/pack";
 export { unpackTree, type UnpackOptions, type UnpackResult } from "./archive/unpack";
 export { defaultCompression, findZstd, sniffCompression, type Compression } from "./archive/compress";
-export { openRemote, S3Remote, type RemoteOptions, type PreparedPush } from "./remote/s3-remote";
+export { openRemote, openBackend, REMOTE_SCHEMES, type RemoteOptions } from "./remote/open-remote";
+export { CacheRemote, type CacheRemoteOptions, type PreparedPush } from "./remote/cache-remote";
+export type { RemoteBackend, PackedFile, ExpectedBlob } from "./remote/backend";
 export { pushKeys, pullKeys, type SyncOptions, type SyncReport, type PushOutcome, type PullOutcome } from "./remote/sync";
 export { listRemote, pruneRemote, type RemotePruneOptions, type RemotePruneResult } from "./remote/prune";
+export { generateSigningKey, parsePublicKey, parseSigningKey, signManifest, TrustPolicy, type PublicKey, type SigningKey } from "./remote/signing";
+export { DEFAULT_TRANSFER_LIMITS, type TransferLimits } from "./remote/transfer-watch";
+export { withHint, type RemoteErrorCode } from "./remote/remote-errors";
 export { parseS3Url, resolveS3Config, type S3Location, type S3Settings, type S3Credentials } from "./remote/s3-url";
-export { isNotFound, type RemoteErrorCode } from "./remote/s3-errors";
+export { isNotFound } from "./remote/s3-errors";

@@ -77,10 +77,33 @@ export interface RemoteManifest {
   blob: BlobDigest;
   /** Size of the blob in bytes. */
   size: number;
+  /**
+   * What the blob unpacks to: bytes of file contents and archive entries. Unpacking stops the
+   * moment either is exceeded. Absent in manifests written before Castle stated them.
+   */
+  unpacked?: UnpackedSize;
   name: string;
   created: string;
   castleVersion: string;
+  /** "keyname:base64" ed25519 signatures of the manifest's fingerprint (remote/signing.ts). */
+  signatures: string[];
+  /** Set by lookup, never read from the remote: what the signatures proved. */
+  trust?: ManifestTrust;
 }
+
+export interface UnpackedSize {
+  bytes: number;
+  entries: number;
+}
+
+/**
+ * How far a manifest is trusted: signed by a trusted key (by: its name), signed only by keys
+ * the importer was not told to trust (no trusted keys configured), or not signed at all.
+ */
+export type ManifestTrust =
+  | { kind: "signed"; by: string }
+  | { kind: "unverified"; signers: string[] }
+  | { kind: "unsigned" };
 
 /** Byte-level progress of a transfer, for the UI. */
 export interface TransferProgress {
@@ -172,11 +195,15 @@ export interface PushResult {
 /**
  * A remote cache. It is only a cache: `pull` resolves undefined when the key is not there, and
  * throws a CastleError (code CASTLE_REMOTE_*) on any fault — unreachable, timeout, auth, bad
- * digest — after discarding whatever it received; callers turn that into a warning and build.
+ * digest, an untrusted manifest — after discarding whatever it received; callers turn that into a
+ * warning and build. The same protocol runs over every kind of remote (S3, an OCI registry, a
+ * static HTTP server, a directory): see remote/backend.ts.
  */
 export interface Remote {
   /** The remote's URL as the user wrote it, e.g. s3://bucket/prefix. */
   readonly url: string;
+  /** False for remotes Castle can only read (plain HTTP). */
+  readonly writable: boolean;
   /** The manifest for key, or undefined when the remote does not have it. */
   lookup(key: LayerKey): Promise<RemoteManifest | undefined>;
   /** Downloads, verifies and commits key into the store; undefined when the remote lacks it. */
@@ -185,4 +212,6 @@ export interface Remote {
   push(record: KeyRecord, store: Store, options?: PullOptions): Promise<PushResult>;
   /** Every manifest in the remote. */
   list(): AsyncIterable<RemoteManifest>;
+  /** Closes connections. */
+  close(): Promise<void>;
 }

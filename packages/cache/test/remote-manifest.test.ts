@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { parseManifest, serializeManifest } from "../src/remote/manifest";
 
 const key = "1".repeat(64);
-const good = { key, digest: "2".repeat(64), blob: "3".repeat(64), size: 42, name: "base", created: "2026-01-01T00:00:00.000Z", castleVersion: "0.1.0" };
+const good = { key, digest: "2".repeat(64), blob: "3".repeat(64), size: 42, name: "base", created: "2026-01-01T00:00:00.000Z", castleVersion: "0.1.0", signatures: [] as string[] };
 
 describe("manifests", () => {
   it("round-trip", () => {

@@ -2,7 +2,7 @@
 // in parallel, warnings instead of exceptions unless strict, pulls that skip what is present.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KeyRecord, type S3Remote, openRemote, pullKeys, pushKeys } from "../src/index";
+import { type KeyRecord, type CacheRemote, openRemote, pullKeys, pushKeys } from "../src/index";
 import { S3RVER_CREDENTIALS, type S3Server, startS3Server } from "./helpers/s3-server";
 import { commitLayer, keyOf, newStore, stagingLeft } from "./helpers/stores";
 import { closedPort } from "./helpers/tcp-proxy";
@@ -16,7 +16,7 @@ afterAll(async () => {
   await server.dispose();
 });
 
-function remoteAt(prefix: string): S3Remote {
+function remoteAt(prefix: string): CacheRemote {
   return openRemote(`s3://castle/${prefix}?endpoint=${server.endpoint}`, { credentials: S3RVER_CREDENTIALS, negativeTtlMs: 0 });
 }
 

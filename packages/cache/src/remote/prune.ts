@@ -5,8 +5,9 @@
 
 import { CastleError } from "@castle/errors";
 import type { BlobDigest, LayerKey, RemoteManifest } from "../types";
-import { isHex64 } from "./manifest";
-import { type S3Remote, blobPath, keyPath } from "./s3-remote";
+import type { CacheRemote } from "./cache-remote";
+import { contextOf } from "./backend";
+import { asRemoteError, remoteFault } from "./remote-errors";
 
 export interface RemotePruneOptions {
   /** Delete manifests created more than this many ms ago. */
@@ -29,18 +30,22 @@ export interface RemotePruneResult {
 }
 
 /** Every valid manifest, oldest first. */
-export async function listRemote(remote: S3Remote): Promise<RemoteManifest[]> {
+export async function listRemote(remote: CacheRemote): Promise<RemoteManifest[]> {
   const all: RemoteManifest[] = [];
   for await (const manifest of remote.list()) all.push(manifest);
   return all.sort((a, b) => a.created.localeCompare(b.created) || a.key.localeCompare(b.key));
 }
 
 /** Deletes old or unwanted manifests, then the blobs nothing refers to any more. */
-export async function pruneRemote(remote: S3Remote, options: RemotePruneOptions): Promise<RemotePruneResult> {
+export async function pruneRemote(remote: CacheRemote, options: RemotePruneOptions): Promise<RemotePruneResult> {
   if (options.olderThanMs === undefined && options.keep === undefined) {
     throw new CastleError("CASTLE_REMOTE_PRUNE", "prune needs an age (olderThanMs), a keep set, or both", {
       hint: "e.g. castle cache prune --older-than 30d",
     });
+  }
+  const backend = remote.backend;
+  if (!backend.listBlobs || !backend.remove) {
+    throw remoteFault("CASTLE_REMOTE_UNSUPPORTED", "Castle prunes only S3 buckets and directories; a registry collects its own garbage (delete tags there)", contextOf(backend, "pruning"));
   }
   const now = (options.now ?? new Date()).getTime();
   const keep = options.keep ? new Set(options.keep) : undefined;
@@ -56,15 +61,19 @@ export async function pruneRemote(remote: S3Remote, options: RemotePruneOptions)
   const referenced = new Set(manifests.filter((m) => !doomedKeys.has(m.key)).map((m) => m.blob));
   const grace = now - (options.blobGraceMs ?? 3_600_000);
   const blobs: Array<{ digest: BlobDigest; size: number }> = [];
-  for await (const object of remote.s3.list("blobs/sha256", "listing blobs")) {
-    const digest = object.path.slice("blobs/sha256/".length);
-    if (!isHex64(digest) || referenced.has(digest)) continue;
-    if (object.lastModified && object.lastModified.getTime() > grace) continue;
-    blobs.push({ digest, size: object.size });
-  }
-  if (!options.dryRun) {
-    await remote.s3.deleteMany(doomed.map((m) => keyPath(m.key)), "deleting manifests");
-    await remote.s3.deleteMany(blobs.map((b) => blobPath(b.digest)), "deleting blobs");
+  try {
+    for await (const blob of backend.listBlobs()) {
+      if (referenced.has(blob.digest)) continue;
+      if (blob.lastModified && blob.lastModified.getTime() > grace) continue;
+      blobs.push({ digest: blob.digest, size: blob.size });
+    }
+    if (!options.dryRun) {
+      // Manifests first: no manifest ever names a deleted blob.
+      await backend.remove({ keys: doomed.map((m) => m.key), blobs: [] });
+      await backend.remove({ keys: [], blobs: blobs.map((b) => b.digest) });
+    }
+  } catch (error) {
+    throw asRemoteError(error, contextOf(backend, "pruning"));
   }
   return {
     deletedKeys: doomed.map((m) => m.key),

@@ -2,15 +2,8 @@
 // there" is recognised (it is a cache miss, not an error); everything else becomes a CastleError
 // whose code says what kind of fault it was and whose message says what to check.
 
-import { CastleError, isCastleError } from "@castle/errors";
-
-export type RemoteErrorCode =
-  | "CASTLE_REMOTE_UNREACHABLE"
-  | "CASTLE_REMOTE_TIMEOUT"
-  | "CASTLE_REMOTE_AUTH"
-  | "CASTLE_REMOTE_CORRUPT"
-  | "CASTLE_REMOTE_ERROR"
-  | "CASTLE_CANCELLED";
+import { type CastleError, isCastleError } from "@castle/errors";
+import { type RemoteErrorCode, remoteFault } from "./remote-errors";
 
 interface SdkLikeError {
   name?: string;
@@ -46,7 +39,7 @@ export function isNotFound(error: unknown): boolean {
   return NOT_FOUND_NAMES.has(e.name ?? "") || NOT_FOUND_NAMES.has(e.Code ?? "") || status(e) === 404;
 }
 
-export interface RemoteContext {
+export interface S3Context {
   /** The remote's URL, e.g. s3://bucket/prefix. */
   url: string;
   /** The endpoint requests go to, for messages. */
@@ -57,34 +50,26 @@ export interface RemoteContext {
 }
 
 /** The CastleError for a failure while talking to S3 (CastleErrors pass through unchanged). */
-export function remoteError(error: unknown, context: RemoteContext): CastleError {
+export function remoteError(error: unknown, context: S3Context): CastleError {
   if (isCastleError(error)) return error as CastleError;
   const e = (typeof error === "object" && error !== null ? error : { message: String(error) }) as SdkLikeError;
   const code = classify(e);
-  const where = `${context.url} (${context.endpoint})`;
   const detail = e.message || e.name || "unknown error";
-  const messages: Record<RemoteErrorCode, string> = {
-    CASTLE_REMOTE_UNREACHABLE: `cannot reach the remote cache ${where} while ${context.action}: ${detail}; check the endpoint and the network`,
-    CASTLE_REMOTE_TIMEOUT: `the remote cache ${where} did not answer in time while ${context.action}: ${detail}; check the endpoint, or raise the timeouts`,
-    CASTLE_REMOTE_AUTH: e.name === "NoSuchBucket" || e.Code === "NoSuchBucket"
-      ? `the bucket of ${where} does not exist (${detail}); check the bucket name, the region and the endpoint`
-      : `the remote cache ${where} refused access while ${context.action}: ${detail}; check the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE), the bucket's policy, the region and the endpoint`,
-    CASTLE_REMOTE_CORRUPT: `the remote cache ${where} sent bad data while ${context.action}: ${detail}`,
-    CASTLE_REMOTE_ERROR: `the remote cache ${where} failed while ${context.action}: ${detail}`,
-    CASTLE_CANCELLED: `${context.action} was cancelled`,
-  };
-  return new CastleError(code, messages[code], {
-    cause: error,
-    data: { url: context.url, endpoint: context.endpoint, key: context.key, status: status(e), name: e.name },
-    hint: code === "CASTLE_CANCELLED" ? undefined : "the remote is only a cache: Castle builds locally instead",
-  });
+  const noBucket = e.name === "NoSuchBucket" || e.Code === "NoSuchBucket";
+  return remoteFault(code, noBucket ? `the bucket does not exist (${detail}); check the bucket name, the region and the endpoint` : detail, {
+    url: context.url,
+    where: context.endpoint,
+    action: context.action,
+    key: context.key,
+    authAdvice: "check the credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE), the bucket's policy, the region and the endpoint",
+  }, { cause: error, data: { endpoint: context.endpoint, status: status(e), name: e.name } });
 }
 
 function classify(e: SdkLikeError): RemoteErrorCode {
   const names = [e.name, e.code, e.Code].filter((n): n is string => typeof n === "string");
   const cause = e.cause as SdkLikeError | undefined;
   if (cause && typeof cause === "object") names.push(...[cause.name, cause.code].filter((n): n is string => typeof n === "string"));
-  if (names.some((n) => n === "AbortError")) return "CASTLE_CANCELLED";
+  if (names.some((n) => n === "AbortError")) return "CASTLE_REMOTE_ABORTED";
   // The SDK renames a connection that broke (ECONNRESET, EPIPE) "TimeoutError" so that it gets
   // retried; it is not a slow server, and "raise the timeouts" would be the wrong advice.
   const errnos = [e.code, cause && typeof cause === "object" ? cause.code : undefined];

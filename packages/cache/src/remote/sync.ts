@@ -7,7 +7,7 @@
 import PQueue from "p-queue";
 import { CastleError, isCastleError } from "@castle/errors";
 import type { KeyRecord, LayerKey, Store, TransferProgress } from "../types";
-import type { S3Remote } from "./s3-remote";
+import type { CacheRemote } from "./cache-remote";
 
 export interface SyncOptions {
   /** Transfers at once. Default 4. */
@@ -43,7 +43,7 @@ export interface SyncReport<T> {
 }
 
 /** Pushes records in the given order (dependencies first). Never throws unless strict. */
-export async function pushKeys(remote: S3Remote, store: Store, records: KeyRecord[], options: SyncOptions = {}): Promise<SyncReport<PushOutcome>> {
+export async function pushKeys(remote: CacheRemote, store: Store, records: KeyRecord[], options: SyncOptions = {}): Promise<SyncReport<PushOutcome>> {
   const queue = new PQueue({ concurrency: options.concurrency ?? 4 });
   const outcomes: PushOutcome[] = records.map((r) => ({ key: r.key, name: r.name, status: "failed", uploadedBytes: 0 }));
   const prepared = records.map((record) => {
@@ -68,7 +68,7 @@ export async function pushKeys(remote: S3Remote, store: Store, records: KeyRecor
 
 /** Pulls keys that are not in the store yet. Never throws unless strict. */
 export async function pullKeys(
-  remote: S3Remote, store: Store, keys: Array<LayerKey | { key: LayerKey; name?: string }>, options: SyncOptions = {},
+  remote: CacheRemote, store: Store, keys: Array<LayerKey | { key: LayerKey; name?: string }>, options: SyncOptions = {},
 ): Promise<SyncReport<PullOutcome>> {
   const queue = new PQueue({ concurrency: options.concurrency ?? 4 });
   let bytes = 0;

@@ -1,4 +1,4 @@
-// Tests for the S3 remote protocol against a real s3rver on loopback: round trips between two
+// Tests for the S3 backend (and the remote protocol over it) against a real s3rver on loopback: round trips between two
 // stores, nothing re-uploaded, tampered and half-published data detected and discarded, hostile
 // blobs refused, servers that die mid-transfer.
 
@@ -6,7 +6,8 @@ import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type S3Remote, digestTree, openRemote, walkTree } from "../src/index";
+import { type CacheRemote, digestTree, openRemote, walkTree } from "../src/index";
+import type { S3Backend } from "../src/remote/s3-backend";
 import { S3RVER_CREDENTIALS, type S3Server, startS3Server } from "./helpers/s3-server";
 import { commitLayer, keyOf, newStore, stagingLeft } from "./helpers/stores";
 import { type TcpProxy, startProxy } from "./helpers/tcp-proxy";
@@ -23,15 +24,15 @@ afterAll(async () => {
 });
 
 /** A remote under a fresh prefix, so tests do not see each other's objects. */
-function remoteFor(endpoint = server.endpoint, options = {}): S3Remote {
+function remoteFor(endpoint = server.endpoint, options = {}): CacheRemote {
   prefixCount++;
   return openRemote(`s3://castle/t${prefixCount}/cache?endpoint=${endpoint}`, {
     credentials: S3RVER_CREDENTIALS, negativeTtlMs: 0, ...options,
   });
 }
 
-function prefixOf(remote: S3Remote): string {
-  return remote.s3.config.prefix;
+function prefixOf(remote: CacheRemote): string {
+  return (remote.backend as S3Backend).s3.config.prefix;
 }
 
 async function bucketObjects(prefix: string): Promise<string[]> {
@@ -40,7 +41,7 @@ async function bucketObjects(prefix: string): Promise<string[]> {
   return (out.Contents ?? []).map((o) => (o.Key as string).slice(prefix.length + 1)).sort();
 }
 
-describe("S3Remote round trip", () => {
+describe("CacheRemote round trip", () => {
   it("moves layers from a CI store to a laptop store with equal digests, and uploads nothing twice", async () => {
     const ci = newStore();
     const laptop = newStore();
@@ -117,7 +118,7 @@ describe("S3Remote round trip", () => {
   });
 });
 
-describe("S3Remote refuses bad remote data", () => {
+describe("CacheRemote refuses bad remote data", () => {
   it("detects a tampered blob, discards it, commits nothing", async () => {
     const ci = newStore();
     const laptop = newStore();
@@ -144,7 +145,7 @@ describe("S3Remote refuses bad remote data", () => {
     const laptop = newStore();
     const record = await commitLayer(ci, "orphan");
     const remote = remoteFor();
-    const fake = { key: record.key, digest: record.digest, blob: "f".repeat(64), size: 1234, name: "orphan", created: new Date().toISOString(), castleVersion: "test" };
+    const fake = { key: record.key, digest: record.digest, blob: "f".repeat(64), size: 1234, name: "orphan", created: new Date().toISOString(), castleVersion: "test", signatures: [] };
     await remote.writeManifest(fake);
     expect(await remote.pull(record.key, laptop)).toBeUndefined();
     expect(laptop.lookup(record.key)).toBeUndefined();
@@ -163,7 +164,7 @@ describe("S3Remote refuses bad remote data", () => {
       const blob = createHash("sha256").update(archive).digest("hex");
       const client = server.client();
       await client.send(new PutObjectCommand({ Bucket: "castle", Key: `${prefixOf(remote)}/blobs/sha256/${blob}`, Body: archive }));
-      await remote.writeManifest({ key: keyOf(label), digest, blob, size: archive.length, name: label, created: new Date().toISOString(), castleVersion: "test" });
+      await remote.writeManifest({ key: keyOf(label), digest, blob, size: archive.length, name: label, created: new Date().toISOString(), castleVersion: "test", signatures: [] });
       return keyOf(label);
     };
     const cases = [
@@ -192,7 +193,7 @@ describe("S3Remote refuses bad remote data", () => {
   });
 });
 
-describe("S3Remote when the server dies mid-transfer", () => {
+describe("CacheRemote when the server dies mid-transfer", () => {
   let big: { ci: ReturnType<typeof newStore>; record: Awaited<ReturnType<typeof commitLayer>> };
   beforeAll(async () => {
     const ci = newStore("file");

@@ -1,9 +1,9 @@
-// Tests for blob verification: the ETags a faithful copy may have (plain MD5, S3 multipart form)
+// Tests for S3 blob verification: the ETags a faithful copy may have (plain MD5, S3 multipart form)
 // and the reasons a HEAD result is not trusted.
 
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { BlobEtags, SHA256_META, blobMismatch } from "../src/remote/transfer";
+import { BlobEtags, SHA256_META, blobMismatch } from "../src/remote/s3-blob-check";
 
 describe("BlobEtags", () => {
   it("computes the plain MD5 and S3's multipart ETag for the part size", () => {
