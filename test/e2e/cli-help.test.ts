@@ -8,7 +8,7 @@ import { CliWorld, cliMissing, type CliHome } from "./helpers/cli-harness";
 const skip = cliMissing();
 if (skip) console.warn(`skipping cli-help: ${skip}`);
 
-const COMMANDS = ["run", "shell", "build", "why", "exec", "ps", "kill", "cache", "export", "source"];
+const COMMANDS = ["run", "shell", "build", "why", "exec", "ps", "kill", "cache", "export", "source", "config"];
 
 describe.skipIf(skip)("castle --help", () => {
   let world: CliWorld;

@@ -210,8 +210,8 @@ export interface Remote {
   pull(key: LayerKey, store: Store, options?: PullOptions): Promise<KeyRecord | undefined>;
   /** Uploads a stored key: its blob unless present, then its manifest, last. */
   push(record: KeyRecord, store: Store, options?: PullOptions): Promise<PushResult>;
-  /** Every manifest in the remote. */
-  list(): AsyncIterable<RemoteManifest>;
+  /** Every manifest in the remote that can be used; damaged or untrusted ones go to onSkipped. */
+  list(onSkipped?: (key: LayerKey, error: Error & { code: string }) => void): AsyncIterable<RemoteManifest>;
   /** Closes connections. */
   close(): Promise<void>;
 }

@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<{ main(argv: string[]): Promise<num
   export: () => import("./commands/export"),
   source: () => import("./commands/source"),
   edit: () => import("./commands/edit"),
+  config: () => import("./commands/config"),
 };
 
 const HELP = `castle: build whole Linux systems from TypeScript and run them, without root
@@ -35,11 +36,12 @@ commands:
   exec <instance> [-- cmd...]                       run a command in a running instance
   ps                                                list running instances
   kill <instance>                                   stop a running instance
-  cache ls|stats|prune|push|pull|verify             the local store and remote caches
+  cache ls|stats|prune|push|pull|verify|keygen      the local store and remote caches
   export <git-url|dir> ... --tar out.tar|--oci dir  the composed root as a tarball or OCI image
   source <git-url|dir> ... --name S --out DIR       unpack a source to patch it (see --override)
   edit <source>                                     inside a system: edit a source at ~/src/<source>;
                                                     every build inside uses it
+  config                                            the effective settings, and where each came from
 
 Run \`castle <command> --help\` for a command's options and examples.
 
@@ -56,7 +58,9 @@ environment:
   CASTLE_OVERRIDE_<source>=dir       build with a local dir instead of a declared source
   CASTLE_DEFINITION                  the definition \`castle run\` uses when given none
   CASTLE_MIRRORS                     mirrors tried first for http sources
-  CASTLE_IMPORT_CACHE, CASTLE_EXPORT_CACHE   default remote caches (s3://bucket/prefix)
+  CASTLE_IMPORT_CACHE, CASTLE_EXPORT_CACHE   default remote caches (s3://, oci://, https://, file://)
+  CASTLE_CONFIG, XDG_CONFIG_HOME     the configuration file (default ~/.config/castle/config.json);
+                                     \`castle config --help\` lists every setting
 
 ${EXIT_TABLE}
 `;

@@ -37,6 +37,9 @@ export const ERROR_CATALOGUE = {
 
   // The command line
   CASTLE_USAGE: { exit: S.usage, meaning: "the command line is wrong (unknown command or option, bad value)" },
+  CASTLE_CONFIG_INVALID: { exit: S.usage, meaning: "the configuration file, or a setting's environment variable, is not valid" },
+  CASTLE_KEY_INVALID: { exit: S.usage, meaning: "a signing key or trusted key is malformed or cannot be read" },
+  CASTLE_KEY_EXISTS: { exit: S.usage, meaning: "castle cache keygen would replace a key that exists" },
   CASTLE_INSTANCE_BUSY: { exit: S.usage, meaning: "the system is already running (one persistent instance at a time)" },
 
   // The definition
@@ -75,6 +78,7 @@ export const ERROR_CATALOGUE = {
   CASTLE_CACHE_MISSING_TOOL: { exit: S.cache, meaning: "the store's helper program is missing" },
   CASTLE_CACHE_MISSING_TREE: { exit: S.cache, meaning: "a layer's record names a tree that is not in the store" },
   CASTLE_DIR_UNUSABLE: { exit: S.cache, meaning: "one of Castle's own directories (store, state, data) cannot be made: HOME missing or not the user's" },
+  CASTLE_CACHE_NO_SPACE: { exit: S.cache, meaning: "a layer to pull states an unpacked size larger than the store's free space" },
   CASTLE_STORE_PRUNED: { exit: S.cache, meaning: "a cache prune ran while a build looked up its layers (the build retries)" },
   CASTLE_DIGEST_MISMATCH: { exit: S.cache, meaning: "a tree or blob does not have the digest it should" },
   CASTLE_ARCHIVE_CORRUPT: { exit: S.cache, meaning: "a layer archive is damaged or truncated" },
@@ -88,6 +92,9 @@ export const ERROR_CATALOGUE = {
   CASTLE_REMOTE_TIMEOUT: { exit: S.cache, meaning: "a remote cache did not answer in time" },
   CASTLE_REMOTE_AUTH: { exit: S.cache, meaning: "a remote cache refused Castle's credentials" },
   CASTLE_REMOTE_CORRUPT: { exit: S.cache, meaning: "a remote cache holds a bad copy of a layer" },
+  CASTLE_REMOTE_UNTRUSTED: { exit: S.cache, meaning: "a remote manifest is unsigned, badly signed or signed by an untrusted key, and trusted keys are configured" },
+  CASTLE_REMOTE_UNSIGNED: { exit: S.cache, meaning: "layers were pulled unsigned, with no trusted keys configured (a warning's code)" },
+  CASTLE_REMOTE_UNSUPPORTED: { exit: S.cache, meaning: "a remote cache cannot do what was asked (an HTTP remote is read-only and cannot be listed)" },
   CASTLE_REMOTE_ERROR: { exit: S.cache, meaning: "a remote cache failed in another way" },
   CASTLE_REMOTE_PRUNE: { exit: S.cache, meaning: "a remote cache could not be pruned" },
 

@@ -134,6 +134,8 @@ export type BuildEvent =
   | { type: "done"; layer: string; key: LayerKey; record?: KeyRecord; origin: "built" | "pulled" | "local" }
   | { type: "pushed"; layer: string; key: LayerKey; uploadedBytes: number }
   | { type: "warning"; layer?: string; message: string; code?: string }
+  /** Something the user should know that is not a problem (e.g. who signed what was pulled). */
+  | { type: "note"; message: string }
   | { type: "failed"; layer: string; message: string; code?: string; logPath?: string; logTail: string[] }
   | { type: "skipped"; layer: string; because: string }
   | { type: "finished"; ok: boolean; stats: BuildStats };

@@ -4,7 +4,7 @@
 // Pull: refuse up front when the stated unpacked size exceeds the free space → stream the blob
 //   under a transfer watch (a rate floor and a deadline) → verify its sha256 and size, unpack with
 //   the stated bytes and entries as hard caps, compute the tree's output digest as it is written →
-//   commit with the manifest's output digest. Cancelling is CASTLE_REMOTE_ABORTED, never a bad copy.
+//   commit with the manifest's output digest. Cancelling is CASTLE_CANCELLED, never a bad copy.
 // Push: manifest already there, its blob intact and signed as asked → skip; else pack, upload the
 //   blob unless a verified copy is there, state the unpacked size, sign, and write the manifest
 //   last. Any fault is a CastleError CASTLE_REMOTE_*, with nothing staged, committed or published.
@@ -174,13 +174,16 @@ export class CacheRemote implements Remote {
     this.misses.delete(manifest.key);
   }
 
-  /** Every valid manifest in the remote (damaged or untrusted ones are skipped). */
-  async *list(): AsyncGenerator<RemoteManifest> {
+  /** Every valid manifest in the remote; damaged or untrusted ones are skipped (told to onSkipped). */
+  async *list(onSkipped?: (key: LayerKey, error: CastleError) => void): AsyncGenerator<RemoteManifest> {
     let batch: LayerKey[] = [];
     const fetchBatch = async () => {
       const manifests = await Promise.all(
         batch.map((key) => this.lookup(key).catch((error: unknown) => {
-          if (isCastleError(error) && (error.code === "CASTLE_REMOTE_CORRUPT" || error.code === "CASTLE_REMOTE_UNTRUSTED")) return undefined;
+          if (isCastleError(error) && (error.code === "CASTLE_REMOTE_CORRUPT" || error.code === "CASTLE_REMOTE_UNTRUSTED")) {
+            onSkipped?.(key, error as CastleError);
+            return undefined;
+          }
           throw error;
         })),
       );
@@ -267,7 +270,7 @@ export class CacheRemote implements Remote {
 
   /** What a failed pull is: a cancellation, a transfer abandoned, a bad copy, or a remote fault. */
   private pullFailure(error: unknown, watch: TransferWatch, key: LayerKey, context: ReturnType<typeof contextOf>): CastleError {
-    if (watch.cancelled) return remoteFault("CASTLE_REMOTE_ABORTED", "cancelled", context, { cause: error });
+    if (watch.cancelled) return remoteFault("CASTLE_CANCELLED", "cancelled", context, { cause: error });
     if (watch.tripped) return watch.tripped;
     if (isCastleError(error)) {
       const code = error.code;

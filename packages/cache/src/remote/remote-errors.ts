@@ -14,7 +14,8 @@ export type RemoteErrorCode =
   | "CASTLE_REMOTE_UNTRUSTED"
   | "CASTLE_REMOTE_UNSUPPORTED"
   | "CASTLE_REMOTE_ERROR"
-  | "CASTLE_REMOTE_ABORTED";
+  /** Cancelled by the caller (a signal): never the remote's fault. */
+  | "CASTLE_CANCELLED";
 
 export interface RemoteContext {
   /** The remote's URL, e.g. s3://bucket/prefix. */
@@ -42,7 +43,7 @@ export function faultCode(error: unknown): RemoteErrorCode | undefined {
   if (typeof error !== "object" || error === null) return undefined;
   const e = error as { code?: unknown; name?: unknown; message?: unknown };
   const code = typeof e.code === "string" ? e.code : "";
-  if (e.name === "AbortError" || code === "ABORT_ERR") return "CASTLE_REMOTE_ABORTED";
+  if (e.name === "AbortError" || code === "ABORT_ERR") return "CASTLE_CANCELLED";
   if (TIMEOUT_CODES.has(code)) return "CASTLE_REMOTE_TIMEOUT";
   if (ACCESS_CODES.has(code)) return "CASTLE_REMOTE_AUTH";
   if (NETWORK_CODES.has(code) || TLS_CODES.test(code)) return "CASTLE_REMOTE_UNREACHABLE";
@@ -61,7 +62,7 @@ export function remoteFault(code: RemoteErrorCode, detail: string, context: Remo
     CASTLE_REMOTE_UNTRUSTED: `the remote cache ${where} offered an untrusted manifest while ${context.action}: ${detail}`,
     CASTLE_REMOTE_UNSUPPORTED: `the remote cache ${where} cannot be used for ${context.action}: ${detail}`,
     CASTLE_REMOTE_ERROR: `the remote cache ${where} failed while ${context.action}: ${detail}`,
-    CASTLE_REMOTE_ABORTED: `${context.action} was cancelled`,
+    CASTLE_CANCELLED: `${context.action} was cancelled`,
   };
   return new CastleError(code, messages[code], {
     cause: options.cause,

@@ -69,7 +69,7 @@ function classify(e: SdkLikeError): RemoteErrorCode {
   const names = [e.name, e.code, e.Code].filter((n): n is string => typeof n === "string");
   const cause = e.cause as SdkLikeError | undefined;
   if (cause && typeof cause === "object") names.push(...[cause.name, cause.code].filter((n): n is string => typeof n === "string"));
-  if (names.some((n) => n === "AbortError")) return "CASTLE_REMOTE_ABORTED";
+  if (names.some((n) => n === "AbortError")) return "CASTLE_CANCELLED";
   // The SDK renames a connection that broke (ECONNRESET, EPIPE) "TimeoutError" so that it gets
   // retried; it is not a slow server, and "raise the timeouts" would be the wrong advice.
   const errnos = [e.code, cause && typeof cause === "object" ? cause.code : undefined];

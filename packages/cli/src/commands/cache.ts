@@ -1,18 +1,17 @@
-// Owns `castle cache`: look at and tend the local store (ls, stats, prune, verify) and move
-// layers between it and a remote cache (push, pull).
+// Owns `castle cache`: look at and tend the local store (ls, stats, prune, verify); moving layers
+// to and from remote caches (push, pull) is cache-transfer.ts, signing keys cache-keygen.ts.
 
-import { diskUsage, pruneStore, verifyStore, type KeyRecord, type LocalStore } from "@castle/cache/store";
+import { diskUsage, pruneStore, verifyStore, type LocalStore } from "@castle/cache/store";
 import { EXIT } from "../context/exit-codes";
 import { readTotals } from "../context/cache-stats";
-import { noPositionals, parseCommand, SYSTEM_OPTIONS, systemFlags } from "../context/options";
+import { noPositionals, parseCommand } from "../context/options";
 import { castlePaths, openCastleStore } from "../context/paths";
 import { InstanceRegistry } from "../context/instances";
-import { buildPrepared, openRemoteCache, prepareSystem } from "../context/prepare";
 import { parseBytes } from "../context/resources";
 import { UsageError } from "../context/usage-error";
 import { formatBytes, formatDuration as formatMs } from "../ui/format";
 
-const HELP = `usage: castle cache <ls|stats|prune|verify|push|pull> [options]
+const HELP = `usage: castle cache <ls|stats|prune|verify|push|pull|keygen> [options]
 
   ls [--json]                          layers in the local store
   stats                                store size, and totals over all builds: cache hits,
@@ -24,14 +23,23 @@ const HELP = `usage: castle cache <ls|stats|prune|verify|push|pull> [options]
                                        their layers under every option (a size limit can
                                        leave more); a prune waits for running builds
   verify                               digest every stored tree again; remove corrupt ones
-  push s3://bucket/prefix              upload every local layer the remote lacks
-  pull s3://bucket/prefix [<git-url|dir> [branch] [subdir]]
+  push URL [--signing-key FILE]        upload every local layer the remote lacks (signed
+                                       with the key, if given or configured)
+  pull URL [<git-url|dir> [branch] [subdir]] [--trusted-key name:base64]
                                        download the layers a system needs (building what the
                                        remote lacks), or with no system, every layer it has
+  keygen NAME [--dir DIR]              make an ed25519 key pair for signing exports; prints
+                                       the public key (default dir: ~/.config/castle/keys)
+
+  URL is s3://bucket/prefix, oci://host[:port]/repository, https://host/path (read-only:
+  a web server serving an exported directory or bucket) or file:///directory. Registry
+  credentials come from docker's config.json; S3's from the usual AWS chain.
 
 examples:
   castle cache prune --max-size 20G
-  castle cache push s3://team-cache/castle
+  castle cache keygen ci-1
+  castle cache push s3://team-cache/castle --signing-key ~/.config/castle/keys/ci-1.secret
+  castle cache pull oci://registry.internal:5000/castle ./distro --trusted-key ci-1:...
   AWS_ENDPOINT_URL=http://127.0.0.1:9000 castle cache pull s3://ci/castle ./distro
 `;
 
@@ -54,9 +62,11 @@ export async function main(argv: string[]): Promise<number> {
       noPositionals(parseCommand(rest, {}, "cache").positionals, "cache");
       return verify(store);
     case "push":
-      return push(store, rest);
+      return (await import("./cache-transfer")).push(store, rest);
     case "pull":
-      return pull(store, rest);
+      return (await import("./cache-transfer")).pull(store, rest);
+    case "keygen":
+      return (await import("./cache-keygen")).keygen(rest);
     default:
       throw new UsageError(`unknown cache command "${sub}"`, "cache");
   }
@@ -129,52 +139,4 @@ function verify(store: LocalStore): number {
   );
   process.stdout.write(`checked ${result.checked} trees: ${result.corrupt.length} corrupt, ${result.removedRecords} keys removed\n`);
   return result.corrupt.length === 0 && result.damaged.length === 0 ? EXIT.ok : EXIT.cache;
-}
-
-async function push(store: LocalStore, argv: string[]): Promise<number> {
-  const { positionals } = parseCommand(argv, {}, "cache");
-  if (positionals.length !== 1) throw new UsageError("cache push takes one remote URL (s3://bucket/prefix)", "cache");
-  const remote = (await openRemoteCache(positionals[0], store))!;
-  // Oldest first: a layer is always created after the layers it was built on.
-  const records = store.records().sort((a, b) => a.createdAt.localeCompare(b.createdAt));
-  let uploaded = 0;
-  let skipped = 0;
-  for (const record of records) {
-    const result = await remote.push(record, store, { name: record.name });
-    uploaded += result.uploadedBytes;
-    if (result.skipped) skipped++;
-    process.stderr.write(`${result.skipped ? "present" : "pushed "} ${record.name} ${record.key.slice(0, 12)}\n`);
-  }
-  process.stdout.write(`pushed ${records.length - skipped} keys (${formatBytes(uploaded)}); ${skipped} were already there\n`);
-  return EXIT.ok;
-}
-
-async function pull(store: LocalStore, argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommand(argv, SYSTEM_OPTIONS, "cache");
-  const [url, ...target] = positionals;
-  if (!url) throw new UsageError("cache pull takes a remote URL (s3://bucket/prefix)", "cache");
-  if (target.length > 0) {
-    const flags = { ...systemFlags(values, process.env, "cache"), importCaches: [url] };
-    const outcome = await buildPrepared(await prepareSystem(target, flags, "cache", true));
-    process.stdout.write(`${outcome.stats.pulled} pulled, ${outcome.stats.cached} already here, ${outcome.stats.built} built\n`);
-    return EXIT.ok;
-  }
-  const remote = (await openRemoteCache(url, store))!;
-  let pulled = 0;
-  let present = 0;
-  const records: KeyRecord[] = [];
-  for await (const manifest of remote.list()) {
-    if (store.lookup(manifest.key)) {
-      present++;
-      continue;
-    }
-    const record = await remote.pull(manifest.key, store, { name: manifest.name });
-    if (record) {
-      records.push(record);
-      pulled++;
-      process.stderr.write(`pulled ${manifest.name} ${manifest.key.slice(0, 12)}\n`);
-    }
-  }
-  process.stdout.write(`pulled ${pulled} keys; ${present} were already here\n`);
-  return EXIT.ok;
 }

@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import { CastleError } from "@castle/errors";
 import { normaliseSourceName, realizeSource } from "@castle/graph";
 import { EXIT } from "../context/exit-codes";
-import { parseCommand, SYSTEM_OPTIONS, systemFlags } from "../context/options";
+import { parseCommand, sourceEnv, SYSTEM_OPTIONS, systemFlags } from "../context/options";
 import { prepareSystem } from "../context/prepare";
 import { UsageError } from "../context/usage-error";
 
@@ -53,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!values.out) throw new UsageError("--out <dir> is required with --name", "source");
   const out = resolve(values.out);
   if (existsSync(out) && readdirSync(out).length > 0) throw new UsageError(`${out} exists and is not empty`, "source");
-  const digest = await realizeSource(source, { store: prepared.store, overrides: new Map(), env: process.env });
+  const digest = await realizeSource(source, { store: prepared.store, overrides: new Map(), env: sourceEnv(flags.config) });
   cpSync(prepared.store.treePath(digest), out, { recursive: true, verbatimSymlinks: true });
   // The store's tree is sealed (its own directory read-only); the user's checkout is theirs to edit.
   chmodSync(out, 0o755);

@@ -3,8 +3,8 @@
 // dependency whose new output is not known yet.
 
 import { EXIT } from "../context/exit-codes";
-import { parseCommand, SYSTEM_OPTIONS, SYSTEM_OPTIONS_HELP, systemFlags } from "../context/options";
-import { openRemoteCache, prepareSystem } from "../context/prepare";
+import { parseCommand, sourceEnv, SYSTEM_OPTIONS, SYSTEM_OPTIONS_HELP, systemFlags } from "../context/options";
+import { openRemoteCaches, prepareSystem } from "../context/prepare";
 import { planSystem, type LayerPlan } from "@castle/graph";
 import { UsageError } from "../context/usage-error";
 
@@ -38,17 +38,18 @@ export async function main(argv: string[]): Promise<number> {
   if (values.layer !== undefined && !prepared.graph.byName.has(values.layer)) {
     throw new UsageError(`system ${prepared.graph.system.name} has no layer "${values.layer}"`, "why");
   }
-  const remote = await openRemoteCache(flags.importCaches[0], prepared.store);
+  const { imports } = await openRemoteCaches({ ...flags, exportCache: undefined }, prepared.store);
   const plans = (
     await planSystem(prepared.graph, {
       store: prepared.store,
-      remote,
-      sources: { overrides: prepared.overrides, env: process.env },
+      remote: imports,
+      sources: { overrides: prepared.overrides, env: sourceEnv(flags.config) },
       onEvent: (e) => {
         if (e.type === "warning") process.stderr.write(`castle: warning: ${e.message}\n`);
       },
     })
   ).filter((p) => values.layer === undefined || p.layer === values.layer);
+  await Promise.all(imports.map((r) => r.close()));
   if (values.json) process.stdout.write(JSON.stringify(plans, null, 2) + "\n");
   else process.stdout.write(plans.map(describe).join("\n") + "\n");
   return EXIT.ok;

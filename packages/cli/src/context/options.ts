@@ -4,12 +4,15 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { BuildLimitOverrides } from "@castle/graph";
 import { parseBuildLimits } from "./resources";
+import { type Config, expandPath, loadConfig } from "../config/load-config";
 import { UsageError } from "./usage-error";
 
 export const SYSTEM_OPTIONS = {
   "import-cache": { type: "string", multiple: true },
   "export-cache": { type: "string" },
   "strict-export": { type: "boolean" },
+  "trusted-key": { type: "string", multiple: true },
+  "signing-key": { type: "string" },
   override: { type: "string", multiple: true },
   jobs: { type: "string", short: "j" },
   plain: { type: "boolean" },
@@ -23,10 +26,16 @@ export const SYSTEM_OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
 
-export const SYSTEM_OPTIONS_HELP = `  --import-cache s3://bucket/prefix   pull layers from this remote cache (repeatable;
-                                      also $CASTLE_IMPORT_CACHE)
-  --export-cache s3://bucket/prefix   push every layer to this remote cache ($CASTLE_EXPORT_CACHE)
+export const SYSTEM_OPTIONS_HELP = `  --import-cache URL                  pull layers from this remote cache (repeatable: tried in
+                                      order; also $CASTLE_IMPORT_CACHE, cache.import). URL is
+                                      s3://bucket/prefix, oci://host/repository,
+                                      https://host/path (read-only) or file:///directory
+  --export-cache URL                  push every layer to this remote cache ($CASTLE_EXPORT_CACHE)
   --strict-export                     fail when an export fails (default: warn)
+  --trusted-key name:base64           pull only manifests this key signed (repeatable; also
+                                      $CASTLE_TRUSTED_KEYS, cache.trustedKeys)
+  --signing-key FILE                  sign exported manifests (castle cache keygen;
+                                      $CASTLE_SIGNING_KEY, cache.signingKey)
   --override name=dir                 build with a local dir instead of source <name>
                                       (repeatable; also CASTLE_OVERRIDE_<name>=dir)
   -j, --jobs N                        layers built at once (default: number of cores)
@@ -45,6 +54,8 @@ export const SYSTEM_OPTIONS_HELP = `  --import-cache s3://bucket/prefix   pull l
 export interface SystemFlags {
   importCaches: string[];
   exportCache?: string;
+  /** The effective settings (flags, environment, configuration file, defaults). */
+  config: Config;
   strictExport: boolean;
   overrides: Record<string, string>;
   jobs?: number;
@@ -70,10 +81,17 @@ export function systemFlags(values: Values, env: NodeJS.ProcessEnv, command: str
     jobs = Number(values.jobs);
     if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs takes a positive integer, got "${String(values.jobs)}"`, command);
   }
-  const importCaches = (values["import-cache"] as string[] | undefined) ?? splitList(env.CASTLE_IMPORT_CACHE);
+  const signingKey = values["signing-key"] as string | undefined;
+  const config = loadConfig(env, {
+    "cache.import": values["import-cache"] as string[] | undefined,
+    "cache.export": values["export-cache"] as string | undefined,
+    "cache.trustedKeys": values["trusted-key"] as string[] | undefined,
+    "cache.signingKey": signingKey === undefined ? undefined : expandPath(signingKey, process.cwd(), env),
+  });
   return {
-    importCaches,
-    exportCache: (values["export-cache"] as string | undefined) ?? (env.CASTLE_EXPORT_CACHE || undefined),
+    importCaches: config["cache.import"].value ?? [],
+    exportCache: config["cache.export"].value,
+    config,
     strictExport: Boolean(values["strict-export"]),
     overrides,
     jobs,
@@ -86,8 +104,10 @@ export function systemFlags(values: Values, env: NodeJS.ProcessEnv, command: str
   };
 }
 
-function splitList(value: string | undefined): string[] {
-  return value ? value.split(/[\s,]+/).filter(Boolean) : [];
+/** The environment sources are fetched with: the user's, with the mirrors the settings name. */
+export function sourceEnv(config: Config, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const mirrors = config["sources.mirrors"].value ?? [];
+  return mirrors.length === 0 ? env : { ...env, CASTLE_MIRRORS: mirrors.join(" ") };
 }
 
 /** parseArgs with Castle's error style: unknown flags are usage errors naming the command. */

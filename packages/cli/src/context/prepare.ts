@@ -2,7 +2,7 @@
 // graph, check overrides against its sources, open remote caches, and build what is missing
 // with progress shown — returning the composed root's layers.
 
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { isatty } from "node:tty";
 import { pinnedClaim, type CorruptTree, type LayerPin, type LocalStore, type Remote, type StoreClaim } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
@@ -16,7 +16,8 @@ import { addToTotals } from "./cache-stats";
 import { deferredProgress } from "./deferred-progress";
 import { explainDiskFull } from "./disk-full";
 import { definitionTarget, locateDefinition, type DefinitionLocation } from "./locate-definition";
-import type { SystemFlags } from "./options";
+import type { Config } from "../config/load-config";
+import { type SystemFlags, sourceEnv } from "./options";
 import { openCastleStore } from "./paths";
 
 export interface PreparedSystem {
@@ -75,15 +76,51 @@ function claimStore(store: LocalStore): StoreClaim {
   return store.claim(() => process.stderr.write("castle: waiting for a cache prune to finish…\n"));
 }
 
-/** Opens a remote cache only when one is configured (the AWS SDK loads only then). */
-export async function openRemoteCache(url: string | undefined, store?: LocalStore): Promise<Remote | undefined> {
+/** Opens a remote cache only when one is configured (its code, and the AWS SDK, load only then). */
+export async function openRemoteCache(url: string | undefined, store: LocalStore | undefined, config: Config, role: "import" | "export"): Promise<Remote | undefined> {
   if (!url) return undefined;
-  const { openRemote } = await import("@castle/cache/remote");
+  const { openRemote, parsePublicKey, parseSigningKey } = await import("@castle/cache/remote");
+  const trusted = config["cache.trustedKeys"];
+  const signing = config["cache.signingKey"];
   return openRemote(url, {
     castleVersion: typeof CASTLE_VERSION === "string" ? CASTLE_VERSION : "dev",
     // Misses are remembered across runs for a minute, so an uncached layer costs one look-up.
     ...(store ? { negativeCacheDir: store.dir("remote") } : {}),
+    trustedKeys: (trusted.value ?? []).map((line, i) => parsePublicKey(line, `trusted key ${i + 1} (from ${trusted.where ?? trusted.from})`)),
+    ...(role === "export" && signing.value ? { signingKey: parseSigningKey(readKeyFile(signing.value), `the signing key ${signing.value}`) } : {}),
+    insecureRegistries: config["cache.insecureRegistries"].value ?? [],
+    transfer: {
+      minBytesPerSecond: config["transfer.minBytesPerSecond"].value,
+      windowMs: seconds(config["transfer.windowSeconds"].value),
+      deadlineBaseMs: seconds(config["transfer.deadlineSeconds"].value),
+      deadlineMsPerMB: seconds(config["transfer.deadlineSecondsPerMB"].value),
+    },
   });
+}
+
+/** The remotes a build imports from, in order, and the one it exports to. */
+export async function openRemoteCaches(flags: SystemFlags, store: LocalStore): Promise<{ imports: Remote[]; exportTo: Remote | undefined }> {
+  const [imports, exportTo] = await Promise.all([
+    Promise.all(flags.importCaches.map((url) => openRemoteCache(url, store, flags.config, "import") as Promise<Remote>)),
+    openRemoteCache(flags.exportCache, store, flags.config, "export"),
+  ]);
+  return { imports, exportTo };
+}
+
+function readKeyFile(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new CastleError("CASTLE_KEY_INVALID", `cannot read the signing key ${path}: ${(error as Error).message}`, {
+      cause: error,
+      data: { path },
+      hint: "make one with `castle cache keygen <name>`, or fix cache.signingKey / --signing-key",
+    });
+  }
+}
+
+function seconds(value: number | undefined): number | undefined {
+  return value === undefined ? undefined : value * 1000;
 }
 
 declare const CASTLE_VERSION: string;
@@ -100,19 +137,11 @@ export interface BuildPreparedOptions {
 
 export async function buildPrepared(prepared: PreparedSystem, options: BuildPreparedOptions = {}): Promise<BuildOutcome> {
   const { flags, store } = prepared;
-  if (flags.importCaches.length > 1) {
-    process.stderr.write(`castle: warning: only the first --import-cache is used (${flags.importCaches[0]})\n`);
-  }
   const claim = prepared.claim ?? claimStore(store);
-  let remote: Remote | undefined;
-  let exportRemote: Remote | undefined;
+  let remotes: { imports: Remote[]; exportTo: Remote | undefined };
   let ui: typeof import("../ui/index");
   try {
-    [remote, exportRemote, ui] = await Promise.all([
-      openRemoteCache(flags.importCaches[0], store),
-      openRemoteCache(flags.exportCache, store),
-      import("../ui/index"),
-    ]);
+    [remotes, ui] = await Promise.all([openRemoteCaches(flags, store), import("../ui/index")]);
   } catch (error) {
     await claim.release();
     throw error;
@@ -130,11 +159,11 @@ export async function buildPrepared(prepared: PreparedSystem, options: BuildPrep
       claim: options.pin ? pinnedClaim(claim, options.pin) : claim,
       sandbox: { spawn },
       onEvent: (event) => progress.onEvent(event),
-      sources: { overrides: prepared.overrides, env: process.env },
+      sources: { overrides: prepared.overrides, env: sourceEnv(flags.config) },
       jobs: flags.jobs,
       buildLimits: flags.buildLimits,
-      remote,
-      exportRemote,
+      remote: remotes.imports,
+      exportRemote: remotes.exportTo,
       strictExport: flags.strictExport,
       force: new Set(flags.rebuild),
       signal: abort.signal,
@@ -146,6 +175,6 @@ export async function buildPrepared(prepared: PreparedSystem, options: BuildPrep
     throw explainDiskFull(error, store.root);
   } finally {
     for (const signal of CANCELLING) process.off(signal, onSignal);
-    await progress.close();
+    await Promise.all([progress.close(), ...[...remotes.imports, remotes.exportTo].map((r) => r?.close())]);
   }
 }

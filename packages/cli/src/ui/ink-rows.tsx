@@ -22,6 +22,8 @@ export function TranscriptRow({ entry }: { entry: TranscriptEntry }) {
   switch (entry.kind) {
     case "warning":
       return <Text color="yellow" wrap="truncate-end">⚠ warning: {stripTerminalControls(entry.message)}</Text>;
+    case "note":
+      return <Text dimColor wrap="truncate-end">· {stripTerminalControls(entry.message)}</Text>;
     case "pushed":
       return (
         <Text dimColor wrap="truncate-end">

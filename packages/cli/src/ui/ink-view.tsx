@@ -59,7 +59,7 @@ export function ProgressView({ state, now, verbose = false, final = state.result
  * entry alone, so the printed list only ever grows at its end (as <Static> needs).
  */
 function isWorthPrinting(entry: TranscriptEntry): boolean {
-  if (entry.kind === "warning") return true;
+  if (entry.kind === "warning" || entry.kind === "note") return true;
   if (entry.kind === "pushed") return false;
   const phase = entry.layer.phase;
   return phase.kind === "failed" || (phase.kind === "done" && phase.origin !== "local");

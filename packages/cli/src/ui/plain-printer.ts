@@ -71,6 +71,8 @@ export function createPlainPrinter({ stream = process.stderr, verbose = false, n
       }
       case "pushed":
         return [`pushed ${event.layer} (${event.uploadedBytes > 0 ? formatBytes(event.uploadedBytes) : "already in the remote"})`];
+      case "note":
+        return [stripTerminalControls(event.message)];
       case "warning":
         return [`warning: ${stripTerminalControls(state.warnings[state.warnings.length - 1] ?? event.message)}`];
       default:

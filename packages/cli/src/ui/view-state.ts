@@ -47,6 +47,7 @@ export interface FailureView {
 export type TranscriptEntry =
   | { kind: "finished"; layer: LayerView; position: number }
   | { kind: "warning"; layer: string | undefined; message: string }
+  | { kind: "note"; message: string }
   | { kind: "pushed"; layer: string; bytes: number };
 
 export interface Counters {
@@ -136,6 +137,8 @@ export function reduce(state: ViewState, event: BuildEvent, now: number): ViewSt
       }));
     case "pushed":
       return recordPush(started, event.layer, event.uploadedBytes);
+    case "note":
+      return { ...started, transcript: [...started.transcript, { kind: "note", message: event.message }] };
     case "warning": {
       const message = event.layer && !event.message.includes(event.layer) ? `${event.layer}: ${event.message}` : event.message;
       return {

@@ -1,14 +1,15 @@
 // Owns exporting a build's layers to a remote cache: each layer once it is done, after the layers
 // beneath its build root, so that manifests appear in dependency order. A failed export is a
-// warning (or, with strictExport, the build's failure).
+// warning, one per remote for the run (the remote guard's), or with strictExport the build's failure.
 
-import { isCastleError, messageOf } from "@castle/errors";
-import type { KeyRecord, Remote, Store } from "@castle/cache";
+import type { KeyRecord, Store } from "@castle/cache";
 import { buildRootClosure, type LayerNode } from "../dag/graph";
 import type { BuildEvent } from "../types";
+import type { RemoteGuard } from "./remote-guard";
 
 export interface ExporterOptions {
-  remote: Remote;
+  /** The guard holding the export remote. */
+  remote: RemoteGuard;
   store: Store;
   onEvent: (event: BuildEvent) => void;
   /** Called with the error of a failed export when exports must not fail. */
@@ -27,17 +28,11 @@ export class Exporter {
     const { remote, store, onEvent } = this.options;
     const before = buildRootClosure(node).map((dep) => this.pushes.get(dep)).filter(Boolean);
     const push = Promise.allSettled(before).then(async () => {
-      try {
-        const result = await remote.push(record, store, { name: node.name });
-        this.options.onPushed(result.uploadedBytes);
-        onEvent({ type: "pushed", layer: node.name, key: record.key, uploadedBytes: result.uploadedBytes });
-      } catch (error) {
-        this.options.onStrictFailure?.(error);
-        onEvent({
-          type: "warning", layer: node.name, code: isCastleError(error) ? error.code : undefined,
-          message: `export of ${node.name} to ${remote.url} failed: ${messageOf(error)}`,
-        });
-      }
+      const result = await remote.push(node.name, record, store);
+      if (result.kind === "failed") this.options.onStrictFailure?.(result.error);
+      if (result.kind !== "pushed") return;
+      this.options.onPushed(result.uploadedBytes);
+      onEvent({ type: "pushed", layer: node.name, key: record.key, uploadedBytes: result.uploadedBytes });
     });
     this.pushes.set(node, push);
   }

@@ -17,7 +17,8 @@ export type LayerPlan =
 
 export interface PlanOptions {
   store: Store;
-  remote?: Remote;
+  /** Remote caches to look in, in order. */
+  remote?: Remote | readonly Remote[];
   sources: Omit<SourceContext, "store">;
   onEvent?: (event: BuildEvent) => void;
 }
@@ -25,9 +26,10 @@ export interface PlanOptions {
 /** What a build would do now, without building, pulling or fetching anything but identities. */
 export async function planSystem(graph: LayerGraph, options: PlanOptions): Promise<LayerPlan[]> {
   const onEvent = options.onEvent ?? (() => {});
+  const remote = new RemoteGuard({ imports: options.remote, onEvent });
   const resolver = new Resolver({
     store: options.store,
-    remote: new RemoteGuard(options.remote, onEvent),
+    remote,
     sources: { ...options.sources, store: options.store },
   });
   /** Output digests known without building; a layer absent here must be built first. */
@@ -56,6 +58,7 @@ export async function planSystem(graph: LayerGraph, options: PlanOptions): Promi
       plans.push({ layer: node.name, status: resolution.where, key: resolution.key, digest });
     }
   }
+  remote.finish();
   return plans;
 }
 

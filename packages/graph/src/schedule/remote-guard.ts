@@ -1,39 +1,220 @@
-// Owns talking to the remote cache during a build: every remote fault becomes a warning (and a
-// local build), and a remote that is down is not asked again for the rest of the run.
+// Owns the build's view of its remote caches, whichever backend each is: import remotes are asked
+// in order (the first that has a layer serves it; a refused or failed pull falls through to the
+// next), every fault becomes a local build, and a remote that is down, too slow or refuses access
+// is not asked again this run. The user hears about it once per remote and kind of failure, when
+// the run ends ("s3://team-cache unreachable: built 9 layers locally (…)"), and once per import
+// remote whether what was pulled is signed and by whom. Exports go through here too: a failure is
+// one warning per remote, or with --strict-export the build's failure, with a hint saying so.
 
-import { isCastleError, messageOf } from "@castle/errors";
-import type { Remote } from "@castle/cache";
+import { CastleError, isCastleError, messageOf } from "@castle/errors";
+import { withHint, type KeyRecord, type LayerKey, type PullOptions, type Remote, type RemoteManifest, type Store } from "@castle/cache";
 import type { BuildEvent } from "../types";
 
-/** Turns remote faults into one warning and stops asking a remote that is down. */
+export interface RemoteGuardOptions {
+  /** Remotes to pull from, in the order they are tried. */
+  imports?: Remote | readonly Remote[];
+  /** The remote to push to. */
+  exportTo?: Remote;
+  /** A failed export fails the build (the caller's business) instead of being a warning. */
+  strictExport?: boolean;
+  onEvent: (event: BuildEvent) => void;
+}
+
+export type PushOutcome =
+  | { kind: "pushed"; uploadedBytes: number }
+  | { kind: "skipped" }
+  | { kind: "failed"; error: CastleError };
+
+/** Faults after which a remote is not asked again this run. */
+const FATAL = new Set(["CASTLE_REMOTE_UNREACHABLE", "CASTLE_REMOTE_TIMEOUT", "CASTLE_REMOTE_AUTH", "CASTLE_REMOTE_UNSUPPORTED"]);
+
+/** One remote in one role: what went wrong with it and what it gave. */
+interface RemoteState {
+  readonly remote: Remote;
+  readonly role: "import" | "export";
+  /** The fault that stopped its use for this run. */
+  broken?: CastleError;
+  /** Failures by code: the first error and the layers it cost. */
+  readonly failures: Map<string, { error: CastleError; layers: Set<string> }>;
+  readonly pulled: { count: number; signers: Set<string>; unverified: Set<string>; unsigned: number };
+}
+
 export class RemoteGuard {
-  private broken = false;
+  private readonly imports: RemoteState[];
+  private readonly exportState: RemoteState | undefined;
+  /** Which import remote's manifest a layer's look-up found, by key. */
+  private readonly found = new Map<LayerKey, RemoteState>();
+  private readonly refusedLayers = new Set<string>();
 
-  constructor(
-    readonly remote: Remote | undefined,
-    private readonly onEvent: (event: BuildEvent) => void,
-  ) {}
-
-  get usable(): boolean {
-    return this.remote !== undefined && !this.broken;
+  constructor(private readonly options: RemoteGuardOptions) {
+    const imports = options.imports === undefined ? [] : Array.isArray(options.imports) ? options.imports : [options.imports as Remote];
+    this.imports = imports.map((remote) => newState(remote, "import"));
+    this.exportState = options.exportTo && newState(options.exportTo, "export");
   }
 
-  /** Runs op against the remote; a fault becomes a warning and undefined. */
-  async attempt<T>(layer: string | undefined, what: string, op: (remote: Remote) => Promise<T>): Promise<T | undefined> {
-    if (!this.remote || this.broken) return undefined;
+  /** True while some import remote may still be asked. */
+  get usable(): boolean {
+    return this.imports.some((s) => !s.broken);
+  }
+
+  /** The first manifest an import remote has for key, or undefined (a fault counts as a miss). */
+  lookup(layer: string, key: LayerKey): Promise<RemoteManifest | undefined> {
+    return this.lookupFrom(layer, key, 0);
+  }
+
+  /**
+   * Pulls key from the remote whose manifest the look-up found; when that fails, from the next
+   * remote that has it. Undefined: build it locally.
+   */
+  async pull(layer: string, key: LayerKey, store: Store, options: PullOptions = {}): Promise<KeyRecord | undefined> {
+    let state = this.found.get(key);
+    let manifest = options.manifest;
+    if (!state || !manifest) {
+      manifest = await this.lookup(layer, key);
+      state = this.found.get(key);
+    }
+    while (state && manifest) {
+      if (state.broken) this.note(state, state.broken, layer);
+      else {
+        try {
+          const record = await state.remote.pull(key, store, { ...options, manifest });
+          if (record) {
+            this.countPull(state, manifest);
+            return record;
+          }
+        } catch (error) {
+          // A cancelled build reports its cancellation; the remote did nothing wrong.
+          if (options.signal?.aborted || (isCastleError(error) && error.code === "CASTLE_CANCELLED")) return undefined;
+          if (isCastleError(error) && (error.code === "CASTLE_REMOTE_CORRUPT" || error.code === "CASTLE_REMOTE_UNTRUSTED")) this.refusedLayers.add(layer);
+          this.fault(state, error, layer);
+        }
+      }
+      manifest = await this.lookupFrom(layer, key, this.imports.indexOf(state) + 1);
+      state = manifest ? this.found.get(key) : undefined;
+    }
+    return undefined;
+  }
+
+  /** True when a remote's copy of layer was refused (damaged, lying or untrusted) this run. */
+  refused(layer: string): boolean {
+    return this.refusedLayers.has(layer);
+  }
+
+  /** Exports a layer; a failure is remembered for the summary, or returned for --strict-export. */
+  async push(layer: string, record: KeyRecord, store: Store): Promise<PushOutcome> {
+    const state = this.exportState;
+    if (!state) return { kind: "skipped" };
+    if (state.broken) {
+      if (this.options.strictExport) return { kind: "failed", error: this.strict(state.broken) };
+      this.note(state, state.broken, layer);
+      return { kind: "skipped" };
+    }
     try {
-      return await op(this.remote);
+      const result = await state.remote.push(record, store, { name: layer });
+      return { kind: "pushed", uploadedBytes: result.uploadedBytes };
     } catch (error) {
-      const code = isCastleError(error) ? error.code : undefined;
-      const fatal = code === "CASTLE_REMOTE_UNREACHABLE" || code === "CASTLE_REMOTE_TIMEOUT" || code === "CASTLE_REMOTE_AUTH";
-      if (fatal) this.broken = true;
-      this.onEvent({
-        type: "warning",
-        ...(layer ? { layer } : {}),
-        code,
-        message: `remote cache ${this.remote.url}: ${what} failed: ${messageOf(error)}${fatal ? " — not using it for the rest of this run" : "; building locally"}`,
-      });
-      return undefined;
+      const failure = asCastle(error);
+      if (this.options.strictExport) return { kind: "failed", error: this.strict(failure) };
+      this.fault(state, failure, layer);
+      return { kind: "skipped" };
     }
   }
+
+  /** Emits the run's remote warnings and notes, once per remote and kind of failure. */
+  finish(): void {
+    const emit = this.options.onEvent;
+    for (const state of [...this.imports, ...(this.exportState ? [this.exportState] : [])]) {
+      for (const [code, { error, layers }] of state.failures) {
+        emit({ type: "warning", code, message: summary(state, code, error, layers) });
+      }
+      if (state.role === "import" && state.pulled.count > 0) {
+        const { count, signers, unverified, unsigned } = state.pulled;
+        const layers = `${count} layer${count === 1 ? "" : "s"}`;
+        const url = state.remote.url;
+        if (unsigned > 0) {
+          emit({
+            type: "warning", code: "CASTLE_REMOTE_UNSIGNED",
+            message: `pulled ${layers} from ${url}, ${unsigned === count ? "none" : `${unsigned}`} signed: anyone who can write to it could have changed them; trust a key (--trusted-key, cache.trustedKeys) to require signatures`,
+          });
+        } else if (unverified.size > 0) {
+          emit({ type: "note", message: `pulled ${layers} from ${url}, signed by ${[...unverified].join(", ")} but not verified: no trusted keys are configured` });
+        } else {
+          emit({ type: "note", message: `pulled ${layers} from ${url}, signed by ${[...signers].join(", ")} (trusted)` });
+        }
+      }
+    }
+  }
+
+  private async lookupFrom(layer: string, key: LayerKey, start: number): Promise<RemoteManifest | undefined> {
+    for (const state of this.imports.slice(start)) {
+      if (state.broken) {
+        this.note(state, state.broken, layer);
+        continue;
+      }
+      try {
+        const manifest = await state.remote.lookup(key);
+        if (!manifest) continue;
+        this.found.set(key, state);
+        return manifest;
+      } catch (error) {
+        if (isCastleError(error) && (error.code === "CASTLE_REMOTE_CORRUPT" || error.code === "CASTLE_REMOTE_UNTRUSTED")) this.refusedLayers.add(layer);
+        this.fault(state, error, layer);
+      }
+    }
+    this.found.delete(key);
+    return undefined;
+  }
+
+  private countPull(state: RemoteState, manifest: RemoteManifest): void {
+    state.pulled.count++;
+    const trust = manifest.trust;
+    if (trust?.kind === "signed") state.pulled.signers.add(trust.by);
+    else if (trust?.kind === "unverified") for (const s of trust.signers) state.pulled.unverified.add(s);
+    else state.pulled.unsigned++;
+  }
+
+  private fault(state: RemoteState, error: unknown, layer: string): void {
+    const failure = asCastle(error);
+    if (FATAL.has(failure.code)) state.broken ??= failure;
+    this.note(state, failure, layer);
+  }
+
+  private note(state: RemoteState, error: CastleError, layer: string): void {
+    const entry = state.failures.get(error.code) ?? { error, layers: new Set<string>() };
+    entry.layers.add(layer);
+    state.failures.set(error.code, entry);
+  }
+
+  private strict(error: CastleError): CastleError {
+    return withHint(error, "--strict-export makes a failed export fail the build; without it Castle warns and goes on");
+  }
+}
+
+function newState(remote: Remote, role: RemoteState["role"]): RemoteState {
+  return { remote, role, failures: new Map(), pulled: { count: 0, signers: new Set(), unverified: new Set(), unsigned: 0 } };
+}
+
+function asCastle(error: unknown): CastleError {
+  if (isCastleError(error)) return error as CastleError;
+  return new CastleError("CASTLE_REMOTE_ERROR", messageOf(error), { cause: error });
+}
+
+const WHAT: Record<string, string> = {
+  CASTLE_REMOTE_UNREACHABLE: "unreachable",
+  CASTLE_REMOTE_TIMEOUT: "too slow",
+  CASTLE_REMOTE_AUTH: "refused access",
+  CASTLE_REMOTE_CORRUPT: "sent bad copies",
+  CASTLE_REMOTE_UNTRUSTED: "offered untrusted manifests",
+  CASTLE_REMOTE_UNSUPPORTED: "cannot be used that way",
+  CASTLE_CACHE_NO_SPACE: "sent layers too large for the free space",
+};
+
+/** "s3://team-cache unreachable: built 9 layers locally (cannot reach …)". */
+function summary(state: RemoteState, code: string, error: CastleError, layers: Set<string>): string {
+  const names = [...layers];
+  const count = `${names.length} layer${names.length === 1 ? "" : "s"}`;
+  const which = names.length <= 4 ? ` (${names.join(", ")})` : "";
+  const what = WHAT[code] ?? "failed";
+  const outcome = state.role === "import" ? `built ${count} locally${which}` : `${count} not exported${which}`;
+  return `${state.remote.url} ${what}: ${outcome} — ${error.message}`;
 }

@@ -89,7 +89,7 @@ export class Resolver {
     if (this.options.force?.has(node.name)) return { key, inputs, where: "missing" };
     const record = this.options.store.lookup(key);
     if (record) return { key, inputs, where: "local", record };
-    const manifest = await this.options.remote.attempt(node.name, "lookup", (remote) => remote.lookup(key));
+    const manifest = await this.options.remote.lookup(node.name, key);
     if (manifest) return { key, inputs, where: "remote", manifest };
     return { key, inputs, where: "missing" };
   }

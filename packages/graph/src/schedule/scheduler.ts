@@ -34,8 +34,8 @@ export interface SchedulerOptions {
   jobs?: number;
   /** Every build's limits over its layer's own and Castle's defaults (see build-limits.ts). */
   buildLimits?: BuildLimitOverrides;
-  /** Remote cache to import from. */
-  remote?: Remote;
+  /** Remote caches to import from, tried in order. */
+  remote?: Remote | readonly Remote[];
   /** Remote cache to export to, after each layer is done. */
   exportRemote?: Remote;
   /** Fail the build when an export fails (default: warn). */
@@ -117,12 +117,14 @@ class Scheduler {
   ) {
     this.builds = new PQueue({ concurrency: Math.max(1, options.jobs ?? this.cores) });
     const sources: SourceContext = { ...options.sources, store: options.store };
-    this.remote = new RemoteGuard(options.remote, emit);
+    this.remote = new RemoteGuard({
+      imports: options.remote, exportTo: options.exportRemote, strictExport: options.strictExport, onEvent: emit,
+    });
     this.resolver = new Resolver({ store: options.store, remote: this.remote, sources, force: options.force });
     this.sourceTrees = new SourceTrees(sources, (name) => this.resolver.knownSourceId(name));
     if (options.exportRemote) {
       this.exporter = new Exporter({
-        remote: options.exportRemote,
+        remote: this.remote,
         store: options.store,
         onEvent: emit,
         onPushed: (bytes) => (this.stats.pushedBytes += bytes),
@@ -159,6 +161,7 @@ class Scheduler {
     this.pump();
     await everything;
     await this.exporter?.settled();
+    this.remote.finish();
     this.reportUntouched();
     this.stats.wallMs = Date.now() - this.started;
     const failedRun = closure.find((run) => run.state.phase !== "done");
@@ -293,22 +296,17 @@ class Scheduler {
     const emit = this.emit;
     this.work(run, async () => {
       await this.beforeStoreWrite();
-      let refused = false;
       const record = await this.downloads.add(async () => {
         this.throwIfFailed(node);
         emit({ type: "pulling", layer: node.name, key: resolution.key, bytesDone: 0, bytesTotal: resolution.manifest.size });
-        return this.remote.attempt(node.name, "pull", (remote) =>
-          remote.pull(resolution.key, this.options.store, {
-            name: node.name,
-            signal: this.abort.signal,
-            manifest: resolution.manifest,
-            onProgress: (p) => emit({ type: "pulling", layer: node.name, key: resolution.key, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal }),
-          }).catch((error: unknown) => {
-            refused = isCastleError(error) && (error.code === "CASTLE_REMOTE_CORRUPT" || error.code === "CASTLE_DIGEST_MISMATCH");
-            throw error;
-          }),
-        );
+        return this.remote.pull(node.name, resolution.key, this.options.store, {
+          name: node.name,
+          signal: this.abort.signal,
+          manifest: resolution.manifest,
+          onProgress: (p) => emit({ type: "pulling", layer: node.name, key: resolution.key, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal }),
+        });
       });
+      const refused = this.remote.refused(node.name);
       if (record) {
         this.stats.pulledBytes += resolution.manifest.size;
         return this.finished(run, resolution, record, "pulled");
