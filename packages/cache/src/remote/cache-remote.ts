@@ -91,11 +91,14 @@ export class CacheRemote implements Remote {
         hint: "free some space (e.g. castle cache prune) and run again",
       });
     }
+    if (options.signal?.aborted) throw remoteFault("CASTLE_REMOTE_ABORTED", "cancelled", context);
     const watch = new TransferWatch(manifest.size, this.options.transfer ?? {}, context, options.signal);
     const staging = await store.stage(`pull-${name || key.slice(0, 12)}`);
     try {
       const got = await this.backend.getBlob(manifest.blob, watch.signal);
       if (!got) return undefined; // A manifest whose blob is gone is a miss; the next push repairs it.
+      // Errors after the unpack stopped reading (a file opened late, a socket reset) matter no more.
+      got.body.on("error", () => {});
       if (got.size >= 0 && got.size !== manifest.size) {
         got.body.destroy();
         throw this.corrupt(key, `the blob has ${got.size} bytes, the manifest says ${manifest.size}`);

@@ -45,6 +45,8 @@ export class RemoteGuard {
   /** Which import remote's manifest a layer's look-up found, by key. */
   private readonly found = new Map<LayerKey, RemoteState>();
   private readonly refusedLayers = new Set<string>();
+  /** Layers some import remote delivered: a failure elsewhere did not cost their build. */
+  private readonly pulledLayers = new Set<string>();
 
   constructor(private readonly options: RemoteGuardOptions) {
     const imports = options.imports === undefined ? [] : Array.isArray(options.imports) ? options.imports : [options.imports as Remote];
@@ -80,6 +82,7 @@ export class RemoteGuard {
           const record = await state.remote.pull(key, store, { ...options, manifest });
           if (record) {
             this.countPull(state, manifest);
+            this.pulledLayers.add(layer);
             return record;
           }
         } catch (error) {
@@ -125,7 +128,8 @@ export class RemoteGuard {
     const emit = this.options.onEvent;
     for (const state of [...this.imports, ...(this.exportState ? [this.exportState] : [])]) {
       for (const [code, { error, layers }] of state.failures) {
-        emit({ type: "warning", code, message: summary(state, code, error, layers) });
+        const lost = state.role === "import" ? [...layers].filter((l) => !this.pulledLayers.has(l)) : [...layers];
+        emit({ type: "warning", code, message: summary(state, code, error, lost, layers.size - lost.length) });
       }
       if (state.role === "import" && state.pulled.count > 0) {
         const { count, signers, unverified, unsigned } = state.pulled;
@@ -209,12 +213,18 @@ const WHAT: Record<string, string> = {
   CASTLE_CACHE_NO_SPACE: "sent layers too large for the free space",
 };
 
-/** "s3://team-cache unreachable: built 9 layers locally (cannot reach …)". */
-function summary(state: RemoteState, code: string, error: CastleError, layers: Set<string>): string {
-  const names = [...layers];
-  const count = `${names.length} layer${names.length === 1 ? "" : "s"}`;
-  const which = names.length <= 4 ? ` (${names.join(", ")})` : "";
-  const what = WHAT[code] ?? "failed";
-  const outcome = state.role === "import" ? `built ${count} locally${which}` : `${count} not exported${which}`;
-  return `${state.remote.url} ${what}: ${outcome} — ${error.message}`;
+/**
+ * "s3://team-cache unreachable: built 9 layers locally — cannot reach …": what the failure cost
+ * (lost: layers built instead, or not exported; elsewhere: layers another remote delivered).
+ */
+function summary(state: RemoteState, code: string, error: CastleError, lost: string[], elsewhere: number): string {
+  const count = (n: number) => `${n} layer${n === 1 ? "" : "s"}`;
+  const which = lost.length > 0 && lost.length <= 4 ? ` (${lost.join(", ")})` : "";
+  const outcomes: string[] = [];
+  if (state.role === "export") outcomes.push(`${count(lost.length)} not exported${which}`);
+  else {
+    if (lost.length > 0) outcomes.push(`built ${count(lost.length)} locally${which}`);
+    if (elsewhere > 0) outcomes.push(`pulled ${count(elsewhere)} from the next remote instead`);
+  }
+  return `${state.remote.url} ${WHAT[code] ?? "failed"}: ${outcomes.join(", ")} — ${error.message}`;
 }
