@@ -85,7 +85,7 @@ describe("RemoteGuard imports", () => {
     const manifest = JSON.parse(readFileSync(join(bad, "keys", record.key), "utf8")) as { blob: string };
     const blobFile = join(bad, "blobs/sha256", manifest.blob);
     const bytes = readFileSync(blobFile);
-    bytes[bytes.length >> 1] ^= 0xff;
+    bytes[bytes.length >> 1]! ^= 0xff;
     writeFileSync(blobFile, bytes);
     const { guard, events, warnings } = guardOf({ imports: [dirRemote(bad), dirRemote(good)] });
     const laptop = openStore(temp("laptop"));
