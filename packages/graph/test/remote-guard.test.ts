@@ -72,7 +72,7 @@ describe("RemoteGuard imports", () => {
       code: "CASTLE_REMOTE_UNREACHABLE",
       message: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/cache unreachable: built 1 layer locally \(c\), pulled 2 layers from the next remote instead — cannot reach/),
     });
-    expect(events.filter((e) => e.type === "note")).toEqual([{ type: "note", message: expect.stringMatching(/pulled 2 layers from file:\/\/.*, signed by ci-1 \(trusted\)/) }]);
+    expect(events.filter((e) => e.type === "note")).toEqual([{ type: "note", message: expect.stringMatching(/^file:\/\/.*: 2 layers pulled, signed by ci-1 \(trusted\)$/) }]);
   });
 
   it("falls through to the next remote when a copy is refused, and remembers the refusal", async () => {
@@ -96,7 +96,7 @@ describe("RemoteGuard imports", () => {
     expect(warnings().map((w) => w.code)).toEqual(["CASTLE_REMOTE_CORRUPT", "CASTLE_REMOTE_UNSIGNED"]);
     expect(warnings()[0]!.message).toMatch(/sent bad copies: pulled 1 layer from the next remote instead — /);
     // What came from the good remote is unsigned, and the user is told so, once.
-    expect(warnings()[1]!.message).toMatch(/^pulled 1 layer from file:\/\/.*, none signed: anyone who can write to it/);
+    expect(warnings()[1]!.message).toMatch(/^file:\/\/.*: 1 layer pulled, none signed — anyone who can write to it/);
     expect(events.filter((e) => e.type === "note")).toEqual([]);
   });
 

@@ -93,9 +93,10 @@ function describeTrust(url: string, pulled: RemoteManifest[]): string | undefine
     else if (trust?.kind === "unverified") for (const s of trust.signers) unverified.add(s);
     else unsigned++;
   }
-  if (unsigned > 0) return `castle: warning: ${unsigned} of the layers pulled from ${url} are unsigned: anyone who can write to it could have changed them; trust a key (--trusted-key, cache.trustedKeys) to require signatures`;
-  if (unverified.size > 0) return `signed by ${[...unverified].join(", ")} but not verified: no trusted keys are configured`;
-  return `signed by ${[...signers].join(", ")} (trusted)`;
+  const count = `${url}: ${pulled.length} layer${pulled.length === 1 ? "" : "s"} pulled`;
+  if (unsigned > 0) return `castle: warning: ${count}, ${unsigned === pulled.length ? "none" : pulled.length - unsigned} signed — anyone who can write to it could have changed them; trust a key (--trusted-key, cache.trustedKeys) to require signatures`;
+  if (unverified.size > 0) return `${count}, signed by ${[...unverified].join(", ")} but not verified: no trusted keys are configured`;
+  return `${count}, signed by ${[...signers].join(", ")} (trusted)`;
 }
 
 /** A remote fault with the hint that is true for this command. */

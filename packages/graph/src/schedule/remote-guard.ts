@@ -131,21 +131,7 @@ export class RemoteGuard {
         const lost = state.role === "import" ? [...layers].filter((l) => !this.pulledLayers.has(l)) : [...layers];
         emit({ type: "warning", code, message: summary(state, code, error, lost, layers.size - lost.length) });
       }
-      if (state.role === "import" && state.pulled.count > 0) {
-        const { count, signers, unverified, unsigned } = state.pulled;
-        const layers = `${count} layer${count === 1 ? "" : "s"}`;
-        const url = state.remote.url;
-        if (unsigned > 0) {
-          emit({
-            type: "warning", code: "CASTLE_REMOTE_UNSIGNED",
-            message: `pulled ${layers} from ${url}, ${unsigned === count ? "none" : `${unsigned}`} signed: anyone who can write to it could have changed them; trust a key (--trusted-key, cache.trustedKeys) to require signatures`,
-          });
-        } else if (unverified.size > 0) {
-          emit({ type: "note", message: `pulled ${layers} from ${url}, signed by ${[...unverified].join(", ")} but not verified: no trusted keys are configured` });
-        } else {
-          emit({ type: "note", message: `pulled ${layers} from ${url}, signed by ${[...signers].join(", ")} (trusted)` });
-        }
-      }
+      if (state.role === "import" && state.pulled.count > 0) emit(trustReport(state));
     }
   }
 
@@ -192,6 +178,20 @@ export class RemoteGuard {
   private strict(error: CastleError): CastleError {
     return withHint(error, "--strict-export makes a failed export fail the build; without it Castle warns and goes on");
   }
+}
+
+/** Once per import remote: whether what it gave is signed, and by whom. */
+function trustReport(state: RemoteState): BuildEvent {
+  const { count, signers, unverified, unsigned } = state.pulled;
+  const pulled = `${state.remote.url}: ${count} layer${count === 1 ? "" : "s"} pulled`;
+  if (unsigned > 0) {
+    return {
+      type: "warning", code: "CASTLE_REMOTE_UNSIGNED",
+      message: `${pulled}, ${unsigned === count ? "none" : `${count - unsigned}`} signed — anyone who can write to it could have changed them; trust a key (--trusted-key, cache.trustedKeys) to require signatures`,
+    };
+  }
+  if (unverified.size > 0) return { type: "note", message: `${pulled}, signed by ${[...unverified].join(", ")} but not verified: no trusted keys are configured` };
+  return { type: "note", message: `${pulled}, signed by ${[...signers].join(", ")} (trusted)` };
 }
 
 function newState(remote: Remote, role: RemoteState["role"]): RemoteState {
