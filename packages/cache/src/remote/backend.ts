@@ -11,6 +11,8 @@ import type { RemoteContext } from "./remote-errors";
 /** A blob Castle packed, in a local file, ready to upload. */
 export interface PackedFile {
   digest: BlobDigest;
+  /** The layer's name, for messages. */
+  name?: string;
   size: number;
   file: string;
   compression: "zstd" | "gzip";
@@ -60,7 +62,7 @@ export interface RemoteBackend {
   /** The manifest text stored for key, or undefined when there is none. */
   getManifest(key: LayerKey, signal?: AbortSignal): Promise<string | undefined>;
   /** A download of the blob, or undefined when it is not there. */
-  getBlob(digest: BlobDigest, signal?: AbortSignal): Promise<{ body: Readable; size: number } | undefined>;
+  getBlob(digest: BlobDigest, signal?: AbortSignal, name?: string): Promise<{ body: Readable; size: number } | undefined>;
   /** True when the remote holds a complete copy of the blob that checks out. */
   hasBlob(blob: ExpectedBlob, signal?: AbortSignal): Promise<boolean>;
   /** Uploads a packed blob and checks what the remote then holds. */
@@ -84,6 +86,11 @@ export function blobPath(digest: BlobDigest): string {
 
 export function keyPath(key: LayerKey): string {
   return `keys/${key}`;
+}
+
+/** "the blob of musl", or "blob 1a2b3c4d5e6f" when the layer's name is not known: for messages. */
+export function blobLabel(digest: BlobDigest, name?: string): string {
+  return name ? `the blob of ${name}` : `blob ${digest.slice(0, 12)}`;
 }
 
 /** A context for remote errors about this backend. */

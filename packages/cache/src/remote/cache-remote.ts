@@ -95,7 +95,7 @@ export class CacheRemote implements Remote {
     const watch = new TransferWatch(manifest.size, this.options.transfer ?? {}, context, options.signal);
     const staging = await store.stage(`pull-${name || key.slice(0, 12)}`);
     try {
-      const got = await this.backend.getBlob(manifest.blob, watch.signal);
+      const got = await this.backend.getBlob(manifest.blob, watch.signal, name || undefined);
       if (!got) return undefined; // A manifest whose blob is gone is a miss; the next push repairs it.
       // Errors after the unpack stopped reading (a file opened late, a socket reset) matter no more.
       got.body.on("error", () => {});
@@ -226,7 +226,7 @@ export class CacheRemote implements Remote {
       const packed = await packTreeToFile(tree, file, {
         compression: this.options.compression, signal: options.signal, onChunk: witness && ((chunk) => witness.update(chunk)),
       });
-      const blob: PackedFile = { digest: packed.digest, size: packed.size, file, compression: packed.compression, witnessed: witness?.finish() };
+      const blob: PackedFile = { digest: packed.digest, name, size: packed.size, file, compression: packed.compression, witnessed: witness?.finish() };
       let uploadedBytes = 0;
       if (!(await this.backend.hasBlob(blob, options.signal))) {
         await this.backend.putBlob(blob, {

@@ -5,10 +5,10 @@
 
 import { CastleError } from "@castle/errors";
 import type { BlobDigest, LayerKey } from "../types";
-import { type RemoteBackend, blobPath, contextOf, keyPath } from "./backend";
+import { type RemoteBackend, blobLabel, blobPath, contextOf, keyPath } from "./backend";
 import { type HttpClient, type HttpResponse, discard, readText } from "./http-client";
 import { MAX_MANIFEST_BYTES } from "./manifest";
-import { remoteFault, statusFault } from "./remote-errors";
+import { asRemoteError, remoteFault, statusFault } from "./remote-errors";
 
 export class HttpBackend implements RemoteBackend {
   readonly where: string;
@@ -26,8 +26,8 @@ export class HttpBackend implements RemoteBackend {
     return response && (await readText(response, MAX_MANIFEST_BYTES));
   }
 
-  async getBlob(digest: BlobDigest, signal?: AbortSignal) {
-    const response = await this.get(blobPath(digest), `downloading blob ${digest.slice(0, 12)}`, signal);
+  async getBlob(digest: BlobDigest, signal?: AbortSignal, name?: string) {
+    const response = await this.get(blobPath(digest), `downloading ${blobLabel(digest, name)}`, signal);
     if (!response) return undefined;
     const length = Number(response.headers["content-length"] ?? -1);
     return { body: response.body, size: Number.isSafeInteger(length) ? length : -1 };
@@ -55,7 +55,12 @@ export class HttpBackend implements RemoteBackend {
   }
 
   private async get(path: string, action: string, signal: AbortSignal | undefined, key?: LayerKey): Promise<HttpResponse | undefined> {
-    const response = await this.http.request({ method: "GET", url: new URL(path, this.base), signal });
+    let response: HttpResponse;
+    try {
+      response = await this.http.request({ method: "GET", url: new URL(path, this.base), signal });
+    } catch (error) {
+      throw asRemoteError(error, contextOf(this, action, key));
+    }
     if (response.status === 200) return response;
     discard(response);
     if (response.status === 404 || response.status === 410) return undefined;

@@ -90,6 +90,8 @@ export function parseChallenge(header: string | undefined): Challenge | undefine
 export class RegistryAuth {
   private challenge: Challenge | undefined;
   private readonly tokens = new Map<string, { header: string; until: number }>();
+  /** Token requests in flight, by scope: parallel requests refused together share one. */
+  private readonly fetching = new Map<string, Promise<{ header: string; until: number }>>();
   private credentials: RegistryCredentials | undefined | null = null;
 
   constructor(
@@ -107,25 +109,32 @@ export class RegistryAuth {
   }
 
   /**
-   * After a 401: learns the challenge and gets what it asks for. Resolves true when a retry may
-   * succeed, false when Castle has nothing (more) to offer; rejects with LoginFailed when the
-   * token service refused.
+   * After a 401 to a request sent with `sent` (its Authorization header, if any): learns the
+   * challenge and gets what it asks for. Resolves true when a retry may succeed (there is now a
+   * header other than the one refused), false when Castle has nothing (more) to offer; rejects
+   * with LoginFailed when the token service refused. Requests in flight together may all be
+   * refused before the first answer: each compares with what it sent, not with the latest.
    */
-  async answer(response: HttpResponse, scope: string, signal?: AbortSignal): Promise<boolean> {
+  async answer(response: HttpResponse, scope: string, sent: string | undefined, signal?: AbortSignal): Promise<boolean> {
     const challenge = parseChallenge(headerValue(response.headers["www-authenticate"]));
     if (!challenge) return false;
-    const had = this.header(scope);
     this.challenge = challenge;
     if (challenge.scheme === "basic") {
       const header = this.basic();
-      return header !== undefined && header !== had;
+      return header !== undefined && header !== sent;
     }
     const realm = challenge.params.realm;
     if (!realm) return false;
-    if (had) this.tokens.delete(scope); // The token we sent was refused: ask for a new one once.
-    const token = await this.fetchToken(realm, challenge.params.service, scope, signal);
+    const current = this.header(scope);
+    if (current && current !== sent) return true; // Another request already got a fresh token.
+    let pending = this.fetching.get(scope);
+    if (!pending) {
+      pending = this.fetchToken(realm, challenge.params.service, scope, signal).finally(() => this.fetching.delete(scope));
+      this.fetching.set(scope, pending);
+    }
+    const token = await pending;
     this.tokens.set(scope, token);
-    return token.header !== had;
+    return token.header !== sent;
   }
 
   private basic(): string | undefined {

@@ -8,11 +8,11 @@
 
 import { CastleError } from "@castle/errors";
 import type { BlobDigest, LayerKey, RemoteManifest } from "../types";
-import { type ExpectedBlob, type PackedFile, type RemoteBackend, type TransferOptions, contextOf } from "./backend";
+import { type ExpectedBlob, type PackedFile, type RemoteBackend, type TransferOptions, blobLabel, contextOf } from "./backend";
 import { type HttpBody, type HttpClient, type HttpResponse, discard, isLoopback, readText } from "./http-client";
 import { MAX_MANIFEST_BYTES } from "./manifest";
 import { LoginFailed, RegistryAuth } from "./oci-auth";
-import { remoteFault, statusFault } from "./remote-errors";
+import { asRemoteError, remoteFault, statusFault } from "./remote-errors";
 
 export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 export const CASTLE_ARTIFACT = "application/vnd.castle.layer.v1";
@@ -81,8 +81,8 @@ export class OciBackend implements RemoteBackend {
     return castle;
   }
 
-  async getBlob(digest: BlobDigest, signal?: AbortSignal) {
-    const response = await this.send({ method: "GET", path: `blobs/sha256:${digest}`, signal, action: `downloading blob ${digest.slice(0, 12)}` }, [404]);
+  async getBlob(digest: BlobDigest, signal?: AbortSignal, name?: string) {
+    const response = await this.send({ method: "GET", path: `blobs/sha256:${digest}`, signal, action: `downloading ${blobLabel(digest, name)}` }, [404]);
     if (!response) return undefined;
     const length = Number(response.headers["content-length"] ?? -1);
     return { body: response.body, size: Number.isSafeInteger(length) ? length : -1 };
@@ -94,7 +94,7 @@ export class OciBackend implements RemoteBackend {
   }
 
   async putBlob(blob: PackedFile, options: TransferOptions): Promise<void> {
-    const action = `uploading blob ${blob.digest.slice(0, 12)}`;
+    const action = `uploading ${blobLabel(blob.digest, blob.name)}`;
     this.compressions.set(blob.digest, blob.compression);
     await this.upload(blob.digest, { file: blob.file, size: blob.size, onProgress: options.onProgress }, action, options.signal);
     const size = await this.blobSize(blob.digest, options.signal, true);
@@ -177,13 +177,18 @@ export class OciBackend implements RemoteBackend {
       const authorization = this.auth.header(scope);
       if (authorization) headers.authorization = authorization;
       const url = typeof request.path === "string" ? new URL(request.path, this.base) : request.path;
-      const response = await this.http.request({ method: request.method, url, headers, body: request.body, signal: request.signal });
+      let response: HttpResponse;
+      try {
+        response = await this.http.request({ method: request.method, url, headers, body: request.body, signal: request.signal });
+      } catch (error) {
+        throw asRemoteError(error, context);
+      }
       if (response.status >= 200 && response.status < 300) return response;
       if (response.status === 401 && attempt === 0) {
         discard(response);
         let retry: boolean;
         try {
-          retry = await this.auth.answer(response, scope, request.signal);
+          retry = await this.auth.answer(response, scope, authorization, request.signal);
         } catch (error) {
           if (error instanceof LoginFailed) throw remoteFault("CASTLE_REMOTE_AUTH", `logging in failed: ${error.message}`, context, { cause: error });
           throw error;

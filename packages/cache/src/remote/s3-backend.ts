@@ -5,7 +5,7 @@
 
 import { CastleError } from "@castle/errors";
 import type { BlobDigest, LayerKey, RemoteManifest } from "../types";
-import { type BlobWitness, type ExpectedBlob, type ListedBlob, type PackedFile, type RemoteBackend, type TransferOptions, blobPath, keyPath } from "./backend";
+import { type BlobWitness, type ExpectedBlob, type ListedBlob, type PackedFile, type RemoteBackend, type TransferOptions, blobLabel, blobPath, keyPath } from "./backend";
 import { isHex64 } from "./manifest";
 import { BlobEtags, SHA256_META, blobMismatch } from "./s3-blob-check";
 import { S3Access } from "./s3-client";
@@ -37,8 +37,8 @@ export class S3Backend implements RemoteBackend {
     return this.s3.getText(keyPath(key), `looking up ${key}`, signal);
   }
 
-  getBlob(digest: BlobDigest, signal?: AbortSignal) {
-    return this.s3.getStream(blobPath(digest), `downloading blob ${digest.slice(0, 12)}`, signal);
+  getBlob(digest: BlobDigest, signal?: AbortSignal, name?: string) {
+    return this.s3.getStream(blobPath(digest), `downloading ${blobLabel(digest, name)}`, signal);
   }
 
   async hasBlob(blob: ExpectedBlob, signal?: AbortSignal): Promise<boolean> {
@@ -60,7 +60,7 @@ export class S3Backend implements RemoteBackend {
       queueSize: this.options.uploadQueueSize ?? 4,
       signal: options.signal,
       onProgress: options.onProgress,
-    }, `uploading blob ${blob.digest.slice(0, 12)}`);
+    }, `uploading ${blobLabel(blob.digest, blob.name)}`);
     const why = await this.blobProblem(blob, "verifying", options.signal);
     if (why) {
       throw new CastleError("CASTLE_REMOTE_CORRUPT", `the blob ${blob.digest} uploaded to ${this.url} does not check out: ${why}`, {
@@ -96,8 +96,8 @@ export class S3Backend implements RemoteBackend {
     await this.s3.close();
   }
 
-  private async blobProblem(blob: ExpectedBlob, verb: string, signal?: AbortSignal): Promise<string | undefined> {
-    const head = await this.s3.head(blobPath(blob.digest), `${verb} blob ${blob.digest.slice(0, 12)}`, signal);
+  private async blobProblem(blob: ExpectedBlob & { name?: string }, verb: string, signal?: AbortSignal): Promise<string | undefined> {
+    const head = await this.s3.head(blobPath(blob.digest), `${verb} ${blobLabel(blob.digest, blob.name)}`, signal);
     const { etags } = (blob.witnessed ?? {}) as { etags?: string[] };
     return blobMismatch(head, { digest: blob.digest, size: blob.size, etags });
   }

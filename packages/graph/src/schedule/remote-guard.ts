@@ -219,7 +219,7 @@ const WHAT: Record<string, string> = {
  */
 function summary(state: RemoteState, code: string, error: CastleError, lost: string[], elsewhere: number): string {
   const count = (n: number) => `${n} layer${n === 1 ? "" : "s"}`;
-  const which = lost.length > 0 && lost.length <= 4 ? ` (${lost.join(", ")})` : "";
+  const which = lost.length > 0 && lost.length <= 4 ? ` (${[...lost].sort().join(", ")})` : "";
   const outcomes: string[] = [];
   if (state.role === "export") outcomes.push(`${count(lost.length)} not exported${which}`);
   else {
