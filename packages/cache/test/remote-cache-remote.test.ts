@@ -173,7 +173,7 @@ describe("CacheRemote with manifests from before signing", () => {
 });
 
 describe("CacheRemote cancelled", () => {
-  it("reports a cancelled pull as CASTLE_REMOTE_ABORTED, never a bad copy, and keeps nothing", async () => {
+  it("reports a cancelled pull as CASTLE_CANCELLED, never a bad copy, and keeps nothing", async () => {
     const dir = directory();
     const store = newStore();
     const record = await commitLayer(store, "big", (root) => writeRandomFile(join(root, "random"), 24 << 20));
@@ -186,7 +186,7 @@ describe("CacheRemote cancelled", () => {
         if (p.bytesDone > 1 << 20) controller.abort("SIGTERM");
       },
     });
-    await expect(pulling).rejects.toMatchObject({ code: "CASTLE_REMOTE_ABORTED" });
+    await expect(pulling).rejects.toMatchObject({ code: "CASTLE_CANCELLED" });
     expect(laptop.lookup(record.key)).toBeUndefined();
     expect(stagingLeft(laptop)).toEqual([]);
     expect(keyOf("big")).toBe(record.key);

@@ -91,7 +91,7 @@ export class CacheRemote implements Remote {
         hint: "free some space (e.g. castle cache prune) and run again",
       });
     }
-    if (options.signal?.aborted) throw remoteFault("CASTLE_REMOTE_ABORTED", "cancelled", context);
+    if (options.signal?.aborted) throw remoteFault("CASTLE_CANCELLED", "cancelled", context);
     const watch = new TransferWatch(manifest.size, this.options.transfer ?? {}, context, options.signal);
     const staging = await store.stage(`pull-${name || key.slice(0, 12)}`);
     try {
