@@ -68,7 +68,7 @@ new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory: ${JSON.stri
 }
 
 /** Spreads the bench tree's files over LAYERS layers and commits them. */
-async function buildLayers(storeDir: string): Promise<{ records: KeyRecord[]; mb: number }> {
+export async function buildLayers(storeDir: string): Promise<{ records: KeyRecord[]; mb: number }> {
   const store = openStore(storeDir);
   const files = walkTree(benchTree()).filter((e) => e.kind === "file");
   const records: KeyRecord[] = [];
