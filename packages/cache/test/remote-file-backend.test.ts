@@ -1,7 +1,7 @@
 // Tests for the directory backend: the shared layout (blobs/sha256/<digest>, keys/<key>) exactly,
 // no temp file left behind, listing, pruning, and bad URLs.
 
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -28,6 +28,9 @@ describe("FileBackend", () => {
       ...manifests.map((m) => `blobs/sha256/${m.blob}`).sort(),
       ...records.map((r) => `keys/${r.key}`).sort(),
     ]);
+    // Readable by whoever serves the directory, as any new file would be.
+    const mode = 0o666 & ~process.umask();
+    for (const file of filesUnder(dir)) expect((statSync(join(dir, file)).mode & 0o777).toString(8), file).toBe(mode.toString(8));
     for (const m of manifests) {
       const blob = readFileSync(join(dir, "blobs/sha256", m.blob));
       expect(blob.length).toBe(m.size);

@@ -1,9 +1,10 @@
 // Owns the directory backend (file:///mnt/team-cache, an NFS mount, a USB disk): the shared
 // layout as files, so the directory can also be served as it is by any web server (the HTTP
-// backend reads it). Every file appears by rename from a temp name in its own directory after an
+// backend reads it); files get the modes new files get (0666 less the umask), so that a web
+// server running as another user can read them. Every file appears by rename from a temp name in its own directory after an
 // fsync, so a reader never sees half a blob or half a manifest, even across machines.
 
-import { closeSync, createReadStream, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, createReadStream, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { copyFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
@@ -12,6 +13,9 @@ import { CastleError } from "@castle/errors";
 import type { BlobDigest, LayerKey, RemoteManifest } from "../types";
 import { type ExpectedBlob, type ListedBlob, type PackedFile, type RemoteBackend, type TransferOptions, blobPath, keyPath } from "./backend";
 import { MAX_MANIFEST_BYTES, isHex64, manifestTooLarge } from "./manifest";
+
+/** Files are created as any new file is (0666 less the umask): readable by whoever serves them. */
+const FILE_MODE = 0o666;
 
 export class FileBackend implements RemoteBackend {
   readonly root: string;
@@ -47,6 +51,8 @@ export class FileBackend implements RemoteBackend {
     const target = join(this.root, blobPath(blob.digest));
     await this.place(target, async (temp) => {
       await copyFile(blob.file, temp);
+      // The packed file is private to the store; the export is for others (a web server's user).
+      chmodSync(temp, FILE_MODE & ~process.umask());
       syncFile(temp);
     });
     options.onProgress?.(blob.size);
@@ -60,7 +66,7 @@ export class FileBackend implements RemoteBackend {
 
   async putManifest(manifest: RemoteManifest, text: string): Promise<void> {
     await this.place(join(this.root, keyPath(manifest.key)), async (temp) => {
-      const fd = openSync(temp, "wx", 0o644);
+      const fd = openSync(temp, "wx", FILE_MODE);
       try {
         writeSync(fd, text);
         fsyncSync(fd);
