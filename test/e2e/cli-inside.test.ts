@@ -10,6 +10,7 @@
 // - a remote cache configured on the host is usable inside: its settings pass in, its
 //   credentials only when asked for (-e); the runtime's zstd unpacks what is pulled.
 
+import { generateKeyPairSync } from "node:crypto";
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -167,6 +168,22 @@ describe.skipIf(skip)("castle inside the systems it runs", () => {
     } finally {
       await s3.dispose();
     }
+  });
+
+  it("trusted keys from the host's config file reach a Castle inside; host paths of settings do not", async () => {
+    const { publicKey } = generateKeyPairSync("ed25519");
+    const raw = Buffer.from(publicKey.export({ format: "jwk" }).x as string, "base64url").toString("base64");
+    const trusted = `team-ci:${raw}`;
+    const config = join(world.dir("config"), "config.json");
+    writeFileSync(config, JSON.stringify({ "cache.trustedKeys": [trusted] }));
+    const script = 'echo "$CASTLE_TRUSTED_KEYS"; echo "${CASTLE_CONFIG:-no config path}"; castle config | grep trustedKeys';
+    const r = await home.run(["run", def, "--ephemeral", "--", "/bin/sh", "-c", script], { env: { CASTLE_CONFIG: config } });
+    expect(r.code, r.stderr).toBe(0);
+    const [keys, configPath, shown] = r.stdout.split("\n");
+    expect(keys).toBe(trusted);
+    expect(configPath).toBe("no config path");
+    expect(shown).toContain(trusted);
+    expect(shown).toMatch(/CASTLE_TRUSTED_KEYS/);
   });
 
   it("ps, exec and kill work at every level, with instance ids", async () => {

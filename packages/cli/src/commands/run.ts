@@ -102,6 +102,7 @@ export async function main(argv: string[], shell?: { help: string }): Promise<nu
       location: prepared.location,
       run: positionals.length > 0 ? positionals : [prepared.location.dir],
       importCaches: flags.importCaches,
+      trustedKeys: flags.config["cache.trustedKeys"].value ?? [],
       sourceTree: (source) => pinnedSourceTree(prepared.graph, prepared.store, source, "CASTLE_OVERRIDE_UNKNOWN", `system ${system.name}: edit`),
     });
   } finally {

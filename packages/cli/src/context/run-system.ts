@@ -41,6 +41,8 @@ export interface RunRequest {
   /** The arguments that named the definition. */
   run: string[];
   importCaches: string[];
+  /** Trusted public keys in effect (passed to a Castle inside). */
+  trustedKeys: string[];
   /** A declared source's pinned files as a tree in the store. */
   sourceTree: (name: string) => Promise<string>;
 }
@@ -76,7 +78,7 @@ async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: s
     inside = await prepareInside({
       system, castle: request.castle, network: request.network, mounts: request.mounts, lowers: request.outcome.lowers,
       state, home: system.env.HOME ?? "/root", dataDir: paths.data, store: request.store, location: request.location,
-      instance: id, run: request.run, importCaches: request.importCaches, sourceTree: request.sourceTree, warn,
+      instance: id, run: request.run, importCaches: request.importCaches, trustedKeys: request.trustedKeys, sourceTree: request.sourceTree, warn,
     });
   } catch (error) {
     state.release();

@@ -28,6 +28,7 @@ export interface InsideRequest {
   instance: string;
   run: string[];
   importCaches: string[];
+  trustedKeys: string[];
   /** A declared source's pinned files as a tree in the store (for `edit`). */
   sourceTree: (name: string) => Promise<string>;
   warn: (line: string) => void;
@@ -54,6 +55,7 @@ export async function prepareInside(request: InsideRequest): Promise<SystemMount
     instance: request.instance,
     run: request.run,
     importCaches: request.importCaches,
+    trustedKeys: request.trustedKeys,
   });
 }
 

@@ -44,6 +44,8 @@ export interface SystemMountsRequest {
   /** The `castle run` arguments naming the definition (for `castle edit --where`'s hint). */
   run: string[];
   importCaches: string[];
+  /** The trusted public keys in effect here (flag, env or config file), passed in as settings. */
+  trustedKeys: string[];
 }
 
 export interface SystemMounts {
@@ -61,7 +63,8 @@ const SANDBOX_DIRS = ["/proc", "/dev", "/tmp"];
 const DNS_FILES = ["/etc/resolv.conf", "/etc/hosts"];
 /** Host settings a Castle inside may use: configuration, never credentials or host paths. */
 const PASSED_ENV = /^(CASTLE_[A-Z0-9_]+|AWS_ENDPOINT_URL(_S3)?|AWS_REGION|AWS_DEFAULT_REGION)$/;
-const NOT_PASSED = /^CASTLE_(CACHE_DIR|STATE_DIR|DATA_DIR|OVERRIDE_.*|SANDBOX_HELPER|TREEUTIL|API_PATH|ZSTD|RUNTIME_DIR|STORE_LOWERS|DEFINITION|INSIDE|EXPORT_CACHE|DEBUG)$/;
+// Host paths (the config file, a signing key) mean nothing inside; their settings pass as values.
+const NOT_PASSED = /^CASTLE_(CACHE_DIR|STATE_DIR|DATA_DIR|OVERRIDE_.*|SANDBOX_HELPER|TREEUTIL|API_PATH|ZSTD|RUNTIME_DIR|STORE_LOWERS|DEFINITION|INSIDE|EXPORT_CACHE|DEBUG|CONFIG|SIGNING_KEY)$/;
 
 /** Where Castle mounts things of its own, for checking --mount against (see mount-flags.ts). */
 export function reservedPaths(castle: boolean, home: string): ReservedPath[] {
@@ -114,6 +117,8 @@ export function systemMounts(request: SystemMountsRequest, env: NodeJS.ProcessEn
       if (value !== undefined && PASSED_ENV.test(name) && !NOT_PASSED.test(name)) outEnv[name] = value;
     }
     if (request.importCaches.length > 0) outEnv.CASTLE_IMPORT_CACHE = request.importCaches.join(" ");
+    // What pulls are trusted is a setting the nested Castle must share, wherever it came from here.
+    if (request.trustedKeys.length > 0) outEnv.CASTLE_TRUSTED_KEYS = request.trustedKeys.join(" ");
     Object.assign(outEnv, {
       CASTLE_CACHE_DIR: `${NESTED_STATE}/cache`,
       CASTLE_STATE_DIR: `${NESTED_STATE}/state`,
