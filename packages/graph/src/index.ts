@@ -5,6 +5,8 @@ export { isLayer, isSource } from "./types";
 export { isSystemValue } from "./define/system";
 export { loadDefinition, type LoadOptions, type LoadedDefinition } from "./load/load-definition";
 export { castleApiPath } from "./load/api-path";
+export type { DefinitionReads } from "./load/record/definition-reads";
+export { statIdentity, isRacy, RACY_MS, type FileRead, type StatIdentity } from "./load/record/stat-identity";
 export { buildGraph, runClosure, buildRootClosure, type LayerGraph, type LayerNode } from "./dag/graph";
 export { layerKey, keyInputs, type KeyInputs, DEFAULT_BUILD_ENV } from "./hash/layer-key";
 export { describeChanges, lastUse } from "./explain/explain";

@@ -3,11 +3,13 @@
 // loading it — with source maps kept, so every error points at the user's file and line. The
 // bundle is CommonJS, which a cached `castle run` loads without starting Node's ES module
 // loader (~5 ms); a definition that needs ES modules (top-level await, import.meta beyond its
-// url) is bundled as one.
+// url) is bundled as one. Every load records what the definition read (record/), so a later run
+// can tell, without evaluating it, that it would give the same system.
 
 import { readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { createRequire } from "node:module";
+import { setImmediate } from "node:timers";
 import { pathToFileURL } from "node:url";
 import { CastleError, isCastleError, messageOf } from "@castle/errors";
 import { writeFileAtomic } from "@castle/cache/store";
@@ -16,6 +18,10 @@ import { isSystemValue } from "../define/system";
 import { sha256Hex } from "../hash/canonical";
 import type { System } from "../types";
 import { castleApiPath } from "./api-path";
+import { bundleReads } from "./record/bundle-inputs";
+import { DefinitionRecorder, RECORDER, type DefinitionReads } from "./record/definition-reads";
+import { CJS_BANNER, ESM_BANNER, compiledImpurity, isRecordingInput, recordingPlugin } from "./record/esbuild-recording";
+import { trapGlobals } from "./record/trapped-globals";
 
 export interface LoadOptions {
   /** Directory that holds the definition, or the definition file itself. */
@@ -32,12 +38,22 @@ export interface LoadedDefinition {
   file: string;
   /** True when the compiled bundle came from the cache (no esbuild run). */
   cached: boolean;
+  /** What its evaluation depended on, and whether it can be replayed from that (see record/). */
+  reads: DefinitionReads;
 }
 
+/** Bumped whenever compiled bundles change shape (2: built-ins through the recorder). */
+const INDEX_FORMAT = 2;
+
 interface BundleIndex {
+  format: number;
   api: string;
   bundle: string;
   inputs: { path: string; size: number; mtimeMs: number; sha256: string }[];
+  /** Every file esbuild read to make the bundle, packages included (what a replay checks). */
+  resolution: string[];
+  /** Why the compiled code is impure whatever it reads (a dynamic import()…). */
+  impure: string[];
   /** Where each input's code starts in the bundle: [line, absolute path]. */
   modules: [number, string][];
   /** The bundle's source map, beside it. */
@@ -54,13 +70,16 @@ export async function loadDefinition(options: LoadOptions): Promise<LoadedDefini
   const cached = found !== undefined;
   if (!found) found = await compile(file, apiPath, apiStamp, indexFile, options.cacheDir);
   const { bundle, modules, sourceMap } = found;
+  const compiledReads = bundleReads(file, found.resolution);
   // Positions are mapped back to the user's files by Castle itself, on demand (see define/site.ts).
   const isModule = bundle.endsWith(".mjs");
   // Stack frames name an ES module by its URL and a CommonJS file by its path.
   registerBundle(isModule ? pathToFileURL(bundle).href : bundle, { modules, sourceMap });
   let exports: { default?: unknown };
+  // The real environment and cwd, captured before the evaluation replaces the global process.
+  const recorder = new DefinitionRecorder(process.env, process.cwd.bind(process));
   try {
-    exports = (isModule ? await import(pathToFileURL(bundle).href) : createRequire(import.meta.url)(bundle)) as { default?: unknown };
+    exports = await evaluate(bundle, isModule, recorder);
   } catch (error) {
     // The definition API's own errors already name their code, file and line: pass them on as
     // they are (wrapping them repeated the location three times and lost the code).
@@ -77,7 +96,41 @@ export async function loadDefinition(options: LoadOptions): Promise<LoadedDefini
       hint: 'import { system } from "castle" and default-export the result',
     });
   }
-  return { system: exports.default, file, cached };
+  const reads = recorder.reads();
+  reads.impure.push(...found.impure);
+  reads.files.unshift(...compiledReads);
+  return { system: exports.default, file, cached, reads };
+}
+
+/** ES module bundles this process has evaluated: a second import() would not evaluate again. */
+const importedModules = new Set<string>();
+
+/** Evaluates the bundle with the recorder watching, until the promise jobs it queued have run. */
+async function evaluate(bundle: string, isModule: boolean, recorder: DefinitionRecorder): Promise<{ default?: unknown }> {
+  (globalThis as { [RECORDER]?: DefinitionRecorder })[RECORDER] = recorder;
+  const restore = trapGlobals(recorder);
+  try {
+    return await recorder.run(() => evaluateBundle(bundle, isModule, recorder));
+  } finally {
+    restore();
+  }
+}
+
+async function evaluateBundle(bundle: string, isModule: boolean, recorder: DefinitionRecorder): Promise<{ default?: unknown }> {
+  let exports: { default?: unknown };
+  if (isModule) {
+    const url = pathToFileURL(bundle).href;
+    if (importedModules.has(url)) recorder.impure("was evaluated earlier in this process (its reads are not known)");
+    importedModules.add(url);
+    exports = (await import(url)) as { default?: unknown };
+  } else {
+    const require = createRequire(import.meta.url);
+    // Loaded again in one process (tests), it must run again to be recorded again.
+    delete require.cache[bundle];
+    exports = require(bundle) as { default?: unknown };
+  }
+  await new Promise((resolveTick) => setImmediate(resolveTick));
+  return exports;
 }
 
 function definitionFile(path: string): string {
@@ -106,7 +159,7 @@ function stamp(path: string): string {
 }
 
 /** The cached bundle, if every input still has the size and content it had when compiled. */
-type CompiledBundle = { bundle: string; modules: [number, string][]; sourceMap: string };
+type CompiledBundle = { bundle: string; modules: [number, string][]; sourceMap: string; resolution: string[]; impure: string[] };
 
 function reuseBundle(indexFile: string, apiStamp: string, cacheDir: string): CompiledBundle | undefined {
   let index: BundleIndex;
@@ -115,7 +168,7 @@ function reuseBundle(indexFile: string, apiStamp: string, cacheDir: string): Com
   } catch {
     return undefined;
   }
-  if (index.api !== apiStamp || !Array.isArray(index.modules) || typeof index.sourceMap !== "string") return undefined;
+  if (index.format !== INDEX_FORMAT || index.api !== apiStamp || !Array.isArray(index.modules) || typeof index.sourceMap !== "string") return undefined;
   for (const input of index.inputs) {
     try {
       const st = statSync(input.path);
@@ -133,7 +186,7 @@ function reuseBundle(indexFile: string, apiStamp: string, cacheDir: string): Com
   } catch {
     return undefined;
   }
-  return { bundle, modules: index.modules, sourceMap: join(cacheDir, index.sourceMap) };
+  return { bundle, modules: index.modules, sourceMap: join(cacheDir, index.sourceMap), resolution: index.resolution, impure: index.impure };
 }
 
 async function compile(
@@ -152,13 +205,17 @@ async function compile(
     sourcemap: "external",
     sourcesContent: false,
     outfile: join(cacheDir, `definition.${format === "esm" ? "mjs" : "cjs"}`),
+    // The metafile names inputs relative to this (esbuild's service keeps the cwd it started in).
+    absWorkingDir: dirname(file),
     logLevel: "silent",
     // "castle" always means the running Castle; a definition may import packages of its own.
     alias: { castle: apiPath },
+    // Node's built-ins become views that record what the definition reads (record/).
+    plugins: [recordingPlugin()],
     ...(format === "esm"
-      ? { banner: { js: 'import { createRequire as __castleRequire } from "node:module"; const require = __castleRequire(import.meta.url);' } }
+      ? { banner: { js: ESM_BANNER } }
       : {
-        banner: { js: 'var __castleImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+        banner: { js: CJS_BANNER },
         define: { "import.meta.url": "__castleImportMetaUrl", "import.meta.dirname": "__dirname", "import.meta.filename": "__filename" },
       }),
   });
@@ -172,7 +229,7 @@ async function compile(
   } catch (error) {
     const failure = error as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] };
     const first = failure.errors?.[0];
-    const where = first?.location ? `${resolve(first.location.file)}:${first.location.line}:${first.location.column + 1}: ` : `${file}: `;
+    const where = first?.location ? `${resolve(dirname(file), first.location.file)}:${first.location.line}:${first.location.column + 1}: ` : `${file}: `;
     throw new CastleError("CASTLE_DEFINITION_SYNTAX", `${where}${first?.text ?? messageOf(error)}`, {
       cause: error,
       data: { file, errors: failure.errors?.map((e) => e.text) },
@@ -187,17 +244,19 @@ async function compile(
   const sourceMap = `${bundleName}.map`;
   writeFileAtomic(join(cacheDir, sourceMap), absoluteSources(map.text, code.path), { durable: false });
   writeFileAtomic(bundle, output);
-  const inputNames = Object.keys(result.metafile.inputs);
-  const modules = moduleStarts(output, inputNames);
-  const inputs = inputNames
-    .map((p) => (isAbsolute(p) ? p : resolve(p)))
+  const inputNames = Object.keys(result.metafile.inputs).filter((p) => !isRecordingInput(p));
+  const modules = moduleStarts(output, inputNames, dirname(file));
+  const resolution = inputNames.map((p) => (isAbsolute(p) ? p : resolve(dirname(file), p)));
+  const impure = compiledImpurity(output);
+  const inputs = resolution
     .filter((p) => p !== apiPath && !p.includes("/node_modules/"))
     .map((p) => {
       const st = statSync(p);
       return { path: p, size: st.size, mtimeMs: st.mtimeMs, sha256: sha256Hex(readFileSync(p, "latin1")) };
     });
-  writeFileAtomic(indexFile, JSON.stringify({ api: apiStamp, bundle: bundleName, inputs, modules, sourceMap } satisfies BundleIndex));
-  return { bundle, modules, sourceMap: join(cacheDir, sourceMap) };
+  const index: BundleIndex = { format: INDEX_FORMAT, api: apiStamp, bundle: bundleName, inputs, resolution, impure, modules, sourceMap };
+  writeFileAtomic(indexFile, JSON.stringify(index));
+  return { bundle, modules, sourceMap: join(cacheDir, sourceMap), resolution, impure };
 }
 
 /** Whether esbuild says the definition cannot be CommonJS (top-level await, import.meta). */
@@ -213,13 +272,13 @@ function absoluteSources(mapText: string, outfile: string): string {
 }
 
 /** esbuild opens each module's code with a "// <input path>" line: where each input starts. */
-function moduleStarts(output: string, inputs: string[]): [number, string][] {
+function moduleStarts(output: string, inputs: string[], base: string): [number, string][] {
   const known = new Set(inputs);
   const starts: [number, string][] = [];
   const lines = output.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
-    if (line.startsWith("// ") && known.has(line.slice(3))) starts.push([i + 1, resolve(line.slice(3))]);
+    if (line.startsWith("// ") && known.has(line.slice(3))) starts.push([i + 1, resolve(base, line.slice(3))]);
   }
   return starts;
 }

@@ -2,6 +2,7 @@
 // overrides, environment and injected clients) and what it gets back for keys (SourceIdentity).
 
 import type { Store } from "@castle/cache";
+import type { FileRead } from "../load/record/stat-identity";
 
 export type SourcePhase = "download" | "extract" | "copy" | "fetch";
 
@@ -27,6 +28,8 @@ export interface SourceContext {
   signal?: AbortSignal;
   /** Give up on an http URL when no response or no byte arrives for this long. Default 30 000. */
   timeoutMs?: number;
+  /** Told what each digest of a local directory stat'ed (see LocalDigestOptions.onWalk). */
+  onLocalWalk?: (reads: FileRead[]) => void;
 }
 
 /** What a layer key uses for a source: a pin (http, git), or a content digest (local, inline). */

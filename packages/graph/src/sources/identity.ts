@@ -31,7 +31,9 @@ export function identityOf(source: Source, ctx: SourceContext, local: Partial<Lo
     case "inline":
       return `inline:${inlineDigest(spec.files)}`;
     case "local":
-      return `local:${digestLocalDir(spec.dir, { ignore: spec.ignore, statCacheDir: ctx.store.dir("stat-cache"), ...local }).digest}`;
+      return `local:${digestLocalDir(spec.dir, {
+        ignore: spec.ignore, statCacheDir: ctx.store.dir("stat-cache"), ...(ctx.onLocalWalk ? { onWalk: ctx.onLocalWalk } : {}), ...local,
+      }).digest}`;
     default:
       throw new Error(`unknown source type ${JSON.stringify(spec)}`);
   }

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { lstatSync, readdirSync, readlinkSync, statSync, type Stats } from "node:fs";
 import { resolve } from "node:path";
 import { entryRecord, hashFile as defaultHashFile } from "@castle/cache/store";
+import { identityOfStats, statIdentity, type FileRead } from "../load/record/stat-identity";
 import { SourceError } from "./errors";
 import { compileIgnore } from "./ignore";
 import { loadStatCache, saveStatCache, statCachePath, type CachedDir, type CachedStat } from "./stat-cache";
@@ -28,6 +29,10 @@ export interface LocalDigestOptions {
   racyMs?: number;
   /** Ignore the stat cache and hash every file (used after a snapshot saw a change). */
   rehashAll?: boolean;
+  /** Told, once the walk is done, what it stat'ed: the root (stat), then every directory and
+   * file it digested (lstat, taken before the file was read). Symlinks need none: one cannot
+   * change without its directory changing. */
+  onWalk?: (reads: FileRead[]) => void;
 }
 
 export interface LocalDigest {
@@ -63,6 +68,7 @@ export function digestLocalDir(dir: string, options: LocalDigestOptions): LocalD
     }
   };
   const entries: LocalEntry[] = [];
+  const reads: FileRead[] | undefined = options.onWalk ? [{ path: root, follow: true, identity: statIdentity(root, true) }] : undefined;
   let bytes = 0;
   let hashed = 0;
   let reused = 0;
@@ -88,6 +94,7 @@ export function digestLocalDir(dir: string, options: LocalDigestOptions): LocalD
       const isDir = st.isDirectory();
       if (ignored(path, isDir)) continue;
       const mode = st.mode & 0o7777;
+      if (reads && (isDir || st.isFile())) reads.push({ path: abs, follow: false, identity: identityOfStats(st) });
       if (isDir) {
         entries.push({ kind: "dir", path, mode });
         record(entryRecord({ kind: "dir", path, mode, opaque: false }));
@@ -130,6 +137,7 @@ export function digestLocalDir(dir: string, options: LocalDigestOptions): LocalD
     }
   }
   hash.update(pending);
+  if (reads) options.onWalk?.(reads);
   return { digest: hash.digest("hex"), entries, bytes, hashed };
 }
 

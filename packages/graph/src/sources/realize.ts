@@ -87,7 +87,9 @@ async function realizeLocal(source: Source, ctx: SourceContext): Promise<string>
   let lastError: unknown;
   for (let attempt = 0; attempt < 2; attempt++) {
     throwIfAborted(ctx.signal, `realizing ${source.name}`);
-    const local = digestLocalDir(spec.dir, { ignore: spec.ignore, statCacheDir, rehashAll: attempt > 0 });
+    const local = digestLocalDir(spec.dir, {
+      ignore: spec.ignore, statCacheDir, rehashAll: attempt > 0, ...(ctx.onLocalWalk ? { onWalk: ctx.onLocalWalk } : {}),
+    });
     const key = sourceKey(`local:${local.digest}`);
     const hit = ctx.store.lookup(key);
     if (hit) return hit.digest;
