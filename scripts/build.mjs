@@ -12,14 +12,17 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** C programs: each folder has a Makefile whose default target builds it. */
-const nativeDirs = ["packages/sandbox/helper", "packages/cache/native"];
+const nativeDirs = ["packages/sandbox/helper", "packages/cache/native", "packages/cli/launcher"];
+
+/** The node running this build: the castle launcher falls back to it when none is on PATH. */
+const nodeFallback = /^[\w/.+-]+$/.test(process.execPath) ? [`CASTLE_NODE=${process.execPath}`] : [];
 
 function compileNative() {
   for (const dir of nativeDirs) {
     const abs = join(root, dir);
     if (!existsSync(join(abs, "Makefile"))) continue;
     try {
-      execFileSync("make", ["-s", "-C", abs], { stdio: "inherit" });
+      execFileSync("make", ["-s", "-C", abs, ...nodeFallback], { stdio: "inherit" });
     } catch (error) {
       const missing = error && error.code === "ENOENT";
       console.error(

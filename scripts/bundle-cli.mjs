@@ -7,7 +7,9 @@
 //   to load, and isomorphic-git (ES modules, code-split so they share their common parts);
 // - api.mjs, the definition API that castle.ts files import as "castle";
 // - unpack-thread.cjs, the unpacker's worker thread;
-// - copies of the C programs beside them.
+// - copies of the C programs beside them, and `castle`, the native launcher the bin points at
+//   (packages/cli/launcher: a cached `castle run` starts the sandbox without Node; everything
+//   else it hands to castle.cjs).
 
 import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -97,7 +99,7 @@ export async function bundleCli(root) {
     outfile: join(dist, "unpack-thread.cjs"),
   });
   chmodSync(join(dist, "castle.cjs"), 0o755);
-  for (const binary of ["packages/sandbox/helper/castle-sandbox", "packages/cache/native/castle-treeutil"]) {
+  for (const binary of ["packages/sandbox/helper/castle-sandbox", "packages/cache/native/castle-treeutil", "packages/cli/launcher/castle"]) {
     const from = join(root, binary);
     if (!existsSync(from)) continue;
     const to = join(dist, binary.split("/").pop());

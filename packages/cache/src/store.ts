@@ -5,11 +5,11 @@ export { openStore, defaultStoreRoot, LocalStore, writeFileAtomic, type CorruptT
 export { LowerStores, lowerStoreRoots } from "./store/lower-stores";
 export { digestTree, entryRecord, hashFile, type TreeDigest } from "./store/digest-tree";
 export { walkTree } from "./store/walk-tree";
-export { recordRoot, readRoots, type RootRecord } from "./store/roots";
+export { recordRoot, readRoots, rootPath, type RootRecord } from "./store/roots";
 export { pinLayers, pinnedClaim, readPins, type LayerPin, type Pinned } from "./store/pins";
 export { processLives, processStart } from "./store/process-start";
 export { ownedName, removeDeadOwners } from "./store/owned-names";
-export { pruneStore, pruneGeneration, useStore, diskUsage, type PruneOptions, type PruneResult } from "./store/prune";
+export { pruneStore, pruneGeneration, pruneGenerationPath, useStore, diskUsage, type PruneOptions, type PruneResult } from "./store/prune";
 export { LocalStoreClaim } from "./store/store-claim";
 export { verifyStore, type VerifyResult } from "./store/verify";
 export { removeTree } from "./store/remove-tree";

@@ -5,8 +5,9 @@
 import { existsSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isCastleError, messageOf } from "@castle/errors";
 import { EXIT, EXIT_TABLE, exitCodeFor } from "./context/exit-codes";
+import { rememberLaunchEnv } from "./context/launch-env";
+import { formatError } from "./context/report-error";
 import { UsageError } from "./context/usage-error";
 
 const COMMANDS: Record<string, () => Promise<{ main(argv: string[]): Promise<number> }>> = {
@@ -101,19 +102,13 @@ declare const CASTLE_VERSION: string;
 
 function report(error: unknown): number {
   const verbose = process.argv.includes("-v") || process.argv.includes("--verbose") || Boolean(process.env.CASTLE_DEBUG);
-  if (isCastleError(error)) {
-    process.stderr.write(`castle: ${error.message}\n`);
-    if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
-    if (verbose && error.cause) process.stderr.write(`cause: ${String((error.cause as Error).stack ?? error.cause)}\n`);
-  } else {
-    process.stderr.write(`castle: internal error: ${messageOf(error)}\n`);
-    process.stderr.write(`${(error as Error)?.stack ?? ""}\nplease report this with the command you ran\n`);
-  }
+  process.stderr.write(formatError(error, verbose));
   return exitCodeFor(error);
 }
 
 /** Runs the command line and exits with its status: called by the launcher, or below from source. */
 export function cli(argv: string[] = process.argv.slice(2)): void {
+  rememberLaunchEnv();
   locateOwnFiles();
   // Node 20 is Castle's supported runtime; the AWS SDK's notice about its future plans is noise here.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";

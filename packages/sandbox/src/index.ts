@@ -19,4 +19,5 @@ export {
   SandboxAbortedError,
   SandboxEnterError,
   type EnterFailure,
+  errorFromStatus,
 } from "./errors";

@@ -55,14 +55,19 @@ export function useStore(store: Store, onWait?: () => void): Promise<HeldLock> {
 /** How many prunes have started and finished: odd while one runs (or after one died). */
 export function pruneGeneration(store: Store): number {
   try {
-    return Number.parseInt(readFileSync(join(store.dir("locks"), "prune-generation"), "utf8"), 10) || 0;
+    return Number.parseInt(readFileSync(pruneGenerationPath(store), "utf8"), 10) || 0;
   } catch {
     return 0;
   }
 }
 
+/** The file holding the prune generation (missing: 0). */
+export function pruneGenerationPath(store: Store): string {
+  return join(store.dir("locks"), "prune-generation");
+}
+
 function setPruneGeneration(store: Store, generation: number): void {
-  writeFileAtomic(join(store.dir("locks"), "prune-generation"), `${generation}\n`, { durable: false });
+  writeFileAtomic(pruneGenerationPath(store), `${generation}\n`, { durable: false });
 }
 
 /** Removes what no recent or named system needs, once no build is running (see above). */

@@ -19,7 +19,7 @@ export interface RootRecord {
  * only touched: its mtime says when it was last used, and a fully cached run writes nothing.
  */
 export function recordRoot(store: Store, system: string, records: KeyRecord[]): void {
-  const file = join(store.dir("roots"), `${encodeURIComponent(system)}.json`);
+  const file = rootPath(store, system);
   const root: RootRecord = {
     system,
     usedAt: new Date().toISOString(),
@@ -37,6 +37,11 @@ export function recordRoot(store: Store, system: string, records: KeyRecord[]): 
     }
   }
   writeFileAtomic(file, JSON.stringify(root) + "\n", { durable: false });
+}
+
+/** The file holding a system's root. */
+export function rootPath(store: Store, system: string): string {
+  return join(store.dir("roots"), `${encodeURIComponent(system)}.json`);
 }
 
 function sameLayers(a: RootRecord, b: RootRecord): boolean {

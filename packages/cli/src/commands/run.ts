@@ -9,7 +9,9 @@ import { reservedPaths } from "../inside/system-mounts";
 import { parseCommand, splitCommand, SYSTEM_OPTIONS, SYSTEM_OPTIONS_HELP, systemFlags } from "../context/options";
 import { buildPrepared, prepareSystem } from "../context/prepare";
 import { parseLimits } from "../context/resources";
+import { launchEnv } from "../context/launch-env";
 import { runSystem } from "../context/run-system";
+import { recordFastPath } from "../fastpath/record-run";
 import { UsageError } from "../context/usage-error";
 
 export const RUN_OPTIONS = {
@@ -104,6 +106,11 @@ export async function main(argv: string[], shell?: { help: string }): Promise<nu
       importCaches: flags.importCaches,
       trustedKeys: flags.config["cache.trustedKeys"].value ?? [],
       sourceTree: (source) => pinnedSourceTree(prepared.graph, prepared.store, source, "CASTLE_OVERRIDE_UNKNOWN", `system ${system.name}: edit`),
+      // What the native launcher needs to start this system again without Node (fastpath/).
+      onStarted: (facts) => {
+        const why = recordFastPath({ argv: process.argv.slice(2), prepared, outcome, facts, startedAtMs: performance.timeOrigin });
+        if (why && launchEnv().CASTLE_FASTPATH_DEBUG) process.stderr.write(`castle: fast path: no entry: ${why}\n`);
+      },
     });
   } finally {
     pin.release();

@@ -5,15 +5,16 @@
 // the sandbox's own pty and raise the signal inside.) SIGUSR1 is Node's debugger's; SIGKILL and
 // SIGSTOP cannot be caught.
 
-const FORWARDED: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR2"];
+/** Also what the fast path passes on (fastpath/record-run.ts records it in each entry). */
+export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR2"];
 
 /** Forwards signals to `target` until the returned function is called. */
 export function forwardSignals(target: { kill(signal: NodeJS.Signals): unknown }): () => void {
   const forward = (signal: NodeJS.Signals) => {
     target.kill(signal);
   };
-  for (const signal of FORWARDED) process.on(signal, forward);
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
   return () => {
-    for (const signal of FORWARDED) process.off(signal, forward);
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
   };
 }

@@ -61,6 +61,11 @@ export class InstanceRegistry {
     this.dir = ensureDir(join(stateDir, "instances"), "state");
   }
 
+  /** Where instance entries live (the fast path registers its own there, see fastpath/). */
+  get directory(): string {
+    return this.dir;
+  }
+
   newId(system: string): string {
     // A name, not a secret: Math.random spares the run the start-up of crypto's generator.
     return `${system}-${Math.floor(Math.random() * 0x100_0000).toString(16).padStart(6, "0")}`;

@@ -7,8 +7,8 @@ import { isatty } from "node:tty";
 import { pinnedClaim, type CorruptTree, type LayerPin, type LocalStore, type Remote, type StoreClaim } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
 import {
-  buildGraph, buildSystem, loadDefinition, normaliseSourceName, parseOverrides, type BuildOutcome, type LayerGraph,
-  type LoadedDefinition,
+  buildGraph, buildSystem, loadDefinition, normaliseSourceName, parseOverrides, type BuildOutcome, type FileRead,
+  type LayerGraph, type LoadedDefinition,
 } from "@castle/graph";
 import { spawn } from "@castle/sandbox";
 import { editOverrides } from "../inside/inside-info";
@@ -29,6 +29,8 @@ export interface PreparedSystem {
   flags: SystemFlags;
   /** For a build: its claim on the store against a prune, begun before the first look-up. */
   claim?: StoreClaim;
+  /** What the build's walks of local sources stat'ed (for the fast path, see fastpath/). */
+  localReads: FileRead[];
 }
 
 /** Finds, loads and checks a system; `forBuild` also begins the build's claim on the store. */
@@ -53,7 +55,7 @@ export async function prepareSystem(positionals: string[], flags: SystemFlags, c
       });
     }
   }
-  return { store, location, loaded, graph, overrides, flags, ...(claim ? { claim } : {}) };
+  return { store, location, loaded, graph, overrides, flags, localReads: [], ...(claim ? { claim } : {}) };
 }
 
 function warnCorrupt(tree: CorruptTree): void {
@@ -159,7 +161,7 @@ export async function buildPrepared(prepared: PreparedSystem, options: BuildPrep
       claim: options.pin ? pinnedClaim(claim, options.pin) : claim,
       sandbox: { spawn },
       onEvent: (event) => progress.onEvent(event),
-      sources: { overrides: prepared.overrides, env: sourceEnv(flags.config) },
+      sources: { overrides: prepared.overrides, env: sourceEnv(flags.config), onLocalWalk: (reads) => prepared.localReads.push(...reads) },
       jobs: flags.jobs,
       buildLimits: flags.buildLimits,
       remote: remotes.imports,

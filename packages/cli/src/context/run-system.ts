@@ -15,11 +15,22 @@ import type { UserMount } from "../inside/mount-flags";
 import { prepareInside } from "../inside/prepare-inside";
 import { CASTLE_MOUNT } from "../inside/runtime";
 import { forwardSignals } from "./forward-signals";
-import { InstanceRegistry, type SystemClaim } from "./instances";
+import { InstanceRegistry, type Instance, type SystemClaim } from "./instances";
 import type { DefinitionLocation } from "./locate-definition";
 import { castlePaths, ensureDir } from "./paths";
 import { unenforcedWarning } from "./resources";
-import { systemUpper } from "./system-state";
+import { systemUpper, type UpperDir } from "./system-state";
+
+/** What a run decided, for the fast path to replay (see fastpath/record-run.ts). */
+export interface RunFacts {
+  spec: SandboxSpec;
+  /** The instance record's fields besides id, pid, initPid, pidStart and startedAt. */
+  instance: Omit<Instance, "id" | "pid" | "initPid" | "pidStart" | "startedAt">;
+  instancesDir: string;
+  state: UpperDir;
+  /** The one path whose existence the spec's cwd depended on (the layers beneath never change). */
+  cwdCheck?: { path: string; exists: boolean };
+}
 
 export interface RunRequest {
   system: System;
@@ -45,6 +56,8 @@ export interface RunRequest {
   trustedKeys: string[];
   /** A declared source's pinned files as a tree in the store. */
   sourceTree: (name: string) => Promise<string>;
+  /** Called once the command runs and its instance is registered. */
+  onStarted?: (facts: RunFacts) => void;
 }
 
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -85,6 +98,8 @@ async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: s
     throw error;
   }
   for (const note of inside.notes) warn(note);
+  // Decided before the command runs (it may create or remove the directory).
+  const cwdIn = existsInRoot(system.cwd, [inside.bottom, ...request.outcome.lowers], state.upper);
   const spec: SandboxSpec = {
     // Castle's bottom layer holds every mount point, so none is written into the system's files.
     root: { lowers: [inside.bottom, ...request.outcome.lowers], upper: state.upper, work: state.work },
@@ -99,7 +114,7 @@ async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: s
       ...system.env,
       ...request.env,
     },
-    cwd: existsInRoot(system.cwd, [inside.bottom, ...request.outcome.lowers], state.upper) ? system.cwd : "/",
+    cwd: cwdIn.exists ? system.cwd : "/",
     hostname: system.hostname,
     network: request.network,
     tty,
@@ -109,16 +124,17 @@ async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: s
   const warning = unenforcedWarning(child.limits);
   if (warning) process.stderr.write(warning);
   const stopForwarding = forwardSignals(child);
+  const instance: RunFacts["instance"] = {
+    system: system.name, command: argv, definition: request.definition,
+    env: spec.env!, cwd: spec.cwd!, ...(child.limits?.rlimits ? { rlimits: child.limits.rlimits } : {}),
+    ...(child.limits?.cgroups.length ? { cgroups: child.limits.cgroups } : {}),
+    ...(inside.inside ? { inside: inside.inside } : {}),
+  };
   try {
     const started = await child.started;
     claim?.started(child.pid);
-    registry.add({
-      id, system: system.name, pid: child.pid, initPid: started.initPid, command: argv,
-      startedAt: new Date().toISOString(), definition: request.definition,
-      env: spec.env!, cwd: spec.cwd!, ...(child.limits?.rlimits ? { rlimits: child.limits.rlimits } : {}),
-      ...(child.limits?.cgroups.length ? { cgroups: child.limits.cgroups } : {}),
-      ...(inside.inside ? { inside: inside.inside } : {}),
-    });
+    registry.add({ id, pid: child.pid, initPid: started.initPid, startedAt: new Date().toISOString(), ...instance });
+    request.onStarted?.({ spec, instance, instancesDir: registry.directory, state, ...(cwdIn.check ? { cwdCheck: cwdIn.check } : {}) });
     const exit = await child.wait();
     return exit.code;
   } catch (error) {
@@ -153,6 +169,10 @@ export function commandError(error: unknown, argv: string[], where: string): unk
   return error;
 }
 
-function existsInRoot(path: string, lowers: string[], upper: string): boolean {
-  return [upper, ...lowers].some((dir) => existsSync(join(dir, path)));
+/** Whether path exists in the composed root; `check` is what the answer can change with: the
+ * upper's copy, when no layer beneath (which never change) decides it. */
+function existsInRoot(path: string, lowers: string[], upper: string): { exists: boolean; check?: RunFacts["cwdCheck"] } {
+  if (lowers.some((dir) => existsSync(join(dir, path)))) return { exists: true };
+  const exists = existsSync(join(upper, path));
+  return { exists, check: { path: join(upper, path), exists } };
 }

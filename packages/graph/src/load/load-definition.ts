@@ -211,7 +211,7 @@ async function compile(
     // "castle" always means the running Castle; a definition may import packages of its own.
     alias: { castle: apiPath },
     // Node's built-ins become views that record what the definition reads (record/).
-    plugins: [recordingPlugin()],
+    plugins: [recordingPlugin(apiPath)],
     ...(format === "esm"
       ? { banner: { js: ESM_BANNER } }
       : {

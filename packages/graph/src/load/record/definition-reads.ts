@@ -165,6 +165,11 @@ export class DefinitionRecorder {
     return this.views.get(bare);
   }
 
+  /** The real module, for Castle's own API bundled into the definition. */
+  realBuiltin(name: string): unknown {
+    return realRequire(`node:${name}`);
+  }
+
   /** The bundle's own `require`: anything it still loads at run time is not recorded. */
   guardRequire(require: NodeJS.Require): NodeJS.Require {
     const guarded = ((id: string) => {

@@ -11,16 +11,21 @@ import type { Plugin } from "esbuild";
 const NAMESPACE = "castle-builtin";
 const RECORDER_EXPR = 'globalThis[Symbol.for("castle.definition.recorder")]';
 
-/** Resolves built-in modules to the recorder's views. */
-export function recordingPlugin(): Plugin {
+/** Resolves built-in modules to the recorder's views, except in Castle's own API module
+ * (bundled: it is Castle's code, and what it reads is Castle's to know). */
+export function recordingPlugin(apiPath: string): Plugin {
   return {
     name: "castle-recording",
     setup(build) {
-      build.onResolve({ filter: /^(node:)?[a-z_]+(\/[a-z_]+)?$/ }, (args) =>
-        isBuiltin(args.path) ? { path: args.path.replace(/^node:/, ""), namespace: NAMESPACE } : undefined,
-      );
+      build.onResolve({ filter: /^(node:)?[a-z_]+(\/[a-z_]+)?$/ }, (args) => {
+        if (!isBuiltin(args.path)) return undefined;
+        const name = args.path.replace(/^node:/, "");
+        return { path: args.importer === apiPath ? `real/${name}` : name, namespace: NAMESPACE };
+      });
       build.onLoad({ filter: /.*/, namespace: NAMESPACE }, (args) => ({
-        contents: `module.exports = ${RECORDER_EXPR}.builtin(${JSON.stringify(args.path)});`,
+        contents: args.path.startsWith("real/")
+          ? `module.exports = ${RECORDER_EXPR}.realBuiltin(${JSON.stringify(args.path.slice(5))});`
+          : `module.exports = ${RECORDER_EXPR}.builtin(${JSON.stringify(args.path)});`,
         loader: "js",
       }));
     },

@@ -1,0 +1,143 @@
+/* launcher.h: what the parts of the `castle` launcher share: the fast-path entry as typed ops
+ * (entry.c reads it), the checks against the world and the replayed preparation (world.c), the
+ * run of the sandbox helper (run.c), the little JSON reader for instance records and status
+ * lines (json.c), and the one error family with its fall-through to Node (util.c). */
+#pragma once
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define NORETURN __attribute__((noreturn))
+#define PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Caps on what an entry may hold (Node writes far less). */
+#define ENTRY_MAX_BYTES (16u << 20)
+#define ENTRY_MAX_ITEMS 1000000u
+#define ENTRY_MAX_SIGNALS 16
+
+/* ---- the entry (entry.c) ---- */
+
+/* A stat identity as Node reports it (numbers as doubles: Node's own precision). */
+struct identity {
+  bool absent;
+  double dev, ino, mode, size, mtime_ms, ctime_ms;
+};
+
+struct file_check {
+  const char *path;
+  bool follow;
+  struct identity id;
+};
+
+struct env_check {
+  const char *name;
+  const char *value; /* NULL: must be unset */
+};
+
+struct exists_check {
+  const char *path;
+  bool exists;
+};
+
+struct error_text {
+  int status, exit;
+  const char *prefix, *suffix;
+  bool with_message;
+};
+
+struct entry {
+  /* key: the invocation answered */
+  const char *dir;
+  bool tty;
+  size_t argc;
+  const char **argv;
+  struct identity node;
+  struct env_check *env;
+  size_t n_env;
+  const char **prefixes;
+  size_t n_prefixes;
+  const char *cwd; /* NULL: any */
+  struct file_check *files;
+  size_t n_files;
+  const char *generation_file;
+  uint64_t generation;
+  const char **trees;
+  size_t n_trees;
+  const char *root_file, *root_prefix, *root_suffix;
+  const char *busy_dir, *busy_system;
+  const char *upper, *work, *nested;
+  struct exists_check *exists;
+  size_t n_exists;
+  const char *helper;
+  int forward[ENTRY_MAX_SIGNALS], ignore[ENTRY_MAX_SIGNALS];
+  size_t n_forward, n_ignore;
+  const char *instance_dir, *instance_system, *instance_fields;
+  struct error_text errors[3];
+  size_t n_errors;
+  const char *spec;
+  size_t spec_len;
+};
+
+/* Parses buf (NUL-terminated after len) into e, pointing into buf; false (with why) if damaged. */
+bool entry_parse(char *buf, size_t len, struct entry *e, const char **why);
+/* "SIGTERM" -> 15; 0 if unknown. */
+int signal_number(const char *name);
+
+/* ---- the world (world.c) ---- */
+
+/* NULL when everything the entry recorded still holds; else why not (a static or allocated string). */
+const char *world_check(const struct entry *e, const struct identity *node);
+/* Replays what the normal run does before it starts the sandbox: touch the root, make the state
+ * dirs, empty the work dir, then check no prune started. NULL when done, else why not. */
+const char *world_prepare(const struct entry *e);
+bool identity_of(const char *path, bool follow, struct identity *out);
+
+/* ---- the run (run.c) ---- */
+
+/* Starts the helper on the entry's spec, registers the instance, passes signals on; returns the
+ * exit status the normal path would (printing its error text when the helper reports one). */
+int run_sandbox(const struct entry *e);
+
+/* ---- JSON (json.c) ---- */
+
+/* Calls field() for each member of the top-level object in text (string values unescaped,
+ * numbers and other values as their raw text); false if text is not an object. */
+typedef void (*json_field_fn)(void *ctx, const char *key, const char *value, bool is_string);
+bool json_object_fields(const char *text, json_field_fn field, void *ctx);
+/* JSON string body for s (no quotes) into out; false if it does not fit. */
+bool json_escape(char *out, size_t size, const char *s);
+
+/* ---- errors and the fall-through (util.c) ---- */
+
+/* Where the fall-through goes: node and the bundle's castle.cjs. */
+void fallthrough_init(char **argv, const char *node, const char *script, bool debug);
+/* The normal path takes over (exec node on the bundle) because of `why`. Only before anything
+ * was changed that the normal path would not change the same way. */
+NORETURN void miss(const char *fmt, ...) PRINTF(1, 2);
+/* Castle failed after the fast path took over: `castle: <what>[: <errno>]`, exit 1. */
+NORETURN void die(const char *fmt, ...) PRINTF(1, 2);
+NORETURN void die_errno(const char *fmt, ...) PRINTF(1, 2);
+/* Prints "castle: fast path: <what>" when CASTLE_FASTPATH_DEBUG is set. */
+void debug_note(const char *fmt, ...) PRINTF(1, 2);
+
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) PRINTF(1, 2);
+void *xrealloc(void *p, size_t size);
+/* Reads a whole file (NUL-terminated) up to max bytes; NULL with errno set on failure. */
+char *read_file(const char *path, size_t max, size_t *len);
+bool write_all(int fd, const void *buf, size_t len);
+void closep(int *fd);
+void freep(void *p);
+#define autoclose __attribute__((cleanup(closep)))
+#define autofree __attribute__((cleanup(freep)))

@@ -1,0 +1,154 @@
+/* util.c: the launcher's one error family — miss() hands the command to the normal path (node
+ * on the bundle, with the same arguments and environment), die() reports a failure after the
+ * fast path took over — the debug notes, and checked allocation and I/O helpers. */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+
+#include "launcher.h"
+
+static char **fall_argv;
+static const char *fall_node, *fall_script;
+static bool fall_debug;
+
+void fallthrough_init(char **argv, const char *node, const char *script, bool debug) {
+  fall_argv = argv;
+  fall_node = node;
+  fall_script = script;
+  fall_debug = debug;
+}
+
+static void vnote(const char *prefix, const char *fmt, va_list ap) PRINTF(2, 0);
+static void vnote(const char *prefix, const char *fmt, va_list ap) {
+  char line[1024];
+  int n = snprintf(line, sizeof line, "castle: %s", prefix);
+  if (n < 0) return;
+  int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+  if (m < 0) return;
+  size_t len = strlen(line);
+  if (len + 1 < sizeof line) line[len++] = '\n';
+  (void)!write(STDERR_FILENO, line, len);
+}
+
+void debug_note(const char *fmt, ...) {
+  if (!fall_debug) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vnote("fast path: ", fmt, ap);
+  va_end(ap);
+}
+
+void miss(const char *fmt, ...) {
+  if (fall_debug) {
+    va_list ap;
+    va_start(ap, fmt);
+    vnote("fast path: not taken: ", fmt, ap);
+    va_end(ap);
+  }
+  if (fall_node == NULL) die("cannot find node to run Castle (put Node 20 on PATH)");
+  size_t argc = 0;
+  while (fall_argv[argc] != NULL) argc++;
+  /* node <bundle>/castle.cjs <the same arguments> */
+  char **argv = calloc(argc + 2, sizeof *argv);
+  if (argv == NULL) die("out of memory");
+  argv[0] = (char *)fall_node;
+  argv[1] = (char *)fall_script;
+  for (size_t i = 1; i < argc; i++) argv[i + 1] = fall_argv[i];
+  execv(fall_node, argv);
+  die_errno("cannot start %s", fall_node);
+}
+
+static NORETURN void vdie(int err, const char *fmt, va_list ap) PRINTF(2, 0);
+static NORETURN void vdie(int err, const char *fmt, va_list ap) {
+  char line[1024];
+  int n = vsnprintf(line, sizeof line, fmt, ap);
+  size_t used = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+  if (err != 0 && used < sizeof line) snprintf(line + used, sizeof line - used, ": %s", strerror(err));
+  dprintf(STDERR_FILENO, "castle: %s\n", line);
+  exit(1);
+}
+
+void die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vdie(0, fmt, ap);
+}
+
+void die_errno(const char *fmt, ...) {
+  int err = errno;
+  va_list ap;
+  va_start(ap, fmt);
+  vdie(err, fmt, ap);
+}
+
+char *xstrdup(const char *s) {
+  char *p = strdup(s);
+  if (p == NULL) die("out of memory");
+  return p;
+}
+
+char *xasprintf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *out = NULL;
+  int n = vasprintf(&out, fmt, ap);
+  va_end(ap);
+  if (n < 0) die("out of memory");
+  return out;
+}
+
+void *xrealloc(void *p, size_t size) {
+  void *q = realloc(p, size == 0 ? 1 : size);
+  if (q == NULL) die("out of memory");
+  return q;
+}
+
+char *read_file(const char *path, size_t max, size_t *len) {
+  autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  struct stat st;
+  if (fstat(fd, &st) < 0) return NULL;
+  if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+    errno = EFBIG;
+    return NULL;
+  }
+  size_t size = (size_t)st.st_size, got = 0;
+  char *buf = xrealloc(NULL, size + 1);
+  while (got < size) {
+    ssize_t n = read(fd, buf + got, size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : EIO; /* shorter than its size: changing under us */
+      free(buf);
+      errno = err;
+      return NULL;
+    }
+    got += (size_t)n;
+  }
+  buf[size] = '\0';
+  if (len != NULL) *len = size;
+  return buf;
+}
+
+bool write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    len -= (size_t)n;
+  }
+  return true;
+}
+
+void closep(int *fd) {
+  if (*fd >= 0) {
+    int saved = errno;
+    close(*fd);
+    errno = saved;
+    *fd = -1;
+  }
+}
+
+void freep(void *p) { free(*(void **)p); }
