@@ -74,7 +74,8 @@ static bool identity(struct cursor *c, struct identity *out) {
     char *end;
     errno = 0;
     *fields[i] = strtod(s, &end);
-    if (errno != 0 || end == s || !isfinite(*fields[i]) || *end != (i + 1 < N_ELEMENTS(fields) ? ':' : '\0')) {
+    if (errno != 0 || end == s || !isfinite(*fields[i]) ||
+        *end != (i + 1 < N_ELEMENTS(fields) ? ':' : '\0')) {
       c->why = "the entry holds a bad identity";
       return false;
     }
@@ -97,7 +98,7 @@ static const struct {
   const char *name;
   int number;
 } SIGNALS[] = {
-    {"SIGHUP", SIGHUP},   {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT}, {"SIGTERM", SIGTERM},
+    {"SIGHUP", SIGHUP},   {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT},   {"SIGTERM", SIGTERM},
     {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}, {"SIGWINCH", SIGWINCH}, {"SIGCONT", SIGCONT},
     {"SIGTSTP", SIGTSTP}, {"SIGALRM", SIGALRM},
 };
@@ -139,8 +140,8 @@ bool entry_parse(char *buf, size_t len, struct entry *e, const char **why) {
     *why = "the entry is not castle-fastpath/1";
     return false;
   }
-  bool have_key = false, have_node = false, have_generation = false, have_root = false, have_busy = false,
-       have_upper = false, have_signals = false, have_instance = false;
+  bool have_key = false, have_node = false, have_generation = false, have_root = false,
+       have_busy = false, have_upper = false, have_signals = false, have_instance = false;
   for (;;) {
     const char *op = next(&c);
     if (op == NULL) break;
@@ -197,7 +198,8 @@ bool entry_parse(char *buf, size_t len, struct entry *e, const char **why) {
     } else if (strcmp(op, "helper") == 0) {
       e->helper = next(&c);
     } else if (strcmp(op, "signals") == 0) {
-      have_signals = signal_list(&c, e->forward, &e->n_forward) && signal_list(&c, e->ignore, &e->n_ignore);
+      have_signals =
+          signal_list(&c, e->forward, &e->n_forward) && signal_list(&c, e->ignore, &e->n_ignore);
     } else if (strcmp(op, "instance") == 0) {
       e->instance_dir = next(&c);
       e->instance_system = next(&c);
@@ -231,8 +233,8 @@ bool entry_parse(char *buf, size_t len, struct entry *e, const char **why) {
         c.why = "the entry does not end after its spec";
         break;
       }
-      if (!have_key || !have_node || !have_generation || !have_root || !have_busy || !have_upper || !have_signals ||
-          !have_instance || e->helper == NULL || e->n_errors == 0) {
+      if (!have_key || !have_node || !have_generation || !have_root || !have_busy || !have_upper ||
+          !have_signals || !have_instance || e->helper == NULL || e->n_errors == 0) {
         c.why = "the entry lacks an op";
         break;
       }

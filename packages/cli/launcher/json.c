@@ -70,17 +70,32 @@ static const char *string(const char *p, char **out) {
     char esc = *p++;
     unsigned cp;
     switch (esc) {
-      case '"': case '\\': case '/': buf[n++] = esc; break;
-      case 'b': buf[n++] = '\b'; break;
-      case 'f': buf[n++] = '\f'; break;
-      case 'n': buf[n++] = '\n'; break;
-      case 'r': buf[n++] = '\r'; break;
-      case 't': buf[n++] = '\t'; break;
+      case '"':
+      case '\\':
+      case '/':
+        buf[n++] = esc;
+        break;
+      case 'b':
+        buf[n++] = '\b';
+        break;
+      case 'f':
+        buf[n++] = '\f';
+        break;
+      case 'n':
+        buf[n++] = '\n';
+        break;
+      case 'r':
+        buf[n++] = '\r';
+        break;
+      case 't':
+        buf[n++] = '\t';
+        break;
       case 'u': {
         if (!hex4(p, &cp)) goto bad;
         p += 4;
         unsigned low;
-        if (cp >= 0xd800 && cp < 0xdc00 && p[0] == '\\' && p[1] == 'u' && hex4(p + 2, &low) && low >= 0xdc00 && low < 0xe000) {
+        if (cp >= 0xd800 && cp < 0xdc00 && p[0] == '\\' && p[1] == 'u' && hex4(p + 2, &low) &&
+            low >= 0xdc00 && low < 0xe000) {
           cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
           p += 6;
         }

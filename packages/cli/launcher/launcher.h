@@ -1,7 +1,8 @@
 /* launcher.h: what the parts of the `castle` launcher share: the fast-path entry as typed ops
  * (entry.c reads it), the checks against the world and the replayed preparation (world.c), the
  * run of the sandbox helper (run.c), the little JSON reader for instance records and status
- * lines (json.c), and the one error family with its fall-through to Node (util.c). */
+ * lines (json.c), and the fall-through to Node (util.c). Failures after the fast path took over
+ * go through Castle's one error family (native/die.h): "castle: <what>", exit 1. */
 #pragma once
 
 #ifndef _GNU_SOURCE
@@ -17,8 +18,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define NORETURN __attribute__((noreturn))
-#define PRINTF(f, a) __attribute__((format(printf, f, a)))
+#include "die.h" /* the error family of Castle's C programs: die, die_errno… (native/) */
+
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Caps on what an entry may hold (Node writes far less). */
@@ -96,7 +97,8 @@ int signal_number(const char *name);
 
 /* ---- the world (world.c) ---- */
 
-/* NULL when everything the entry recorded still holds; else why not (a static or allocated string). */
+/* NULL when everything the entry recorded still holds; else why not (a static or allocated string).
+ */
 const char *world_check(const struct entry *e, const struct identity *node);
 /* Replays what the normal run does before it starts the sandbox: touch the root, make the state
  * dirs, empty the work dir, then check no prune started. NULL when done, else why not. */
@@ -118,16 +120,13 @@ bool json_object_fields(const char *text, json_field_fn field, void *ctx);
 /* JSON string body for s (no quotes) into out; false if it does not fit. */
 bool json_escape(char *out, size_t size, const char *s);
 
-/* ---- errors and the fall-through (util.c) ---- */
+/* ---- the fall-through and helpers (util.c) ---- */
 
 /* Where the fall-through goes: node and the bundle's castle.cjs. */
 void fallthrough_init(char **argv, const char *node, const char *script, bool debug);
 /* The normal path takes over (exec node on the bundle) because of `why`. Only before anything
  * was changed that the normal path would not change the same way. */
 NORETURN void miss(const char *fmt, ...) PRINTF(1, 2);
-/* Castle failed after the fast path took over: `castle: <what>[: <errno>]`, exit 1. */
-NORETURN void die(const char *fmt, ...) PRINTF(1, 2);
-NORETURN void die_errno(const char *fmt, ...) PRINTF(1, 2);
 /* Prints "castle: fast path: <what>" when CASTLE_FASTPATH_DEBUG is set. */
 void debug_note(const char *fmt, ...) PRINTF(1, 2);
 

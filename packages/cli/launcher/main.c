@@ -25,7 +25,8 @@ static const char *find_node(void) {
     if (*dir == '\0') continue;
     char *candidate = xasprintf("%s/node", dir);
     struct stat st;
-    if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) && access(candidate, X_OK) == 0) return candidate;
+    if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) && access(candidate, X_OK) == 0)
+      return candidate;
     free(candidate);
   }
   return CASTLE_NODE_FALLBACK[0] != '\0' ? CASTLE_NODE_FALLBACK : NULL;
@@ -93,6 +94,7 @@ static char *store_root(void) {
 }
 
 int main(int argc, char **argv) {
+  die_program("castle", 1);
   /* 0. Where the normal path is, for everything the fast path does not answer. */
   autofree char *dist = own_dir();
   autofree char *script = xasprintf("%s/castle.cjs", dist);
@@ -105,8 +107,10 @@ int main(int argc, char **argv) {
   /* 1. Only `castle run <dir>` and `castle run <dir> -- command...` (fastpath/entry-key.ts). */
   if (argc < 3 || strcmp(argv[1], "run") != 0) miss("not a `castle run <dir>`");
   const char *target = argv[2];
-  if (target[0] == '\0' || target[0] == '-' || strstr(target, "://") != NULL) miss("not a `castle run <dir>`");
-  if (argc > 3 && (strcmp(argv[3], "--") != 0 || argc == 4)) miss("options or a branch: the normal path reads them");
+  if (target[0] == '\0' || target[0] == '-' || strstr(target, "://") != NULL)
+    miss("not a `castle run <dir>`");
+  if (argc > 3 && (strcmp(argv[3], "--") != 0 || argc == 4))
+    miss("options or a branch: the normal path reads them");
   char **command = argc > 3 ? argv + 4 : argv + argc;
   size_t command_len = (size_t)(argv + argc - command);
   bool tty = isatty(0) && isatty(1);
@@ -118,8 +122,9 @@ int main(int argc, char **argv) {
   uint64_t key = fnv1a(FNV_OFFSET, dir, strlen(dir) + 1);
   key = fnv1a(key, tty ? "1" : "0", 2);
   for (size_t i = 0; i < command_len; i++) key = fnv1a(key, command[i], strlen(command[i]) + 1);
-  autofree char *file = xasprintf("%s/fastpath/%016llx-%016llx", store, (unsigned long long)fnv1a(FNV_OFFSET, dir, strlen(dir)),
-                                  (unsigned long long)key);
+  autofree char *file =
+      xasprintf("%s/fastpath/%016llx-%016llx", store,
+                (unsigned long long)fnv1a(FNV_OFFSET, dir, strlen(dir)), (unsigned long long)key);
   size_t len;
   autofree char *buf = read_file(file, ENTRY_MAX_BYTES, &len);
   if (buf == NULL) miss("no entry for this command (%s)", strerror(errno));

@@ -38,7 +38,8 @@ static void high_pipe(int fds[2]) {
 static pid_t start_helper(const struct entry *e, int spec_fd, int status_fd, int sync_fd) {
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
-  if (posix_spawn_file_actions_init(&actions) != 0 || posix_spawnattr_init(&attr) != 0) die("posix_spawn init");
+  if (posix_spawn_file_actions_init(&actions) != 0 || posix_spawnattr_init(&attr) != 0)
+    die("posix_spawn init");
   int err = posix_spawn_file_actions_adddup2(&actions, spec_fd, 3);
   if (err == 0) err = posix_spawn_file_actions_adddup2(&actions, status_fd, 4);
   if (err == 0) err = posix_spawn_file_actions_adddup2(&actions, sync_fd, 5);
@@ -49,7 +50,8 @@ static pid_t start_helper(const struct entry *e, int spec_fd, int status_fd, int
   sigfillset(&all);
   if (err == 0) err = posix_spawnattr_setsigmask(&attr, &none);
   if (err == 0) err = posix_spawnattr_setsigdefault(&attr, &all);
-  if (err == 0) err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  if (err == 0)
+    err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   if (err != 0) {
     errno = err;
     die_errno("prepare the sandbox helper");
@@ -101,7 +103,8 @@ static unsigned long long process_start(pid_t pid) {
 static void iso_now(char out[40]) {
   struct timespec t;
   struct tm tm;
-  if (clock_gettime(CLOCK_REALTIME, &t) < 0 || gmtime_r(&t.tv_sec, &tm) == NULL) die_errno("the time");
+  if (clock_gettime(CLOCK_REALTIME, &t) < 0 || gmtime_r(&t.tv_sec, &tm) == NULL)
+    die_errno("the time");
   size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
   snprintf(out + n, 40 - n, ".%03dZ", (int)(t.tv_nsec / 1000000) % 1000);
 }
@@ -112,8 +115,9 @@ static struct instance register_instance(const struct entry *e, pid_t pid, long 
   instance_id(e, id, sizeof id);
   if (!json_escape(escaped, sizeof escaped, id)) die("the system name is too long");
   iso_now(started);
-  autofree char *text = xasprintf("{\"id\":\"%s\",\"pid\":%d,\"initPid\":%ld,\"startedAt\":\"%s\",\"pidStart\":%llu,%s}\n",
-                                  escaped, (int)pid, init_pid, started, process_start(pid), e->instance_fields);
+  autofree char *text = xasprintf(
+      "{\"id\":\"%s\",\"pid\":%d,\"initPid\":%ld,\"startedAt\":\"%s\",\"pidStart\":%llu,%s}\n",
+      escaped, (int)pid, init_pid, started, process_start(pid), e->instance_fields);
   struct instance out = {xasprintf("%s/%s.json", e->instance_dir, id)};
   autofree char *temp = xasprintf("%s.%d.fast.tmp", out.file, (int)getpid());
   autoclose int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -142,9 +146,12 @@ struct line_fields {
 
 static void status_field(void *ctx, const char *key, const char *value, bool is_string) {
   struct line_fields *f = ctx;
-  if (is_string && strcmp(key, "event") == 0) snprintf(f->event, sizeof f->event, "%s", value);
-  else if (!is_string && strcmp(key, "initPid") == 0) f->init_pid = strtol(value, NULL, 10);
-  else if (!is_string && strcmp(key, "code") == 0) f->have_code = (f->code = (int)strtol(value, NULL, 10)) >= 0;
+  if (is_string && strcmp(key, "event") == 0)
+    snprintf(f->event, sizeof f->event, "%s", value);
+  else if (!is_string && strcmp(key, "initPid") == 0)
+    f->init_pid = strtol(value, NULL, 10);
+  else if (!is_string && strcmp(key, "code") == 0)
+    f->have_code = (f->code = (int)strtol(value, NULL, 10)) >= 0;
   else if (is_string && strcmp(key, "message") == 0) {
     free(f->message);
     f->message = xstrdup(value);
@@ -152,7 +159,8 @@ static void status_field(void *ctx, const char *key, const char *value, bool is_
 }
 
 /* One status line; a line that is not ours is skipped, as helper-process.ts does. */
-static void status_line(const char *line, struct status *s, const struct entry *e, pid_t pid, struct instance *instance) {
+static void status_line(const char *line, struct status *s, const struct entry *e, pid_t pid,
+                        struct instance *instance) {
   struct line_fields f = {.event = "", .init_pid = -1};
   if (!json_object_fields(line, status_field, &f)) return;
   if (strcmp(f.event, "started") == 0 && !s->started) {
@@ -180,7 +188,8 @@ static int report_error(const struct entry *e, int status, const char *message) 
     if (t == NULL && e->errors[i].status == 125) t = &e->errors[i];
   }
   if (t == NULL) t = &e->errors[0];
-  autofree char *text = t->with_message ? xasprintf("%s%s%s", t->prefix, message, t->suffix) : xstrdup(t->prefix);
+  autofree char *text =
+      t->with_message ? xasprintf("%s%s%s", t->prefix, message, t->suffix) : xstrdup(t->prefix);
   (void)!write_all(STDERR_FILENO, text, strlen(text));
   return t->exit;
 }
@@ -252,7 +261,8 @@ int run_sandbox(const struct entry *e) {
   int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 125;
   if (code >= 125 && code <= 127 && !s.started) {
     char message[96];
-    snprintf(message, sizeof message, "the helper exited with %d without a status (see its stderr)", code);
+    snprintf(message, sizeof message, "the helper exited with %d without a status (see its stderr)",
+             code);
     return report_error(e, code, message);
   }
   return code;

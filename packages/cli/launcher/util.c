@@ -1,6 +1,5 @@
-/* util.c: the launcher's one error family — miss() hands the command to the normal path (node
- * on the bundle, with the same arguments and environment), die() reports a failure after the
- * fast path took over — the debug notes, and checked allocation and I/O helpers. */
+/* util.c: miss(), which hands the command to the normal path (node on the bundle, with the same
+ * arguments and environment), the debug notes, and checked allocation and I/O helpers. */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -56,29 +55,6 @@ void miss(const char *fmt, ...) {
   for (size_t i = 1; i < argc; i++) argv[i + 1] = fall_argv[i];
   execv(fall_node, argv);
   die_errno("cannot start %s", fall_node);
-}
-
-static NORETURN void vdie(int err, const char *fmt, va_list ap) PRINTF(2, 0);
-static NORETURN void vdie(int err, const char *fmt, va_list ap) {
-  char line[1024];
-  int n = vsnprintf(line, sizeof line, fmt, ap);
-  size_t used = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
-  if (err != 0 && used < sizeof line) snprintf(line + used, sizeof line - used, ": %s", strerror(err));
-  dprintf(STDERR_FILENO, "castle: %s\n", line);
-  exit(1);
-}
-
-void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vdie(0, fmt, ap);
-}
-
-void die_errno(const char *fmt, ...) {
-  int err = errno;
-  va_list ap;
-  va_start(ap, fmt);
-  vdie(err, fmt, ap);
 }
 
 char *xstrdup(const char *s) {
@@ -151,4 +127,6 @@ void closep(int *fd) {
   }
 }
 
-void freep(void *p) { free(*(void **)p); }
+void freep(void *p) {
+  free(*(void **)p);
+}

@@ -43,10 +43,14 @@ static bool same_identity(const struct identity *a, const struct identity *b) {
          a->mtime_ms == b->mtime_ms && a->ctime_ms == b->ctime_ms;
 }
 
-static bool has_prefix(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+static bool has_prefix(const char *s, const char *prefix) {
+  return strncmp(s, prefix, strlen(prefix)) == 0;
+}
 
 /* The fast path's own switches are never part of an entry. */
-static bool own_variable(const char *name) { return has_prefix(name, "CASTLE_FASTPATH"); }
+static bool own_variable(const char *name) {
+  return has_prefix(name, "CASTLE_FASTPATH");
+}
 
 static const char *check_env(const struct entry *e) {
   for (size_t i = 0; i < e->n_env; i++) {
@@ -66,7 +70,8 @@ static const char *check_env(const struct entry *e) {
     name[len] = '\0';
     if (own_variable(name)) continue;
     bool watched = false;
-    for (size_t p = 0; p < e->n_prefixes && !watched; p++) watched = has_prefix(name, e->prefixes[p]);
+    for (size_t p = 0; p < e->n_prefixes && !watched; p++)
+      watched = has_prefix(name, e->prefixes[p]);
     if (!watched) continue;
     bool listed = false;
     for (size_t i = 0; i < e->n_env && !listed; i++) listed = strcmp(e->env[i].name, name) == 0;
@@ -94,7 +99,8 @@ static bool root_unchanged(const struct entry *e) {
   if (text == NULL) return false;
   size_t pre = strlen(e->root_prefix), suf = strlen(e->root_suffix);
   if (len < pre + suf || len - pre - suf > 40) return false;
-  if (memcmp(text, e->root_prefix, pre) != 0 || memcmp(text + len - suf, e->root_suffix, suf) != 0) return false;
+  if (memcmp(text, e->root_prefix, pre) != 0 || memcmp(text + len - suf, e->root_suffix, suf) != 0)
+    return false;
   return memchr(text + pre, '"', len - pre - suf) == NULL;
 }
 
@@ -160,7 +166,8 @@ static const char *check_not_running(const struct entry *e) {
       bool alive = process_start(f.pid, &start) && (f.pid_start == 0 || start == f.pid_start);
       if (!alive) {
         (void)unlink(path);
-      } else if (f.system != NULL && strcmp(f.system, e->busy_system) == 0 && strstr(f.id, ".e") == NULL) {
+      } else if (f.system != NULL && strcmp(f.system, e->busy_system) == 0 &&
+                 strstr(f.id, ".e") == NULL) {
         why = "the system is already running";
       }
     }
@@ -176,7 +183,8 @@ const char *world_check(const struct entry *e, const struct identity *node) {
   if (why != NULL) return why;
   if (e->cwd != NULL) {
     char cwd[4096];
-    if (getcwd(cwd, sizeof cwd) == NULL || strcmp(cwd, e->cwd) != 0) return "the working directory changed";
+    if (getcwd(cwd, sizeof cwd) == NULL || strcmp(cwd, e->cwd) != 0)
+      return "the working directory changed";
   }
   if (!same_identity(node, &e->node)) return "node changed";
   for (size_t i = 0; i < e->n_files; i++) {
@@ -185,15 +193,18 @@ const char *world_check(const struct entry *e, const struct identity *node) {
     if (!same_identity(&now, &e->files[i].id)) return xasprintf("%s changed", e->files[i].path);
   }
   uint64_t generation;
-  if (!read_u64_file(e->generation_file, &generation) || generation != e->generation) return "the store was pruned";
+  if (!read_u64_file(e->generation_file, &generation) || generation != e->generation)
+    return "the store was pruned";
   for (size_t i = 0; i < e->n_trees; i++) {
     struct stat st;
-    if (lstat(e->trees[i], &st) < 0 || !S_ISDIR(st.st_mode)) return xasprintf("the tree %s is gone", e->trees[i]);
+    if (lstat(e->trees[i], &st) < 0 || !S_ISDIR(st.st_mode))
+      return xasprintf("the tree %s is gone", e->trees[i]);
   }
   if (!root_unchanged(e)) return "the system's root changed";
   for (size_t i = 0; i < e->n_exists; i++) {
     struct stat st;
-    if ((stat(e->exists[i].path, &st) == 0) != e->exists[i].exists) return xasprintf("%s appeared or went", e->exists[i].path);
+    if ((stat(e->exists[i].path, &st) == 0) != e->exists[i].exists)
+      return xasprintf("%s appeared or went", e->exists[i].path);
   }
   return check_not_running(e);
 }
@@ -235,7 +246,8 @@ const char *world_prepare(const struct entry *e) {
   if (utimensat(AT_FDCWD, e->root_file, NULL, 0) < 0) return "cannot touch the system's root";
   /* A prune that started before the root was touched may remove what the checks found. */
   uint64_t generation;
-  if (!read_u64_file(e->generation_file, &generation) || generation != e->generation) return "a prune started";
+  if (!read_u64_file(e->generation_file, &generation) || generation != e->generation)
+    return "a prune started";
   if (!make_dirs(e->instance_dir)) return "cannot make the instance registry";
   if (!make_dirs(e->upper) || !make_dirs(e->nested)) return "cannot make the system's state dirs";
   if (!empty_work_dir(e->work)) return "the work dir holds leftovers";
