@@ -88,21 +88,37 @@ char *read_file(const char *path, size_t max, size_t *len) {
     errno = EFBIG;
     return NULL;
   }
-  size_t size = (size_t)st.st_size, got = 0;
-  char *buf = xrealloc(NULL, size + 1);
-  while (got < size) {
-    ssize_t n = read(fd, buf + got, size - got);
+  /* Read to the end: the size is only a hint (files in /proc say 0). */
+  size_t cap = (size_t)st.st_size + 1 > 4096 ? (size_t)st.st_size + 1 : 4096, got = 0;
+  char *buf = xrealloc(NULL, cap + 1);
+  for (;;) {
+    if (got == cap) {
+      if (cap > max) {
+        free(buf);
+        errno = EFBIG;
+        return NULL;
+      }
+      cap *= 2;
+      buf = xrealloc(buf, cap + 1);
+    }
+    ssize_t n = read(fd, buf + got, cap - got);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = n < 0 ? errno : EIO; /* shorter than its size: changing under us */
+    if (n < 0) {
+      int err = errno;
       free(buf);
       errno = err;
       return NULL;
     }
+    if (n == 0) break;
     got += (size_t)n;
   }
-  buf[size] = '\0';
-  if (len != NULL) *len = size;
+  if (got > max) {
+    free(buf);
+    errno = EFBIG;
+    return NULL;
+  }
+  buf[got] = '\0';
+  if (len != NULL) *len = got;
   return buf;
 }
 

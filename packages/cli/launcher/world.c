@@ -186,15 +186,15 @@ const char *world_check(const struct entry *e, const struct identity *node) {
     if (getcwd(cwd, sizeof cwd) == NULL || strcmp(cwd, e->cwd) != 0)
       return "the working directory changed";
   }
+  uint64_t generation;
+  if (!read_u64_file(e->generation_file, &generation) || generation != e->generation)
+    return "the store was pruned";
   if (!same_identity(node, &e->node)) return "node changed";
   for (size_t i = 0; i < e->n_files; i++) {
     struct identity now;
     identity_of(e->files[i].path, e->files[i].follow, &now);
     if (!same_identity(&now, &e->files[i].id)) return xasprintf("%s changed", e->files[i].path);
   }
-  uint64_t generation;
-  if (!read_u64_file(e->generation_file, &generation) || generation != e->generation)
-    return "the store was pruned";
   for (size_t i = 0; i < e->n_trees; i++) {
     struct stat st;
     if (lstat(e->trees[i], &st) < 0 || !S_ISDIR(st.st_mode))

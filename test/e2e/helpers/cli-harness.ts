@@ -50,6 +50,8 @@ export interface RunOptions {
   input?: string;
   /** Killed (SIGKILL) after this long. Default 60 s. */
   timeoutMs?: number;
+  /** Start the `castle` bin itself (the native launcher, dist/castle) instead of node on castle.cjs. */
+  bin?: boolean;
 }
 
 /** A command started in the background (see CliHome.start). */
@@ -94,12 +96,13 @@ export class CliWorld {
     return this.rootfsDir;
   }
 
-  /** A new home: the store, state and data dirs all start empty. */
-  home(name = "home"): CliHome {
+  /** A new home: the store, state and data dirs all start empty. `caller`: castle runs in it as
+   * the test's own user (root, when the tests run as root) instead of the unprivileged one. */
+  home(name = "home", options: { caller?: boolean } = {}): CliHome {
     const dir = join(this.base, name);
     mkdirSync(dir);
-    giveToUser(dir);
-    return new CliHome(this, dir);
+    if (!options.caller) giveToUser(dir);
+    return new CliHome(this, dir, Boolean(options.caller));
   }
 
   /** A directory (under base) holding these files, readable by the unprivileged user. */
@@ -140,6 +143,8 @@ export class CliHome {
   constructor(
     readonly world: CliWorld,
     readonly dir: string,
+    /** castle runs as the test's own user here, not the unprivileged one. */
+    readonly caller = false,
   ) {}
 
   get cacheDir(): string {
@@ -168,11 +173,11 @@ export class CliHome {
     return env;
   }
 
-  /** argv that runs `castle args...` as the unprivileged user. */
-  argv(args: string[]): [string, string[]] {
-    const node = [this.world.castle, ...args];
-    if (!IS_ROOT) return [process.execPath, node];
-    return ["setpriv", [`--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, "--clear-groups", process.execPath, ...node]];
+  /** argv that runs `castle args...` as the unprivileged user (through the bin with `bin`). */
+  argv(args: string[], bin = false): [string, string[]] {
+    const command = bin ? [join(dirname(this.world.castle), "castle"), ...args] : [process.execPath, this.world.castle, ...args];
+    if (!IS_ROOT || this.caller) return [command[0]!, command.slice(1)];
+    return ["setpriv", [`--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, "--clear-groups", ...command]];
   }
 
   /** Runs castle to completion (asynchronously: servers in this process keep answering). */
@@ -182,7 +187,7 @@ export class CliHome {
 
   /** Starts castle in the background. */
   start(args: string[], options: RunOptions = {}): Started {
-    const [file, argv] = this.argv(args);
+    const [file, argv] = this.argv(args, options.bin);
     const at = Date.now();
     const child = spawn(file, argv, {
       cwd: options.cwd ?? this.world.base,
