@@ -97,9 +97,9 @@ int signal_number(const char *name);
 
 /* ---- the world (world.c) ---- */
 
-/* NULL when everything the entry recorded still holds; else why not (a static or allocated string).
- */
-const char *world_check(const struct entry *e, const struct identity *node);
+/* NULL when everything the entry recorded still holds, node (the fall-through's) included; else
+ * why not (a static or allocated string). */
+const char *world_check(const struct entry *e, const char *node);
 /* Replays what the normal run does before it starts the sandbox: touch the root, make the state
  * dirs, empty the work dir, then check no prune started. NULL when done, else why not. */
 const char *world_prepare(const struct entry *e);

@@ -178,7 +178,7 @@ static const char *check_not_running(const struct entry *e) {
   return why;
 }
 
-const char *world_check(const struct entry *e, const struct identity *node) {
+const char *world_check(const struct entry *e, const char *node) {
   const char *why = check_env(e);
   if (why != NULL) return why;
   if (e->cwd != NULL) {
@@ -189,7 +189,9 @@ const char *world_check(const struct entry *e, const struct identity *node) {
   uint64_t generation;
   if (!read_u64_file(e->generation_file, &generation) || generation != e->generation)
     return "the store was pruned";
-  if (!same_identity(node, &e->node)) return "node changed";
+  struct identity node_now;
+  if (node == NULL || !identity_of(node, true, &node_now)) return "no node to fall through to";
+  if (!same_identity(&node_now, &e->node)) return "node changed";
   for (size_t i = 0; i < e->n_files; i++) {
     struct identity now;
     identity_of(e->files[i].path, e->files[i].follow, &now);

@@ -108,6 +108,21 @@ describe("local sources", () => {
     expect(readdirSync(store.dir("tmp"))).toEqual([]);
   });
 
+  it("report what the walk stat'ed: the root, every digested dir and file, before reading it", () => {
+    const dir = temp("walked");
+    writeProject(dir);
+    const reported: { path: string; follow: boolean; kind: string }[] = [];
+    digestLocalDir(dir, { ignore: [".git", "*.o"], onWalk: (reads) => reported.push(...reads.map((r) => ({ path: r.path, follow: r.follow, kind: r.identity.kind }))) });
+    const paths = reported.map((r) => r.path.slice(dir.length));
+    expect(reported[0]).toEqual({ path: dir, follow: true, kind: "present" });
+    expect(paths).toEqual(expect.arrayContaining(["/src", "/src/main.c", "/src/obj", "/build", "/build/out", "/build/out/a", "/build/keep", "/run.sh"]));
+    // Ignored entries and symlinks are not reported (a link cannot change unless its dir does).
+    expect(paths.filter((p) => p.includes(".git") || p.endsWith(".o") || p === "/main-link" || p === "/dangling")).toEqual([]);
+    expect(reported.slice(1).every((r) => !r.follow && r.kind === "present")).toBe(true);
+    const main = reported.find((r) => r.path === join(dir, "src/main.c"))!;
+    expect(main).toBeDefined();
+  });
+
   it("report a missing directory", async () => {
     const error = await sourceIdentity(source.local(join(temp("x"), "nope")), sourceContext(tempStore(temp))).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "CASTLE_SOURCE_MISSING" });
