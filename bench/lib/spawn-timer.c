@@ -1,5 +1,7 @@
 /* spawn-timer: times commands run back to back, interleaved run by run, with no Node in the
  * loop. Usage: spawn-timer RUNS SPECFILE -- CMD1 ARGS... -- CMD2 ARGS... [-- ...]
+ * The first separator names the separator: `spawn-timer RUNS SPECFILE :: castle run d -- x :: …`
+ * times commands whose own arguments hold "--".
  * Each run of each command: fork, open SPECFILE on fd 3 in the child (castle-sandbox reads its
  * spec there; other commands ignore it), exec, wait for exit. Prints one JSON line with the
  * median wall time per command in milliseconds, and how many runs failed. Used by
@@ -26,15 +28,16 @@ static int cmp(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
   if (argc < 5) {
-    fprintf(stderr, "usage: spawn-timer RUNS SPECFILE -- CMD... [-- CMD...]\n");
+    fprintf(stderr, "usage: spawn-timer RUNS SPECFILE -- CMD... [-- CMD...] (or :: instead of --)\n");
     return 2;
   }
   int runs = atoi(argv[1]);
   const char *spec = argv[2];
   char **cmds[16];
   int ncmds = 0;
+  const char *sep = argv[3];
   for (int i = 3; i < argc; i++) {
-    if (strcmp(argv[i], "--") == 0) {
+    if (strcmp(argv[i], sep) == 0) {
       argv[i] = NULL;
       if (i + 1 < argc && ncmds < 16) cmds[ncmds++] = &argv[i + 1];
     }

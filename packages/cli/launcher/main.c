@@ -128,6 +128,9 @@ int main(int argc, char **argv) {
   size_t len;
   autofree char *buf = read_file(file, ENTRY_MAX_BYTES, &len);
   if (buf == NULL) miss("no entry for this command (%s)", strerror(errno));
+  /* An entry is code to run: only one this user wrote (as the store's own files). */
+  struct stat st;
+  if (stat(file, &st) < 0 || st.st_uid != geteuid()) miss("the entry is not this user's");
 
   /* 3. Parse it whole into typed ops before anything is checked. */
   struct entry e;

@@ -99,19 +99,26 @@ static unsigned long long process_start(pid_t pid) {
   return p != NULL ? strtoull(p, NULL, 10) : 0;
 }
 
-/* new Date().toISOString(): 2026-12-07T10:11:12.345Z */
-static void iso_now(char out[40]) {
+/* new Date().toISOString(): 2026-12-07T10:11:12.345Z. By hand: gmtime_r would read the time zone
+ * file first, which a UTC date does not need. */
+static void iso_now(char out[64]) {
   struct timespec t;
-  struct tm tm;
-  if (clock_gettime(CLOCK_REALTIME, &t) < 0 || gmtime_r(&t.tv_sec, &tm) == NULL)
-    die_errno("the time");
-  size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(out + n, 40 - n, ".%03dZ", (int)(t.tv_nsec / 1000000) % 1000);
+  if (clock_gettime(CLOCK_REALTIME, &t) < 0) die_errno("the time");
+  long long days = t.tv_sec / 86400, secs = t.tv_sec % 86400;
+  /* Civil date from days since 1970-01-01 (proleptic Gregorian, eras of 400 years). */
+  long long z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+  long long doe = z - era * 146097, yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+  long long day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
+  long long year = yoe + era * 400 + (month <= 2);
+  snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)(year % 10000), (int)month,
+           (int)day, (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60),
+           (int)(t.tv_nsec / 1000000) % 1000);
 }
 
 /* Written atomically (temp + rename), as writeFileAtomic without fsync. */
 static struct instance register_instance(const struct entry *e, pid_t pid, long init_pid) {
-  char id[256], escaped[512], started[40];
+  char id[256], escaped[512], started[64];
   instance_id(e, id, sizeof id);
   if (!json_escape(escaped, sizeof escaped, id)) die("the system name is too long");
   iso_now(started);

@@ -62,6 +62,8 @@ environment:
   CASTLE_IMPORT_CACHE, CASTLE_EXPORT_CACHE   default remote caches (s3://, oci://, https://, file://)
   CASTLE_CONFIG, XDG_CONFIG_HOME     the configuration file (default ~/.config/castle/config.json);
                                      \`castle config --help\` lists every setting
+  CASTLE_FASTPATH=0, CASTLE_FASTPATH_DEBUG=1  never start a cached run without Node; say why
+                                     a run did or did not (see the README's fast path)
 
 ${EXIT_TABLE}
 `;

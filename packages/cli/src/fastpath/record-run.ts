@@ -29,6 +29,8 @@ const NAMED_ENV = ["HOME", "TERM", "LANG", "LANGUAGE", "TZ", "CI", "XDG_CACHE_HO
 const ENV_PREFIXES = ["CASTLE_", "NODE_", "LC_"];
 /** The fast path's own switches, never part of an entry (see launcher/main.c). */
 const OWN_PREFIX = "CASTLE_FASTPATH";
+/** Read by Node for the local time zone when TZ is unset (a definition's local dates depend on it). */
+const MACHINE_FILES = ["/etc/localtime"];
 /** Entries kept per definition directory (one per command line that was run). */
 const ENTRIES_PER_DIR = 32;
 
@@ -117,12 +119,13 @@ function buildEntry({ argv, prepared, outcome, facts, startedAtMs }: RunRecord):
   };
 }
 
-/** Castle's files a run depends on (a reinstall or upgrade changes them), or undefined without the launcher. */
+/** Castle's files a run depends on (a reinstall or upgrade changes them) and the machine's, or
+ * undefined without the launcher. */
 function ownFiles(): FileRead[] | undefined {
   const dist = dirname(fileURLToPath(import.meta.url));
   const launcher = join(dist, "castle");
   if (!existsSync(launcher)) return undefined;
-  const paths = [launcher, join(dist, "castle.cjs"), join(dist, "core.cjs"), castleApiPath(), helperPath()];
+  const paths = [launcher, join(dist, "castle.cjs"), join(dist, "core.cjs"), castleApiPath(), helperPath(), ...MACHINE_FILES];
   return paths.map((path) => ({ path, follow: true, identity: statIdentity(path, true) }));
 }
 
