@@ -10,7 +10,8 @@
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CliWorld, IS_ROOT, cliMissing, definition, writeFiles, type CliHome, type CliResult } from "./helpers/cli-harness";
+import { CliWorld, IS_ROOT, cliMissing, definition, giveToUser, writeFiles, type CliHome, type CliResult } from "./helpers/cli-harness";
+import { scriptMissing, Terminal } from "./helpers/cli-pty";
 
 const skip = cliMissing();
 if (skip) console.warn(`skipping cli-fastpath: ${skip}`);
@@ -154,9 +155,17 @@ export default system({ name: "store-${name}", layers: [top] });`),
         const show = ["/bin/cat", "/top"];
         expect((await primed(dir, show)).stdout).toBe("tool 1\n");
 
-        // A prune, even one that removes nothing of this system, moves the generation.
+        // A prune, even one that removes nothing of this system, clears the entries and moves the
+        // generation: an entry kept from before it (say, written while it ran) is not used either.
+        const entries = join(home.cacheDir, "fastpath");
+        const before = new Map(readdirSync(entries).map((f) => [f, readFileSync(join(entries, f))]));
         const prune = await home.run(["cache", "prune"]);
         expect(prune.code, prune.stderr).toBe(0);
+        expect(readdirSync(entries)).toEqual([]);
+        for (const [f, bytes] of before) {
+          writeFileSync(join(entries, f), bytes);
+          if (!caller) giveToUser(join(entries, f)); // the launcher only reads its own user's entries
+        }
         let r = await run(dir, show);
         expect(missReason(r)).toBe("the store was pruned");
         expect(r.stdout).toBe("tool 1\n");
@@ -166,7 +175,7 @@ export default system({ name: "store-${name}", layers: [top] });`),
         // A prune that removes every layer: the next run builds them again.
         expect((await home.run(["cache", "prune", "--keep-days", "0"])).code).toBe(0);
         r = await run(dir, show);
-        expect(missReason(r)).toBe("the store was pruned");
+        expect(missReason(r)).toMatch(/^no entry for this command/);
         expect(r.code, r.stderr).toBe(0);
         expect(r.stdout).toBe("tool 1\n");
         expect(r.stderr).toMatch(/built top/);
@@ -245,6 +254,9 @@ export default system({ name: "store-${name}", layers: [top] });`),
         expect(missReason(busy), busy.stderr).toBe("the system is already running");
         expect(busy.code).toBe(2);
         expect(busy.stderr).toContain(`system replay-${name} is already running as ${instances[0]!.id}`);
+        const inside = await home.run(["exec", instances[0]!.id, "--", "/bin/sh", "-c", "echo inside $PWD"]);
+        expect(inside.code, inside.stderr).toBe(0);
+        expect(inside.stdout).toBe("inside /root\n");
         long.child.kill("SIGTERM");
         const ended = await long.exited;
         expect(ended.code, ended.stderr).toBe(7);
@@ -264,6 +276,25 @@ export default system({ name: "store-${name}", layers: [top] });`),
         expect(normal.code).toBe(127);
         expect(fast.stderr).toBe(normal.stderr);
         expect(fast.stderr).toContain(`castle: /usr/bin/tool: command not found in system replay-${name}`);
+      });
+
+      it.skipIf(scriptMissing())("replays a run on a terminal: the sandbox's own pty, keys typed, the status", async () => {
+        const dir = world.dir(`${name}-tty`, {
+          "castle.ts": definition(world.rootfs, `export default system({ name: "tty-${name}", layers: [base] });`),
+        });
+        const args = ["run", dir, "--", "/bin/sh", "-c", 'read line; echo "got $line on $(tty)"; exit 4'];
+        const session = async () => {
+          const terminal = new Terminal(home, args, { bin: true, env: DEBUG });
+          await terminal.expect(/fast path: (taken|not taken|no entry)/);
+          terminal.type("hello\r");
+          await terminal.expect(/got hello on \/dev\/pts\/\d+/);
+          expect(await terminal.status()).toBe(4);
+          return terminal.text;
+        };
+        expect(await session()).not.toContain("fast path: taken");
+        await settle();
+        await session();
+        expect(await session()).toContain("castle: fast path: taken");
       });
     });
   }

@@ -3,6 +3,7 @@
 // the terminal shows and types into it. Skips with a reason when `script` is missing.
 
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { dirname, join } from "node:path";
 import { IS_ROOT, NOBODY, visible, type CliHome } from "./cli-harness";
 
 /** Why pty tests cannot run here, or undefined. */
@@ -27,6 +28,8 @@ export interface PtyOptions {
   after?: string;
   /** A command castle's stdout is piped into (castle then has no terminal on stdout). */
   pipeTo?: string;
+  /** Start the `castle` bin itself (the native launcher) instead of node on castle.cjs. */
+  bin?: boolean;
 }
 
 /** `castle args...` on a fresh pty of rows × columns; `exit=<status>` is printed when it ends. */
@@ -36,12 +39,13 @@ export class Terminal {
   readonly exited: Promise<number | null>;
 
   constructor(home: CliHome, args: string[], options: PtyOptions = {}) {
-    const castle = [process.execPath, home.world.castle, ...args].map(shellQuote).join(" ");
+    const start = options.bin ? [join(dirname(home.world.castle), "castle")] : [process.execPath, home.world.castle];
+    const castle = [...start, ...args].map(shellQuote).join(" ");
     const command =
       `stty rows ${options.rows ?? 30} cols ${options.columns ?? 100}; ${options.before ?? ":"}; ` +
       `${castle}${options.pipeTo ? ` | ${options.pipeTo}` : ""}; echo "exit=$?"; ${options.after ?? ":"}`;
     const scriptArgs = ["-qfec", command, "/dev/null"];
-    const [file, argv] = IS_ROOT
+    const [file, argv] = IS_ROOT && !home.caller
       ? ["setpriv", [`--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, "--clear-groups", "script", ...scriptArgs]]
       : ["script", scriptArgs];
     this.proc = spawn(file, argv, {

@@ -2,6 +2,7 @@
 // to and from remote caches (push, pull) is cache-transfer.ts, signing keys cache-keygen.ts.
 
 import { diskUsage, pruneStore, verifyStore, type LocalStore } from "@castle/cache/store";
+import { clearEntries } from "../fastpath/record-run";
 import { EXIT } from "../context/exit-codes";
 import { readTotals } from "../context/cache-stats";
 import { noPositionals, parseCommand } from "../context/options";
@@ -122,6 +123,8 @@ async function prune(store: LocalStore, argv: string[]): Promise<number> {
     ...(values["max-size"] !== undefined ? { maxBytes: parseBytes(values["max-size"], "--max-size", "cache") } : {}),
     dryRun: Boolean(values["dry-run"]),
   });
+  // Every fast-path entry names the prune generation this prune moved: none can be used again.
+  if (!values["dry-run"]) clearEntries(store);
   process.stdout.write(
     `${values["dry-run"] ? "would remove" : "removed"} ${result.removedRecords} keys and ${result.removedTrees} trees (${formatBytes(result.freedBytes)}); kept ${formatBytes(result.keptBytes)}` +
       (result.heldBytes > 0 ? ` (${formatBytes(result.heldBytes)} held by running systems)` : "") + "\n",

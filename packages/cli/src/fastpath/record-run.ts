@@ -171,6 +171,18 @@ function sameBytes(file: string, bytes: Buffer): boolean {
   }
 }
 
+/** Removes every entry (after a prune, which makes them all stale anyway: see the generation). */
+export function clearEntries(store: LocalStore): void {
+  const dir = store.dir("fastpath");
+  for (const name of readdirSync(dir)) {
+    try {
+      unlinkSync(join(dir, name));
+    } catch {
+      // another castle removed or replaced it
+    }
+  }
+}
+
 /** Keeps the newest entries of one definition directory. */
 function trimEntries(dir: string, prefix: string): void {
   const mine = readdirSync(dir).filter((name) => name.startsWith(`${prefix}-`) && !name.endsWith(".tmp"));
