@@ -251,7 +251,7 @@ export default system({ name: "store-${name}", layers: [top] });`),
         expect(instances[0]).toMatchObject({ system: `replay-${name}`, command: wait });
         expect(instances[0]!.id).toMatch(new RegExp(`^replay-${name}-[0-9a-f]{6}$`));
         const busy = await run(dir, exit3);
-        expect(missReason(busy), busy.stderr).toBe("the system is already running");
+        expect(missReason(busy), busy.stderr).toBe("the system's slot is taken");
         expect(busy.code).toBe(2);
         expect(busy.stderr).toContain(`system replay-${name} is already running as ${instances[0]!.id}`);
         const inside = await home.run(["exec", instances[0]!.id, "--", "/bin/sh", "-c", "echo inside $PWD"]);
@@ -261,6 +261,33 @@ export default system({ name: "store-${name}", layers: [top] });`),
         const ended = await long.exited;
         expect(ended.code, ended.stderr).toBe(7);
         expect(readdirSync(join(home.stateDir, "instances"))).toEqual([]);
+        expect(readdirSync(join(home.stateDir, "slots"))).toEqual([]);
+        expect(readdirSync(join(home.cacheDir, "pins"))).toEqual([]);
+
+        // Two started together, both on the fast path: one runs, the other is refused.
+        const pair = [0, 1].map(() => home.start(["run", dir, "--", ...wait], { bin: true, env: DEBUG }));
+        const first = await Promise.race(pair.map((p) => p.exited.then((r) => ({ p, r }))));
+        expect(first.r.code, first.r.stderr).toBe(2);
+        expect(first.r.stderr).toContain(`system replay-${name} is already running`);
+        const winner = pair.find((p) => p !== first.p)!;
+        await winner.waitFor(/fast path: taken/);
+        for (let i = 0; i < 100 && readdirSync(join(home.stateDir, "instances")).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+        winner.child.kill("SIGTERM");
+        expect((await winner.exited).code).toBe(7);
+
+        // A fast-path castle killed with SIGKILL: its sandbox goes with it, its slot is stale, and
+        // the next run (through Node, which judges the slot) clears it and runs.
+        const killed = home.start(["run", dir, "--", ...wait], { bin: true, env: DEBUG });
+        await killed.waitFor(/fast path: taken/);
+        for (let i = 0; i < 100 && readdirSync(join(home.stateDir, "instances")).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+        killed.child.kill("SIGKILL");
+        await killed.exited;
+        r = await run(dir, exit3);
+        expect(missReason(r)).toBe("the system's slot is taken");
+        expect(r.code, r.stderr).toBe(3);
+        r = await run(dir, exit3);
+        expect(taken(r), r.stderr).toBe(true);
+        expect(r.code).toBe(3);
         expect((await run(dir, ["/bin/sh", "-c", "rm /delay"])).code).toBe(0);
 
         // A command recorded while it existed, then removed inside the system: the same error text.

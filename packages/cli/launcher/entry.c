@@ -141,7 +141,7 @@ bool entry_parse(char *buf, size_t len, struct entry *e, const char **why) {
     return false;
   }
   bool have_key = false, have_node = false, have_generation = false, have_root = false,
-       have_busy = false, have_upper = false, have_signals = false, have_instance = false;
+       have_pin = false, have_upper = false, have_signals = false, have_instance = false;
   for (;;) {
     const char *op = next(&c);
     if (op == NULL) break;
@@ -182,10 +182,13 @@ bool entry_parse(char *buf, size_t len, struct entry *e, const char **why) {
       e->root_prefix = next(&c);
       e->root_suffix = next(&c);
       have_root = true;
-    } else if (strcmp(op, "busy") == 0) {
-      e->busy_dir = next(&c);
-      e->busy_system = next(&c);
-      have_busy = true;
+    } else if (strcmp(op, "pin") == 0) {
+      e->pin_dir = next(&c);
+      e->pin_tmp = next(&c);
+      e->pin_tail = next(&c);
+      have_pin = true;
+    } else if (strcmp(op, "slot") == 0) {
+      e->slot = next(&c);
     } else if (strcmp(op, "upper") == 0) {
       e->upper = next(&c);
       e->work = next(&c);
@@ -233,8 +236,9 @@ bool entry_parse(char *buf, size_t len, struct entry *e, const char **why) {
         c.why = "the entry does not end after its spec";
         break;
       }
-      if (!have_key || !have_node || !have_generation || !have_root || !have_busy || !have_upper ||
-          !have_signals || !have_instance || e->helper == NULL || e->n_errors == 0) {
+      if (!have_key || !have_node || !have_generation || !have_root || !have_pin ||
+          e->slot == NULL || !have_upper || !have_signals || !have_instance || e->helper == NULL ||
+          e->n_errors == 0) {
         c.why = "the entry lacks an op";
         break;
       }

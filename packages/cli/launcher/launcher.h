@@ -76,7 +76,8 @@ struct entry {
   const char **trees;
   size_t n_trees;
   const char *root_file, *root_prefix, *root_suffix;
-  const char *busy_dir, *busy_system;
+  const char *pin_dir, *pin_tmp, *pin_tail;
+  const char *slot;
   const char *upper, *work, *nested;
   struct exists_check *exists;
   size_t n_exists;
@@ -100,16 +101,39 @@ int signal_number(const char *name);
 /* NULL when everything the entry recorded still holds, node (the fall-through's) included; else
  * why not (a static or allocated string). */
 const char *world_check(const struct entry *e, const char *node);
-/* Replays what the normal run does before it starts the sandbox: touch the root, make the state
- * dirs, empty the work dir, then check no prune started. NULL when done, else why not. */
-const char *world_prepare(const struct entry *e);
+/* ---- the run's holds (claim.c) ---- */
+
+/* What a run holds while it runs, as the normal path does: its pin on the layers (pins/), its
+ * system's slot, its instance record; each NULL until taken. */
+struct holds {
+  char id[160];
+  char *pin, *slot, *instance;
+};
+
+/* A fresh instance id (<system>-<6 hex>). */
+void holds_init(const struct entry *e, struct holds *h);
+/* NULL when taken; else why not (nothing is left behind). */
+const char *hold_pin(const struct entry *e, struct holds *h);
+const char *claim_slot(const struct entry *e, struct holds *h);
+/* The command runs: the slot names the sandbox too, the instance is registered. */
+void holds_started(const struct entry *e, struct holds *h, pid_t helper, long init_pid);
+/* The run ended: instance, stale instances of killed castles, slot, pin — in the normal order. */
+void holds_release(const struct entry *e, struct holds *h);
+/* Before handing the command to the normal path: drops what was taken (it takes its own). */
+void holds_abandon(struct holds *h);
+
+/* Replays what the normal run does before it starts the sandbox: pin the layers, touch the root,
+ * check no prune started, claim the system's slot, make the state dirs (the work dir emptied).
+ * NULL when done, else why not (with nothing held). */
+const char *world_prepare(const struct entry *e, struct holds *h);
 bool identity_of(const char *path, bool follow, struct identity *out);
 
 /* ---- the run (run.c) ---- */
 
-/* Starts the helper on the entry's spec, registers the instance, passes signals on; returns the
- * exit status the normal path would (printing its error text when the helper reports one). */
-int run_sandbox(const struct entry *e);
+/* Starts the helper on the entry's spec, takes the holds of a started run, passes signals on;
+ * returns the exit status the normal path would (printing its error text when the helper reports
+ * one), once the holds are released. */
+int run_sandbox(const struct entry *e, struct holds *h);
 
 /* ---- JSON (json.c) ---- */
 
@@ -133,6 +157,14 @@ void debug_note(const char *fmt, ...) PRINTF(1, 2);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) PRINTF(1, 2);
 void *xrealloc(void *p, size_t size);
+/* Field 22 of /proc/<pid>/stat (start time in clock ticks); false when gone or a zombie. */
+bool process_start(pid_t pid, unsigned long long *start);
+/* Writes text to path by way of temp (same filesystem) and rename(2); false with errno set. */
+bool write_atomic(const char *path, const char *temp, const char *text);
+/* Eight hex digits for a unique name. */
+void unique_hex(char out[9]);
+/* new Date().toISOString(), UTC: 2026-12-07T10:11:12.345Z. */
+void iso_now(char out[64]);
 /* Reads a whole file (NUL-terminated) up to max bytes; NULL with errno set on failure. */
 char *read_file(const char *path, size_t max, size_t *len);
 bool write_all(int fd, const void *buf, size_t len);

@@ -145,10 +145,13 @@ int main(int argc, char **argv) {
   /* 5. Everything the run depended on must be as recorded, node included. */
   if ((why = world_check(&e, node)) != NULL) miss("%s", why);
 
-  /* 6. Replay the run's preparation: its root, no prune since, its state dirs. */
-  if ((why = world_prepare(&e)) != NULL) miss("%s", why);
+  /* 6. Replay the run's preparation: its pin, its root, no prune since, its slot, its state dirs.
+   */
+  struct holds holds;
+  holds_init(&e, &holds);
+  if ((why = world_prepare(&e, &holds)) != NULL) miss("%s", why);
   debug_note("taken");
 
   /* 7. Run the system; exit with what the normal path would. */
-  return run_sandbox(&e);
+  return run_sandbox(&e, &holds);
 }

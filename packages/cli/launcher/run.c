@@ -1,7 +1,7 @@
 /* run.c: runs the system as the normal path's runSystem does, from what the entry recorded: the
  * sandbox helper started with the spec on fd 3, its JSON status lines read from fd 4 and fd 5
  * held as the sync fd (when this process dies the helper takes the sandbox down), stdio
- * inherited; the instance registered once the command runs and removed when it ends; the
+ * inherited; the slot and the instance taken once the command runs, released when it ends; the
  * signals passed on or ignored as the entry says; and the exit status — the command's, or the
  * normal path's for a helper error, with the same text on stderr. */
 #include <fcntl.h>
@@ -68,72 +68,6 @@ static pid_t start_helper(const struct entry *e, int spec_fd, int status_fd, int
   return pid;
 }
 
-/* ---- the instance record (instances.ts writes the same fields) ---- */
-
-struct instance {
-  char *file;
-};
-
-static void instance_id(const struct entry *e, char *out, size_t size) {
-  unsigned char random[3] = {0};
-  if (getrandom(random, sizeof random, GRND_NONBLOCK) != (ssize_t)sizeof random) {
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    unsigned v = (unsigned)t.tv_nsec ^ (unsigned)getpid();
-    memcpy(random, &v, sizeof random);
-  }
-  snprintf(out, size, "%s-%02x%02x%02x", e->instance_system, random[0], random[1], random[2]);
-}
-
-static unsigned long long process_start(pid_t pid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  autofree char *text = read_file(path, 4096, NULL);
-  char *close = text != NULL ? strrchr(text, ')') : NULL;
-  if (close == NULL || close[1] != ' ' || close[2] == 'Z' || close[2] == 'X') return 0;
-  char *p = close + 2;
-  for (int field = 0; field < 19 && p != NULL; field++) {
-    p = strchr(p, ' ');
-    if (p != NULL) p++;
-  }
-  return p != NULL ? strtoull(p, NULL, 10) : 0;
-}
-
-/* new Date().toISOString(): 2026-12-07T10:11:12.345Z. By hand: gmtime_r would read the time zone
- * file first, which a UTC date does not need. */
-static void iso_now(char out[64]) {
-  struct timespec t;
-  if (clock_gettime(CLOCK_REALTIME, &t) < 0) die_errno("the time");
-  long long days = t.tv_sec / 86400, secs = t.tv_sec % 86400;
-  /* Civil date from days since 1970-01-01 (proleptic Gregorian, eras of 400 years). */
-  long long z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-  long long doe = z - era * 146097, yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-  long long day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
-  long long year = yoe + era * 400 + (month <= 2);
-  snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)(year % 10000), (int)month,
-           (int)day, (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60),
-           (int)(t.tv_nsec / 1000000) % 1000);
-}
-
-/* Written atomically (temp + rename), as writeFileAtomic without fsync. */
-static struct instance register_instance(const struct entry *e, pid_t pid, long init_pid) {
-  char id[256], escaped[512], started[64];
-  instance_id(e, id, sizeof id);
-  if (!json_escape(escaped, sizeof escaped, id)) die("the system name is too long");
-  iso_now(started);
-  autofree char *text = xasprintf(
-      "{\"id\":\"%s\",\"pid\":%d,\"initPid\":%ld,\"startedAt\":\"%s\",\"pidStart\":%llu,%s}\n",
-      escaped, (int)pid, init_pid, started, process_start(pid), e->instance_fields);
-  struct instance out = {xasprintf("%s/%s.json", e->instance_dir, id)};
-  autofree char *temp = xasprintf("%s.%d.fast.tmp", out.file, (int)getpid());
-  autoclose int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) die_errno("cannot register the instance in %s", e->instance_dir);
-  if (!write_all(fd, text, strlen(text))) die_errno("cannot write %s", temp);
-  if (rename(temp, out.file) < 0) die_errno("cannot register the instance %s", out.file);
-  return out;
-}
-
 /* ---- status lines ---- */
 
 struct status {
@@ -167,13 +101,13 @@ static void status_field(void *ctx, const char *key, const char *value, bool is_
 
 /* One status line; a line that is not ours is skipped, as helper-process.ts does. */
 static void status_line(const char *line, struct status *s, const struct entry *e, pid_t pid,
-                        struct instance *instance) {
+                        struct holds *h) {
   struct line_fields f = {.event = "", .init_pid = -1};
   if (!json_object_fields(line, status_field, &f)) return;
   if (strcmp(f.event, "started") == 0 && !s->started) {
     s->started = true;
     s->init_pid = f.init_pid;
-    *instance = register_instance(e, pid, f.init_pid);
+    holds_started(e, h, pid, f.init_pid);
   } else if (strcmp(f.event, "exit") == 0 && f.have_code) {
     s->exited = true;
     s->code = f.code;
@@ -201,7 +135,7 @@ static int report_error(const struct entry *e, int status, const char *message) 
   return t->exit;
 }
 
-int run_sandbox(const struct entry *e) {
+int run_sandbox(const struct entry *e, struct holds *h) {
   int spec[2], status_pipe[2], sync[2];
   high_pipe(spec);
   high_pipe(status_pipe);
@@ -234,7 +168,6 @@ int run_sandbox(const struct entry *e) {
   close(spec[1]);
 
   struct status s = {0};
-  struct instance instance = {NULL};
   char buf[8192];
   size_t have = 0;
   for (;;) {
@@ -246,7 +179,7 @@ int run_sandbox(const struct entry *e) {
     char *line = buf, *newline;
     while ((newline = strchr(line, '\n')) != NULL) {
       *newline = '\0';
-      status_line(line, &s, e, pid, &instance);
+      status_line(line, &s, e, pid, h);
       line = newline + 1;
     }
     have = strlen(line);
@@ -259,7 +192,7 @@ int run_sandbox(const struct entry *e) {
     if (errno != EINTR) die_errno("waitpid");
   }
   helper_pid = 0;
-  if (instance.file != NULL) (void)unlink(instance.file);
+  holds_release(e, h);
 
   /* The same order of answers as helper-process.ts's settle(). */
   if (s.failed) return report_error(e, s.code, s.message);

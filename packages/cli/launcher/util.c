@@ -2,7 +2,9 @@
  * arguments and environment), the debug notes, and checked allocation and I/O helpers. */
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "launcher.h"
 
@@ -120,6 +122,62 @@ char *read_file(const char *path, size_t max, size_t *len) {
   buf[got] = '\0';
   if (len != NULL) *len = got;
   return buf;
+}
+
+bool process_start(pid_t pid, unsigned long long *start) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  autofree char *text = read_file(path, 4096, NULL);
+  char *close_paren = text != NULL ? strrchr(text, ')') : NULL;
+  if (close_paren == NULL || close_paren[1] != ' ') return false;
+  char *p = close_paren + 2;
+  if (*p == 'Z' || *p == 'X') return false;
+  for (int field = 0; field < 19; field++) {
+    p = strchr(p, ' ');
+    if (p == NULL) return false;
+    p++;
+  }
+  *start = strtoull(p, NULL, 10);
+  return true;
+}
+
+bool write_atomic(const char *path, const char *temp, const char *text) {
+  autoclose int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  if (!write_all(fd, text, strlen(text)) || rename(temp, path) < 0) {
+    int err = errno;
+    (void)unlink(temp);
+    errno = err;
+    return false;
+  }
+  return true;
+}
+
+void unique_hex(char out[9]) {
+  uint32_t v = 0;
+  if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    v = (uint32_t)t.tv_nsec ^ ((uint32_t)getpid() << 16);
+  }
+  snprintf(out, 9, "%08x", v);
+}
+
+/* new Date().toISOString(): 2026-12-07T10:11:12.345Z. By hand: gmtime_r would read the time zone
+ * file first, which a UTC date does not need. */
+void iso_now(char out[64]) {
+  struct timespec t;
+  if (clock_gettime(CLOCK_REALTIME, &t) < 0) die_errno("the time");
+  long long days = t.tv_sec / 86400, secs = t.tv_sec % 86400;
+  /* Civil date from days since 1970-01-01 (proleptic Gregorian, eras of 400 years). */
+  long long z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+  long long doe = z - era * 146097, yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+  long long day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
+  long long year = yoe + era * 400 + (month <= 2);
+  snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)(year % 10000), (int)month,
+           (int)day, (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60),
+           (int)(t.tv_nsec / 1000000) % 1000);
 }
 
 bool write_all(int fd, const void *buf, size_t len) {

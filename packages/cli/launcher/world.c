@@ -1,9 +1,9 @@
 /* world.c: whether what a fast-path entry recorded still holds — the environment, the working
  * directory, node, every file's identity (Castle's own, what the definition and its bundle read,
- * the local sources, the store's records), the prune generation, the trees, the system's root,
- * the system not running — and the replay of what the normal run does before it starts the
- * sandbox (touch the root, check no prune started, make the system's state dirs). Each check
- * answers why not in a few words, which the caller passes on when it falls through. */
+ * the local sources, the store's records), the prune generation, the trees, the system's root —
+ * and the replay of what the normal run does before it starts the sandbox (pin the layers, touch
+ * the root, check no prune started, claim the system's slot, make its state dirs). Each answers
+ * why not in a few words, which the caller passes on when it falls through. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -104,80 +104,6 @@ static bool root_unchanged(const struct entry *e) {
   return memchr(text + pre, '"', len - pre - suf) == NULL;
 }
 
-/* Field 22 of /proc/<pid>/stat; false when the process is gone or a zombie (as instances.ts). */
-static bool process_start(long pid, unsigned long long *start) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-  autofree char *text = read_file(path, 4096, NULL);
-  if (text == NULL) return false;
-  char *close = strrchr(text, ')');
-  if (close == NULL || close[1] != ' ') return false;
-  char *p = close + 2;
-  if (*p == 'Z' || *p == 'X') return false;
-  for (int field = 0; field < 19; field++) {
-    p = strchr(p, ' ');
-    if (p == NULL) return false;
-    p++;
-  }
-  *start = strtoull(p, NULL, 10);
-  return true;
-}
-
-struct instance_fields {
-  char *id, *system;
-  long pid;
-  unsigned long long pid_start;
-  bool have_pid;
-};
-
-static void instance_field(void *ctx, const char *key, const char *value, bool is_string) {
-  struct instance_fields *f = ctx;
-  if (is_string && strcmp(key, "id") == 0) {
-    free(f->id);
-    f->id = xstrdup(value);
-  } else if (is_string && strcmp(key, "system") == 0) {
-    free(f->system);
-    f->system = xstrdup(value);
-  } else if (!is_string && strcmp(key, "pid") == 0) {
-    f->pid = strtol(value, NULL, 10);
-    f->have_pid = f->pid > 0;
-  } else if (!is_string && strcmp(key, "pidStart") == 0) {
-    f->pid_start = strtoull(value, NULL, 10);
-  }
-}
-
-/* As runSystem: a live, persistent (not ".e") instance of the system means it is running.
- * Entries of dead processes are removed on the way, as the registry's list() does. */
-static const char *check_not_running(const struct entry *e) {
-  DIR *dir = opendir(e->busy_dir);
-  if (dir == NULL) return errno == ENOENT ? NULL : "cannot read the instance registry";
-  const char *why = NULL;
-  struct dirent *d;
-  while (why == NULL && (d = readdir(dir)) != NULL) {
-    size_t len = strlen(d->d_name);
-    if (len < 5 || strcmp(d->d_name + len - 5, ".json") != 0) continue;
-    autofree char *path = xasprintf("%s/%s", e->busy_dir, d->d_name);
-    autofree char *text = read_file(path, 1u << 20, NULL);
-    if (text == NULL) continue;
-    struct instance_fields f = {0};
-    bool parsed = json_object_fields(text, instance_field, &f);
-    if (parsed && f.id != NULL && f.have_pid) {
-      unsigned long long start;
-      bool alive = process_start(f.pid, &start) && (f.pid_start == 0 || start == f.pid_start);
-      if (!alive) {
-        (void)unlink(path);
-      } else if (f.system != NULL && strcmp(f.system, e->busy_system) == 0 &&
-                 strstr(f.id, ".e") == NULL) {
-        why = "the system is already running";
-      }
-    }
-    free(f.id);
-    free(f.system);
-  }
-  closedir(dir);
-  return why;
-}
-
 const char *world_check(const struct entry *e, const char *node) {
   const char *why = check_env(e);
   if (why != NULL) return why;
@@ -208,7 +134,7 @@ const char *world_check(const struct entry *e, const char *node) {
     if ((stat(e->exists[i].path, &st) == 0) != e->exists[i].exists)
       return xasprintf("%s appeared or went", e->exists[i].path);
   }
-  return check_not_running(e);
+  return NULL;
 }
 
 /* mkdir -p; false (errno set) if a part cannot be made or is not a directory. */
@@ -243,15 +169,23 @@ static bool empty_work_dir(const char *work) {
   return ok;
 }
 
-const char *world_prepare(const struct entry *e) {
+const char *world_prepare(const struct entry *e, struct holds *h) {
+  /* The run's pin, before its root is recorded: a prune either sees it or moves the generation. */
+  const char *why = hold_pin(e, h);
+  if (why != NULL) return why;
   /* The run's root record: same layers, so only its time moves (recordRoot). */
-  if (utimensat(AT_FDCWD, e->root_file, NULL, 0) < 0) return "cannot touch the system's root";
+  if (utimensat(AT_FDCWD, e->root_file, NULL, 0) < 0) why = "cannot touch the system's root";
   /* A prune that started before the root was touched may remove what the checks found. */
   uint64_t generation;
-  if (!read_u64_file(e->generation_file, &generation) || generation != e->generation)
-    return "a prune started";
-  if (!make_dirs(e->instance_dir)) return "cannot make the instance registry";
-  if (!make_dirs(e->upper) || !make_dirs(e->nested)) return "cannot make the system's state dirs";
-  if (!empty_work_dir(e->work)) return "the work dir holds leftovers";
-  return NULL;
+  if (why == NULL &&
+      (!read_u64_file(e->generation_file, &generation) || generation != e->generation))
+    why = "a prune started";
+  /* One persistent instance per system, claimed before its upper dir is touched. */
+  if (why == NULL) why = claim_slot(e, h);
+  if (why == NULL && !make_dirs(e->instance_dir)) why = "cannot make the instance registry";
+  if (why == NULL && (!make_dirs(e->upper) || !make_dirs(e->nested)))
+    why = "cannot make the system's state dirs";
+  if (why == NULL && !empty_work_dir(e->work)) why = "the work dir holds leftovers";
+  if (why != NULL) holds_abandon(h);
+  return why;
 }

@@ -16,7 +16,8 @@ const entry: FastPathEntry = {
   generation: { file: "/s/locks/prune-generation", value: 2 },
   trees: ["/s/trees/t"],
   root: { file: "/s/roots/x.json", prefix: '{"usedAt":"', suffix: '"}\n' },
-  busy: { dir: "/st/instances", system: "x" },
+  pin: { dir: "/s/pins", tmp: "/s/tmp", tail: '"keys":["k"],"digests":["d"]}\n' },
+  slot: "/st/slots/x",
   upper: { upper: "/u", work: "/w2", nested: "/n" },
   exists: [["/u/srv", true]],
   helper: "/c/castle-sandbox",
@@ -34,7 +35,7 @@ describe("the fast-path entry format", () => {
         "env|HOME|/h|unset|TZ|env-prefix|CASTLE_|cwd|/w|" +
         "stat|/d/castle.ts|2049:77:33188:5:1796615938878.7559:1796615938879.25|lstat|/d/x|-|" +
         "generation|/s/locks/prune-generation|2|tree|/s/trees/t|root|/s/roots/x.json|{\"usedAt\":\"|\"}\n|" +
-        "busy|/st/instances|x|upper|/u|/w2|/n|exists|/u/srv|1|helper|/c/castle-sandbox|signals|SIGTERM,SIGHUP|SIGINT|" +
+        "pin|/s/pins|/s/tmp|\"keys\":[\"k\"],\"digests\":[\"d\"]}\n|slot|/st/slots/x|upper|/u|/w2|/n|exists|/u/srv|1|helper|/c/castle-sandbox|signals|SIGTERM,SIGHUP|SIGINT|" +
         'instance|/st/instances|x|"system":"x"|error|127|127|castle: gone\n||0|spec|11|spec|bytes|end|',
     );
   });

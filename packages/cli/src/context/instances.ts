@@ -77,7 +77,7 @@ export class InstanceRegistry {
    */
   async claimSystem(system: string, id: string): Promise<SystemClaim> {
     const slots = ensureDir(join(this.stateDir, "slots"), "state");
-    const slot = join(slots, encodeURIComponent(system));
+    const slot = this.slotFile(system);
     const mine: SlotOwner = { id, pid: process.pid, pidStart: processStart(process.pid) ?? 0 };
     removeDeadTemps(slots);
     const temp = `${slot}.${process.pid}-${Math.floor(Math.random() * 0x1_0000_0000).toString(16)}.tmp`;
@@ -106,6 +106,11 @@ export class InstanceRegistry {
     } finally {
       unlinkQuiet(temp);
     }
+  }
+
+  /** The file a persistent run of system holds while it runs (see above; the fast path takes it too). */
+  slotFile(system: string): string {
+    return join(this.stateDir, "slots", encodeURIComponent(system));
   }
 
   private async removeStaleSlot(slot: string, stale: string): Promise<void> {

@@ -27,6 +27,8 @@ export interface RunFacts {
   /** The instance record's fields besides id, pid, initPid, pidStart and startedAt. */
   instance: Omit<Instance, "id" | "pid" | "initPid" | "pidStart" | "startedAt">;
   instancesDir: string;
+  /** The system's slot this run holds (one persistent instance per system). */
+  slot?: string;
   state: UpperDir;
   /** The one path whose existence the spec's cwd depended on (the layers beneath never change). */
   cwdCheck?: { path: string; exists: boolean };
@@ -134,7 +136,10 @@ async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: s
     const started = await child.started;
     claim?.started(child.pid);
     registry.add({ id, pid: child.pid, initPid: started.initPid, startedAt: new Date().toISOString(), ...instance });
-    request.onStarted?.({ spec, instance, instancesDir: registry.directory, state, ...(cwdIn.check ? { cwdCheck: cwdIn.check } : {}) });
+    request.onStarted?.({
+      spec, instance, instancesDir: registry.directory, state,
+      ...(claim ? { slot: registry.slotFile(system.name) } : {}), ...(cwdIn.check ? { cwdCheck: cwdIn.check } : {}),
+    });
     const exit = await child.wait();
     return exit.code;
   } catch (error) {

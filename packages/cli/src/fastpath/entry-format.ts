@@ -4,7 +4,8 @@
 // which invocation it answers (key), what must still hold for the answer to stand (files with
 // their identities, variables, the prune generation, trees, the system's root, that the system
 // is not running), and what the normal run decided, to be replayed byte for byte: the spec the
-// sandbox helper reads, the instance record, the signals passed on, the error texts.
+// sandbox helper reads, the pin, slot and instance record it held, the signals passed on, the
+// error texts.
 
 import type { FileRead, StatIdentity } from "@castle/graph";
 
@@ -30,8 +31,10 @@ export interface FastPathEntry {
   trees: string[];
   /** The system's GC root: it must still name these layers (its text around the use time), then it is touched. */
   root: { file: string; prefix: string; suffix: string };
-  /** No live persistent instance of the system may be registered here. */
-  busy: { dir: string; system: string };
+  /** The run's pin on its layers: `{"pid":…,"pidStart":…,<tail>` in dir/<pid>-0.json, written by way of tmp. */
+  pin: { dir: string; tmp: string; tail: string };
+  /** The system's slot (one persistent instance per system), taken by link(2): busy if it exists. */
+  slot: string;
   /** The system's persistent state: upper made, work emptied, the nested store made. */
   upper: { upper: string; work: string; nested: string };
   /** Whether each path exists now, as when the spec was made (its cwd choice). */
@@ -82,7 +85,8 @@ export function serializeEntry(entry: FastPathEntry): Buffer {
   op("generation", entry.generation.file, entry.generation.value);
   for (const tree of entry.trees) op("tree", tree);
   op("root", entry.root.file, entry.root.prefix, entry.root.suffix);
-  op("busy", entry.busy.dir, entry.busy.system);
+  op("pin", entry.pin.dir, entry.pin.tmp, entry.pin.tail);
+  op("slot", entry.slot);
   op("upper", entry.upper.upper, entry.upper.work, entry.upper.nested);
   for (const [path, exists] of entry.exists) op("exists", path, exists ? 1 : 0);
   op("helper", entry.helper);
@@ -128,7 +132,8 @@ export function parseEntry(bytes: Buffer): FastPathEntry {
       case "generation": entry.generation = { file: next(), value: Number(next()) }; break;
       case "tree": entry.trees.push(next()); break;
       case "root": entry.root = { file: next(), prefix: next(), suffix: next() }; break;
-      case "busy": entry.busy = { dir: next(), system: next() }; break;
+      case "pin": entry.pin = { dir: next(), tmp: next(), tail: next() }; break;
+      case "slot": entry.slot = next(); break;
       case "upper": entry.upper = { upper: next(), work: next(), nested: next() }; break;
       case "exists": entry.exists.push([next(), next() === "1"]); break;
       case "helper": entry.helper = next(); break;

@@ -97,6 +97,9 @@ function buildEntry({ argv, prepared, outcome, facts, startedAtMs }: RunRecord):
   if (racy) return `${racy.path} changed too recently to trust its stat`;
   const root = rootText(store, facts.instance.system, outcome);
   if (typeof root === "string") return root;
+  if (!facts.slot) return "the run holds no slot (ephemeral)";
+  const keys = [...new Set(outcome.used.map((r) => r.key))];
+  const digests = [...new Set(outcome.used.map((r) => r.digest))];
 
   return {
     key,
@@ -108,7 +111,9 @@ function buildEntry({ argv, prepared, outcome, facts, startedAtMs }: RunRecord):
     generation: { file: pruneGenerationPath(store), value: generation },
     trees: [...new Set(outcome.used.map((r) => store.treePath(r.digest)))],
     root,
-    busy: { dir: facts.instancesDir, system: facts.instance.system },
+    // As pinLayers writes it: {"pid":…,"pidStart":…,"keys":[…],"digests":[…]}
+    pin: { dir: store.dir("pins"), tmp: store.dir("tmp"), tail: `${JSON.stringify({ keys, digests }).slice(1)}\n` },
+    slot: facts.slot,
     upper: { upper: facts.state.upper, work: facts.state.work, nested: facts.state.nestedStore },
     exists: facts.cwdCheck ? [[facts.cwdCheck.path, facts.cwdCheck.exists]] : [],
     helper: helperPath(),
