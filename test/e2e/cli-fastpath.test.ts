@@ -4,8 +4,9 @@
 // sibling module, a local source, an override) gives the new system at once; a definition that
 // reads the clock or spawns a process never takes the fast path; a pruned store, a removed tree
 // and a changed Castle fall through. What the normal run does around the command is replayed:
-// the exit status, the instance in `castle ps` and the one-instance rule, a signal passed on, the
-// error text of a command that is gone; the store's pin and the system's slot. CASTLE_FASTPATH_DEBUG makes both paths say what they did.
+// the exit status, the instance in `castle ps` and the one-instance rule (the system's slot, the
+// store's pin), signals passed on, the terminal, the error text of a command that is gone.
+// CASTLE_FASTPATH_DEBUG makes both paths say what they did.
 
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
