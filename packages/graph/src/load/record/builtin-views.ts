@@ -46,19 +46,16 @@ export function builtinView(name: string, recorder: DefinitionRecorder, real: un
   }
 }
 
-/** An object with the real module's members, each looked up through `member` when used. */
+/** An object with the real module's members, each looked up through `member` on every use (so
+ * each use is recorded: the first may not have been the definition's). */
 function view(real: Real, member: (key: string, value: unknown) => unknown): object {
   const out = Object.create(Object.getPrototypeOf(real) as object | null) as object;
-  const cache = new Map<string, unknown>();
   for (const key of Object.getOwnPropertyNames(real)) {
     const descriptor = Object.getOwnPropertyDescriptor(real, key);
     Object.defineProperty(out, key, {
       enumerable: descriptor?.enumerable ?? true,
       configurable: true,
-      get: () => {
-        if (!cache.has(key)) cache.set(key, member(key, real[key]));
-        return cache.get(key);
-      },
+      get: () => member(key, real[key]),
     });
   }
   return out;
@@ -84,12 +81,22 @@ function withPropsOf<F extends (...args: never[]) => unknown>(wrapper: F, fn: un
 function fsView(recorder: DefinitionRecorder, real: Real, promises: boolean): object {
   const prefix = promises ? "fs/promises" : "fs";
   const ownFds = new Set<number>();
+  let promisesView: object | undefined;
   const fdOk = (fd: unknown, what: string) => {
     if (typeof fd !== "number" || !ownFds.has(fd)) recorder.impure(`calls ${prefix}.${what}() on a file it did not open for reading`);
   };
   const readOnly = (flags: unknown) => flags === undefined || flags === "r" || flags === "rs" || flags === "sr" || flags === 0;
+  // One wrapper per member, so `fs.readFileSync === fs.readFileSync` as with the real module.
+  const wrappers = new Map<string, unknown>();
   return view(real, (key, value) => {
-    if (key === "promises" && !promises) return fsView(recorder, value as Real, true);
+    if (wrappers.has(key)) return wrappers.get(key);
+    const made = fsMember(key, value);
+    if (typeof value === "function" && !/^[A-Z]/.test(key) && made !== value) wrappers.set(key, made);
+    return made;
+  });
+
+  function fsMember(key: string, value: unknown): unknown {
+    if (key === "promises" && !promises) return (promisesView ??= fsView(recorder, value as Real, true));
     if (typeof value !== "function") return value;
     const fn = value as (...args: unknown[]) => unknown;
     if (/^[A-Z]/.test(key)) return fn; // classes: Stats, Dirent, ReadStream…
@@ -136,7 +143,7 @@ function fsView(recorder: DefinitionRecorder, real: Real, promises: boolean): ob
       if (base === "close") ownFds.delete(args[0] as number);
       return fn.apply(real, args);
     }, fn);
-  });
+  }
 }
 
 function processView(recorder: DefinitionRecorder, real: NodeJS.Process): NodeJS.Process {
