@@ -2,8 +2,9 @@
 // one, `castle exec` runs commands inside it (on a terminal too), `castle kill` stops it (TERM,
 // then KILL after the timeout), a second run of the same system is refused unless --ephemeral,
 // entries under $XDG_STATE_HOME/castle/instances go away with their instance, and a SIGKILLed
-// castle leaves a stale entry that ps detects and removes.
+// castle leaves a stale entry (or a half-written one) that ps detects and removes.
 
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -154,6 +155,14 @@ export default system({ name: "server", layers: [srv], entrypoint: ["/bin/sleep"
     expect(await ps()).toEqual([]);
     expect(instanceFiles()).toEqual(["garbage.json"]); // unreadable entries are skipped, not trusted
     rmSync(join(dir, "garbage.json"));
+    // An entry a castle was writing when it was killed (its atomic write's temp file) goes too;
+    // one whose writer lives (this test process, say) is left to it.
+    const gone = spawnSync("/bin/true").pid!;
+    writeFileSync(join(dir, `server-111111.json.${gone}.0a1b2c3d.tmp`), "{");
+    writeFileSync(join(dir, `server-222222.json.${process.pid}.0a1b2c3d.tmp`), "{");
+    expect(await ps()).toEqual([]);
+    expect(instanceFiles()).toEqual([`server-222222.json.${process.pid}.0a1b2c3d.tmp`]);
+    rmSync(join(dir, `server-222222.json.${process.pid}.0a1b2c3d.tmp`));
   });
 
   it("castle exec runs a command inside a running instance, with the system's env and cwd", async () => {

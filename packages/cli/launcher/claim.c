@@ -148,20 +148,32 @@ static void instance_field(void *ctx, const char *key, const char *value, bool i
   }
 }
 
-/* As the registry's list() at the end of a run: entries of castles killed earlier go. */
+/* As the registry's list() at the end of a run: entries of castles killed earlier go, and entries
+ * they were writing when killed. */
 static void forget_dead_instances(const char *dir_path) {
   DIR *dir = opendir(dir_path);
   if (dir == NULL) return;
   struct dirent *d;
   while ((d = readdir(dir)) != NULL) {
     size_t len = strlen(d->d_name);
+    /* An entry being written (<id>.json.<pid>.<hex>.tmp) whose writer was killed meanwhile. */
+    const char *writer = strstr(d->d_name, ".json.");
+    unsigned long long start;
+    if (writer != NULL && len > 4 && strcmp(d->d_name + len - 4, ".tmp") == 0) {
+      char *end;
+      long pid = strtol(writer + 6, &end, 10);
+      if (pid > 0 && *end == '.' && !process_start((pid_t)pid, &start)) {
+        autofree char *temp = xasprintf("%s/%s", dir_path, d->d_name);
+        (void)unlink(temp);
+      }
+      continue;
+    }
     if (len < 5 || strcmp(d->d_name + len - 5, ".json") != 0) continue;
     autofree char *path = xasprintf("%s/%s", dir_path, d->d_name);
     autofree char *text = read_file(path, 1u << 20, NULL);
     if (text == NULL) continue;
     struct instance_fields f = {0};
     if (json_object_fields(text, instance_field, &f) && f.id != NULL && f.have_pid) {
-      unsigned long long start;
       if (!process_start((pid_t)f.pid, &start) || (f.pid_start != 0 && start != f.pid_start))
         (void)unlink(path);
     }

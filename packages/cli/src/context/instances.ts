@@ -1,6 +1,6 @@
 // Owns the registry of running instances ($XDG_STATE_HOME/castle/instances/<id>.json): what
 // `castle ps`, `exec` and `kill` see. An entry whose process is gone (or whose pid was reused)
-// is stale and is removed when seen.
+// is stale and is removed when seen, and so is an entry left half-written by a killed castle.
 //
 // It also owns the rule "one persistent instance per system": a persistent run claims its
 // system's slot, slots/<system> beside instances/, before it touches the system's upper dir. The
@@ -140,6 +140,9 @@ export class InstanceRegistry {
   list(): Instance[] {
     const out: Instance[] = [];
     for (const name of readdirSync(this.dir)) {
+      // An entry being written (<id>.json.<pid>.<hex>.tmp) whose writer was killed meanwhile.
+      const writer = Number(/\.json\.(\d+)\.[0-9a-z]+\.tmp$/.exec(name)?.[1]);
+      if (writer && processStart(writer) === undefined) unlinkQuiet(join(this.dir, name));
       if (!name.endsWith(".json")) continue;
       let entry: Instance;
       try {
