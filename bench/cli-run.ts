@@ -47,7 +47,7 @@ function prime(dir: string, env: NodeJS.ProcessEnv, specFile: string): void {
   const check = spawnSync(BIN, args, { env: { ...env, CASTLE_FASTPATH_DEBUG: "1" }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   if (!check.stderr.includes("castle: fast path: taken")) throw new Error(`the fast path is not taken: ${check.stderr}`);
   const store = env.CASTLE_CACHE_DIR!;
-  const entry = parseEntry(readFileSync(join(store, "fastpath", entryName({ dir, tty: false, command: ["/bin/true"] }))));
+  const entry = parseEntry(readFileSync(join(store, "fastpath", entryName({ dir, arg: dir, tty: false, command: ["/bin/true"] }))));
   writeFileSync(specFile, entry.spec);
 }
 

@@ -8,7 +8,7 @@
 // store's pin), signals passed on, the terminal, the error text of a command that is gone.
 // CASTLE_FASTPATH_DEBUG makes both paths say what they did.
 
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CliWorld, IS_ROOT, cliMissing, definition, giveToUser, writeFiles, type CliHome, type CliResult } from "./helpers/cli-harness";
@@ -255,9 +255,12 @@ export default system({ name: "store-${name}", layers: [top] });`),
         expect(missReason(busy), busy.stderr).toBe("the system's slot is taken");
         expect(busy.code).toBe(2);
         expect(busy.stderr).toContain(`system replay-${name} is already running as ${instances[0]!.id}`);
-        const inside = await home.run(["exec", instances[0]!.id, "--", "/bin/sh", "-c", "echo inside $PWD"]);
+        const inside = await home.run(["exec", instances[0]!.id, "--", "/bin/sh", "-c", "echo inside $PWD; echo $CASTLE_INSIDE"]);
         expect(inside.code, inside.stderr).toBe(0);
-        expect(inside.stdout).toBe("inside /root\n");
+        const [where, info] = inside.stdout.split("\n");
+        expect(where).toBe("inside /root");
+        // The system knows which instance it is: this run's id, not the recorded run's.
+        if (info) expect(JSON.parse(info)).toMatchObject({ instance: instances[0]!.id });
         long.child.kill("SIGTERM");
         const ended = await long.exited;
         expect(ended.code, ended.stderr).toBe(7);
@@ -291,6 +294,21 @@ export default system({ name: "store-${name}", layers: [top] });`),
         expect(taken(r), r.stderr).toBe(true);
         expect(r.code).toBe(3);
         expect((await run(dir, ["/bin/sh", "-c", "rm /delay"])).code).toBe(0);
+
+        // The host's /etc/hosts is mounted in while the system has none of its own; once it has
+        // one (in its upper dir), that decision changes: the run falls through and mounts nothing.
+        const hosts = ["/bin/cat", "/etc/hosts"];
+        await primed(dir, hosts);
+        const own = join(home.dataDir, "systems", `replay-${name}`, "upper/etc");
+        mkdirSync(own, { recursive: true });
+        writeFileSync(join(own, "hosts"), "10.0.0.1 own\n");
+        if (!caller) giveToUser(join(home.dataDir, "systems", `replay-${name}`, "upper"));
+        r = await run(dir, hosts);
+        expect(missReason(r)).toMatch(/upper\/etc\/hosts appeared or went$/);
+        expect(r.stdout).toBe("10.0.0.1 own\n");
+        r = await run(dir, hosts);
+        expect(taken(r), r.stderr).toBe(true);
+        expect(r.stdout).toBe("10.0.0.1 own\n");
 
         // A command recorded while it existed, then removed inside the system: the same error text.
         const tool = ["/usr/bin/tool"];

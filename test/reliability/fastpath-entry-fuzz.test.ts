@@ -36,7 +36,7 @@ const present = { kind: "present" as const, dev: 2049, ino: 1234567, mode: 0o100
 
 function validEntry(dir: string): FastPathEntry {
   return {
-    key: { dir, tty: false, command: ["/bin/true"] },
+    key: { dir, arg: dir, tty: false, command: ["/bin/true"] },
     node: present,
     files: [
       { path: `${MISSING}/castle.ts`, follow: true, identity: present },
@@ -51,7 +51,8 @@ function validEntry(dir: string): FastPathEntry {
     pin: { dir: `${MISSING}/pins`, tmp: `${MISSING}/tmp`, tail: '"keys":["k"],"digests":["d"]}\n' },
     slot: `${MISSING}/slots/s`,
     upper: { upper: `${MISSING}/upper`, work: `${MISSING}/work`, nested: `${MISSING}/castle-store` },
-    exists: [[`${MISSING}/upper/srv`, false]],
+    mkdirs: [`${MISSING}/src`],
+    exists: [{ path: `${MISSING}/upper/srv`, follow: true, exists: false }],
     helper: `${MISSING}/castle-sandbox`,
     signals: { forward: ["SIGTERM", "SIGHUP"], ignore: ["SIGINT"] },
     instance: { dir: `${MISSING}/instances`, system: "s", fields: '"system":"s","command":["/bin/true"]' },
@@ -127,7 +128,7 @@ describe.skipIf(skip)("the launcher reading damaged fast-path entries", () => {
     base = mkdtempSync(join(tmpdir(), "castle-fastpath-fuzz-"));
     store = join(base, "store");
     mkdirSync(join(store, "fastpath"), { recursive: true });
-    entryFile = join(store, "fastpath", entryName({ dir, tty: false, command: ["/bin/true"] }));
+    entryFile = join(store, "fastpath", entryName({ dir, arg: dir, tty: false, command: ["/bin/true"] }));
   });
   afterAll(() => rmSync(base, { recursive: true, force: true }));
 
@@ -161,7 +162,7 @@ describe.skipIf(skip)("the launcher reading damaged fast-path entries", () => {
         batch.map(async (bytes, j) => {
           const own = join(base, `store-${j}`);
           mkdirSync(join(own, "fastpath"), { recursive: true });
-          writeFileSync(join(own, "fastpath", entryName({ dir, tty: false, command: ["/bin/true"] })), bytes);
+          writeFileSync(join(own, "fastpath", entryName({ dir, arg: dir, tty: false, command: ["/bin/true"] })), bytes);
           return runLauncher(launcher, own, dir);
         }),
       );

@@ -100,9 +100,12 @@ static char *register_instance(const struct entry *e, const struct holds *h, pid
   iso_now(started);
   unsigned long long start = 0;
   (void)process_start(pid, &start);
+  size_t fields_len;
+  autofree char *fields =
+      replace_all(e->instance_fields, strlen(e->instance_fields), INSTANCE_ID, h->id, &fields_len);
   autofree char *text = xasprintf(
       "{\"id\":\"%s\",\"pid\":%d,\"initPid\":%ld,\"startedAt\":\"%s\",\"pidStart\":%llu,%s}\n",
-      escaped, (int)pid, init_pid, started, start, e->instance_fields);
+      escaped, (int)pid, init_pid, started, start, fields);
   char *file = xasprintf("%s/%s.json", e->instance_dir, h->id);
   unique_hex(hex);
   autofree char *temp = xasprintf("%s.%d.%s.tmp", file, (int)getpid(), hex);

@@ -148,6 +148,7 @@ bool entry_parse(char *buf, size_t len, struct entry *e, const char **why) {
     if (strcmp(op, "key") == 0) {
       uint64_t argc;
       e->dir = next(&c);
+      e->arg = next(&c);
       if (!flag(&c, &e->tty) || !number(&c, 4096, &argc)) break;
       e->argc = (size_t)argc;
       e->argv = xrealloc(NULL, (e->argc + 1) * sizeof *e->argv);
@@ -194,9 +195,13 @@ bool entry_parse(char *buf, size_t len, struct entry *e, const char **why) {
       e->work = next(&c);
       e->nested = next(&c);
       have_upper = true;
-    } else if (strcmp(op, "exists") == 0) {
+    } else if (strcmp(op, "mkdir") == 0) {
+      e->mkdirs = grow(e->mkdirs, &e->n_mkdirs, sizeof *e->mkdirs, &c);
+      e->mkdirs[e->n_mkdirs - 1] = next(&c);
+    } else if (strcmp(op, "exists") == 0 || strcmp(op, "lexists") == 0) {
       e->exists = grow(e->exists, &e->n_exists, sizeof *e->exists, &c);
       e->exists[e->n_exists - 1].path = next(&c);
+      e->exists[e->n_exists - 1].follow = op[0] == 'e';
       flag(&c, &e->exists[e->n_exists - 1].exists);
     } else if (strcmp(op, "helper") == 0) {
       e->helper = next(&c);

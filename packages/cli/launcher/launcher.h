@@ -48,8 +48,11 @@ struct env_check {
 
 struct exists_check {
   const char *path;
-  bool exists;
+  bool follow, exists;
 };
+
+/* Stands for the run's instance id in the spec and the instance fields (entry-format.ts). */
+#define INSTANCE_ID "@@castle-instance-id@@"
 
 struct error_text {
   int status, exit;
@@ -59,7 +62,7 @@ struct error_text {
 
 struct entry {
   /* key: the invocation answered */
-  const char *dir;
+  const char *dir, *arg;
   bool tty;
   size_t argc;
   const char **argv;
@@ -79,6 +82,8 @@ struct entry {
   const char *pin_dir, *pin_tmp, *pin_tail;
   const char *slot;
   const char *upper, *work, *nested;
+  const char **mkdirs;
+  size_t n_mkdirs;
   struct exists_check *exists;
   size_t n_exists;
   const char *helper;
@@ -168,6 +173,9 @@ void iso_now(char out[64]);
 /* Reads a whole file (NUL-terminated) up to max bytes; NULL with errno set on failure. */
 char *read_file(const char *path, size_t max, size_t *len);
 bool write_all(int fd, const void *buf, size_t len);
+/* text (len bytes, NULs allowed) with every `from` replaced by `to`; the result's length in
+ * *out_len. */
+char *replace_all(const char *text, size_t len, const char *from, const char *to, size_t *out_len);
 void closep(int *fd);
 void freep(void *p);
 #define autoclose __attribute__((cleanup(closep)))

@@ -115,11 +115,12 @@ int main(int argc, char **argv) {
   size_t command_len = (size_t)(argv + argc - command);
   bool tty = isatty(0) && isatty(1);
 
-  /* 2. The entry: <store>/fastpath/<fnv(dir)>-<fnv(dir, tty, command)>. */
+  /* 2. The entry: <store>/fastpath/<fnv(dir)>-<fnv(dir, dir as given, tty, command)>. */
   autofree char *dir = resolve_dir(target);
   autofree char *store = store_root();
   if (dir == NULL || store == NULL) miss("no working directory or no HOME");
   uint64_t key = fnv1a(FNV_OFFSET, dir, strlen(dir) + 1);
+  key = fnv1a(key, target, strlen(target) + 1);
   key = fnv1a(key, tty ? "1" : "0", 2);
   for (size_t i = 0; i < command_len; i++) key = fnv1a(key, command[i], strlen(command[i]) + 1);
   autofree char *file =
@@ -138,7 +139,8 @@ int main(int argc, char **argv) {
   if (!entry_parse(buf, len, &e, &why)) miss("%s", why);
 
   /* 4. It must answer exactly this invocation (a hash collision only misses). */
-  bool same = strcmp(e.dir, dir) == 0 && e.tty == tty && e.argc == command_len;
+  bool same = strcmp(e.dir, dir) == 0 && strcmp(e.arg, target) == 0 && e.tty == tty &&
+              e.argc == command_len;
   for (size_t i = 0; same && i < command_len; i++) same = strcmp(e.argv[i], command[i]) == 0;
   if (!same) miss("the entry answers another command");
 

@@ -136,6 +136,9 @@ static int report_error(const struct entry *e, int status, const char *message) 
 }
 
 int run_sandbox(const struct entry *e, struct holds *h) {
+  /* The recorded spec, with this run's instance id where the recorded run had its own. */
+  size_t spec_len;
+  autofree char *spec_bytes = replace_all(e->spec, e->spec_len, INSTANCE_ID, h->id, &spec_len);
   int spec[2], status_pipe[2], sync[2];
   high_pipe(spec);
   high_pipe(status_pipe);
@@ -164,7 +167,7 @@ int run_sandbox(const struct entry *e, struct holds *h) {
   if (sigprocmask(SIG_SETMASK, &saved, NULL) < 0) die_errno("sigprocmask");
 
   /* The helper reads the whole spec first; a short write means it died, which its exit says. */
-  (void)write_all(spec[1], e->spec, e->spec_len);
+  (void)write_all(spec[1], spec_bytes, spec_len);
   close(spec[1]);
 
   struct status s = {0};

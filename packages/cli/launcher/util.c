@@ -180,6 +180,27 @@ void iso_now(char out[64]) {
            (int)(t.tv_nsec / 1000000) % 1000);
 }
 
+char *replace_all(const char *text, size_t len, const char *from, const char *to, size_t *out_len) {
+  size_t from_len = strlen(from), to_len = strlen(to), count = 0;
+  for (const char *p = text; (p = memmem(p, len - (size_t)(p - text), from, from_len)) != NULL;
+       p += from_len)
+    count++;
+  size_t size = len - count * from_len + count * to_len;
+  char *out = xrealloc(NULL, size + 1), *o = out;
+  const char *p = text, *end = text + len;
+  for (const char *hit; (hit = memmem(p, (size_t)(end - p), from, from_len)) != NULL;
+       p = hit + from_len) {
+    memcpy(o, p, (size_t)(hit - p));
+    o += hit - p;
+    memcpy(o, to, to_len);
+    o += to_len;
+  }
+  memcpy(o, p, (size_t)(end - p));
+  out[size] = '\0';
+  *out_len = size;
+  return out;
+}
+
 bool write_all(int fd, const void *buf, size_t len) {
   const char *p = buf;
   while (len > 0) {

@@ -131,8 +131,9 @@ const char *world_check(const struct entry *e, const char *node) {
   if (!root_unchanged(e)) return "the system's root changed";
   for (size_t i = 0; i < e->n_exists; i++) {
     struct stat st;
-    if ((stat(e->exists[i].path, &st) == 0) != e->exists[i].exists)
-      return xasprintf("%s appeared or went", e->exists[i].path);
+    bool found =
+        (e->exists[i].follow ? stat(e->exists[i].path, &st) : lstat(e->exists[i].path, &st)) == 0;
+    if (found != e->exists[i].exists) return xasprintf("%s appeared or went", e->exists[i].path);
   }
   return NULL;
 }
@@ -185,6 +186,8 @@ const char *world_prepare(const struct entry *e, struct holds *h) {
   if (why == NULL && !make_dirs(e->instance_dir)) why = "cannot make the instance registry";
   if (why == NULL && (!make_dirs(e->upper) || !make_dirs(e->nested)))
     why = "cannot make the system's state dirs";
+  for (size_t i = 0; why == NULL && i < e->n_mkdirs; i++)
+    if (!make_dirs(e->mkdirs[i])) why = "cannot make the system's dirs";
   if (why == NULL && !empty_work_dir(e->work)) why = "the work dir holds leftovers";
   if (why != NULL) holds_abandon(h);
   return why;

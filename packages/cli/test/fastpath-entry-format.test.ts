@@ -7,7 +7,7 @@ import { identityFromToken, identityToken, parseEntry, serializeEntry, type Fast
 const file = { kind: "present" as const, dev: 2049, ino: 77, mode: 0o100644, size: 5, mtimeMs: 1796615938878.7559, ctimeMs: 1796615938879.25 };
 
 const entry: FastPathEntry = {
-  key: { dir: "/d", tty: false, command: ["/bin/true"] },
+  key: { dir: "/d", arg: "d", tty: false, command: ["/bin/true"] },
   node: file,
   files: [{ path: "/d/castle.ts", follow: true, identity: file }, { path: "/d/x", follow: false, identity: { kind: "absent" } }],
   env: [["HOME", "/h"], ["TZ", undefined]],
@@ -19,7 +19,8 @@ const entry: FastPathEntry = {
   pin: { dir: "/s/pins", tmp: "/s/tmp", tail: '"keys":["k"],"digests":["d"]}\n' },
   slot: "/st/slots/x",
   upper: { upper: "/u", work: "/w2", nested: "/n" },
-  exists: [["/u/srv", true]],
+  mkdirs: ["/st/x/src"],
+  exists: [{ path: "/u/srv", follow: true, exists: true }, { path: "/u/etc/hosts", follow: false, exists: false }],
   helper: "/c/castle-sandbox",
   signals: { forward: ["SIGTERM", "SIGHUP"], ignore: ["SIGINT"] },
   instance: { dir: "/st/instances", system: "x", fields: '"system":"x"' },
@@ -31,11 +32,11 @@ describe("the fast-path entry format", () => {
   it("writes castle-fastpath/1 ops, the spec as counted bytes, then end (golden)", () => {
     const text = serializeEntry(entry).toString("utf8").split("\0").join("|");
     expect(text).toBe(
-      "castle-fastpath/1|key|/d|0|1|/bin/true|node|2049:77:33188:5:1796615938878.7559:1796615938879.25|" +
+      "castle-fastpath/1|key|/d|d|0|1|/bin/true|node|2049:77:33188:5:1796615938878.7559:1796615938879.25|" +
         "env|HOME|/h|unset|TZ|env-prefix|CASTLE_|cwd|/w|" +
         "stat|/d/castle.ts|2049:77:33188:5:1796615938878.7559:1796615938879.25|lstat|/d/x|-|" +
         "generation|/s/locks/prune-generation|2|tree|/s/trees/t|root|/s/roots/x.json|{\"usedAt\":\"|\"}\n|" +
-        "pin|/s/pins|/s/tmp|\"keys\":[\"k\"],\"digests\":[\"d\"]}\n|slot|/st/slots/x|upper|/u|/w2|/n|exists|/u/srv|1|helper|/c/castle-sandbox|signals|SIGTERM,SIGHUP|SIGINT|" +
+        "pin|/s/pins|/s/tmp|\"keys\":[\"k\"],\"digests\":[\"d\"]}\n|slot|/st/slots/x|upper|/u|/w2|/n|mkdir|/st/x/src|exists|/u/srv|1|lexists|/u/etc/hosts|0|helper|/c/castle-sandbox|signals|SIGTERM,SIGHUP|SIGINT|" +
         'instance|/st/instances|x|"system":"x"|error|127|127|castle: gone\n||0|spec|11|spec|bytes|end|',
     );
   });

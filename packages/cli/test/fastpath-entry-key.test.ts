@@ -7,9 +7,9 @@ import { entryName, fastPathKey, fnv1a64 } from "../src/fastpath/entry-key";
 
 describe("fastPathKey", () => {
   it("answers `castle run <dir>` and `castle run <dir> -- command...` only", () => {
-    expect(fastPathKey(["run", "def"], "/work", false)).toEqual({ dir: "/work/def", tty: false, command: [] });
+    expect(fastPathKey(["run", "def"], "/work", false)).toEqual({ dir: "/work/def", arg: "def", tty: false, command: [] });
     expect(fastPathKey(["run", "./a/../def/", "--", "/bin/sh", "-c", "x"], "/work", true)).toEqual({
-      dir: "/work/def", tty: true, command: ["/bin/sh", "-c", "x"],
+      dir: "/work/def", arg: "./a/../def/", tty: true, command: ["/bin/sh", "-c", "x"],
     });
     expect(fastPathKey(["run", "/abs"], "/work", false)?.dir).toBe("/abs");
     for (const argv of [
@@ -29,10 +29,11 @@ describe("entryName", () => {
   });
 
   it("names an entry by its directory, then by the whole key (golden: the launcher computes these)", () => {
-    expect(entryName({ dir: "/work/def", tty: false, command: [] })).toBe(`${fnv1a64("/work/def")}-${fnv1a64("/work/def\u00000\u0000")}`);
-    expect(entryName({ dir: "/work/def", tty: false, command: ["/bin/true"] })).toBe("9a53ca2914a2479b-4664cac4df6af5b8");
-    const other = entryName({ dir: "/work/def", tty: true, command: ["/bin/true"] });
-    expect(other.slice(0, 16)).toBe("9a53ca2914a2479b");
-    expect(other).not.toBe(entryName({ dir: "/work/def", tty: false, command: ["/bin/true"] }));
+    const key = { dir: "/work/def", arg: "/work/def", tty: false, command: ["/bin/true"] };
+    expect(entryName({ ...key, command: [] })).toBe(`${fnv1a64("/work/def")}-${fnv1a64("/work/def\u0000/work/def\u00000\u0000")}`);
+    expect(entryName(key)).toBe("9a53ca2914a2479b-f5734e24650111ec");
+    expect(entryName({ ...key, tty: true }).slice(0, 16)).toBe("9a53ca2914a2479b");
+    expect(entryName({ ...key, tty: true })).not.toBe(entryName(key));
+    expect(entryName({ ...key, arg: "def" })).not.toBe(entryName(key));
   });
 });

@@ -13,6 +13,7 @@ import type { BuildOutcome, System } from "@castle/graph";
 import { spawn, type ResourceLimits, type SandboxSpec } from "@castle/sandbox";
 import type { UserMount } from "../inside/mount-flags";
 import { prepareInside } from "../inside/prepare-inside";
+import type { SystemMounts } from "../inside/system-mounts";
 import { CASTLE_MOUNT } from "../inside/runtime";
 import { forwardSignals } from "./forward-signals";
 import { InstanceRegistry, type Instance, type SystemClaim } from "./instances";
@@ -23,7 +24,11 @@ import { systemUpper, type UpperDir } from "./system-state";
 
 /** What a run decided, for the fast path to replay (see fastpath/record-run.ts). */
 export interface RunFacts {
+  /** The instance id (it is in the spec: CASTLE_INSIDE names the instance). */
+  id: string;
   spec: SandboxSpec;
+  /** What Castle mounted in, what that made and depended on; `edits`: it placed edited sources. */
+  inside: Pick<SystemMounts, "bottom" | "notes" | "made" | "depends"> & { edits: boolean };
   /** The instance record's fields besides id, pid, initPid, pidStart and startedAt. */
   instance: Omit<Instance, "id" | "pid" | "initPid" | "pidStart" | "startedAt">;
   instancesDir: string;
@@ -137,7 +142,8 @@ async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: s
     claim?.started(child.pid);
     registry.add({ id, pid: child.pid, initPid: started.initPid, startedAt: new Date().toISOString(), ...instance });
     request.onStarted?.({
-      spec, instance, instancesDir: registry.directory, state,
+      id, spec, instance, instancesDir: registry.directory, state,
+      inside: { ...inside, edits: request.castle && system.castle && system.edit.length > 0 },
       ...(claim ? { slot: registry.slotFile(system.name) } : {}), ...(cwdIn.check ? { cwdCheck: cwdIn.check } : {}),
     });
     const exit = await child.wait();

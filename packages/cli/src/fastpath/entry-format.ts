@@ -11,9 +11,13 @@ import type { FileRead, StatIdentity } from "@castle/graph";
 
 export const ENTRY_HEADER = "castle-fastpath/1";
 
+/** Stands for the run's instance id in the spec and the instance record (the launcher makes a
+ * new id and puts it in each place this appears). */
+export const INSTANCE_ID = "@@castle-instance-id@@";
+
 export interface FastPathEntry {
   /** The invocation answered: `castle run <dir> [-- command...]` with stdin+stdout a terminal or not. */
-  key: { dir: string; tty: boolean; command: string[] };
+  key: { dir: string; arg: string; tty: boolean; command: string[] };
   /** The node that evaluated the definition (the fall-through must use the same one). */
   node: StatIdentity;
   /** Paths whose identity must be as recorded: Castle's files, what the definition read, the
@@ -37,15 +41,19 @@ export interface FastPathEntry {
   slot: string;
   /** The system's persistent state: upper made, work emptied, the nested store made. */
   upper: { upper: string; work: string; nested: string };
-  /** Whether each path exists now, as when the spec was made (its cwd choice). */
-  exists: [path: string, exists: boolean][];
+  /** More directories the run makes (mkdir -p): the edited sources' dir… */
+  mkdirs: string[];
+  /** Whether each path exists now (stat, or lstat without follow), as when the run decided on
+   * its cwd and its mounts. */
+  exists: { path: string; follow: boolean; exists: boolean }[];
   helper: string;
   /** Signal names passed on to the sandbox, and ignored, while it runs. */
   signals: { forward: string[]; ignore: string[] };
-  /** The instance record: written as `{"id":…,"pid":…,"initPid":…,"pidStart":…,"startedAt":…,<fields>}`. */
+  /** The instance record: written as `{"id":…,"pid":…,"initPid":…,"startedAt":…,"pidStart":…,<fields>}`. */
   instance: { dir: string; system: string; fields: string };
   /** What the normal path prints and exits with when the helper reports an error status. */
   errors: { status: number; exit: number; prefix: string; suffix: string; withMessage: boolean }[];
+  /** The spec the helper reads, INSTANCE_ID standing for the instance id. */
   spec: Buffer;
 }
 
@@ -73,7 +81,7 @@ export function serializeEntry(entry: FastPathEntry): Buffer {
       out.push(text);
     }
   };
-  op("key", entry.key.dir, entry.key.tty ? 1 : 0, entry.key.command.length, ...entry.key.command);
+  op("key", entry.key.dir, entry.key.arg, entry.key.tty ? 1 : 0, entry.key.command.length, ...entry.key.command);
   op("node", identityToken(entry.node));
   for (const [name, value] of entry.env) {
     if (value === undefined) op("unset", name);
@@ -88,7 +96,8 @@ export function serializeEntry(entry: FastPathEntry): Buffer {
   op("pin", entry.pin.dir, entry.pin.tmp, entry.pin.tail);
   op("slot", entry.slot);
   op("upper", entry.upper.upper, entry.upper.work, entry.upper.nested);
-  for (const [path, exists] of entry.exists) op("exists", path, exists ? 1 : 0);
+  for (const dir of entry.mkdirs) op("mkdir", dir);
+  for (const check of entry.exists) op(check.follow ? "exists" : "lexists", check.path, check.exists ? 1 : 0);
   op("helper", entry.helper);
   op("signals", entry.signals.forward.join(","), entry.signals.ignore.join(","));
   op("instance", entry.instance.dir, entry.instance.system, entry.instance.fields);
@@ -109,17 +118,18 @@ export function parseEntry(bytes: Buffer): FastPathEntry {
     return text;
   };
   if (next() !== ENTRY_HEADER) throw new Error("fast-path entry: not castle-fastpath/1");
-  const entry: Partial<FastPathEntry> & Pick<FastPathEntry, "files" | "env" | "envPrefixes" | "trees" | "exists" | "errors"> = {
-    files: [], env: [], envPrefixes: [], trees: [], exists: [], errors: [],
+  const entry: Partial<FastPathEntry> & Pick<FastPathEntry, "files" | "env" | "envPrefixes" | "trees" | "mkdirs" | "exists" | "errors"> = {
+    files: [], env: [], envPrefixes: [], trees: [], mkdirs: [], exists: [], errors: [],
   };
   for (;;) {
     const keyword = next();
     switch (keyword) {
       case "key": {
         const dir = next();
+        const arg = next();
         const tty = next() === "1";
         const count = Number(next());
-        entry.key = { dir, tty, command: Array.from({ length: count }, next) };
+        entry.key = { dir, arg, tty, command: Array.from({ length: count }, next) };
         break;
       }
       case "node": entry.node = identityFromToken(next()); break;
@@ -135,7 +145,9 @@ export function parseEntry(bytes: Buffer): FastPathEntry {
       case "pin": entry.pin = { dir: next(), tmp: next(), tail: next() }; break;
       case "slot": entry.slot = next(); break;
       case "upper": entry.upper = { upper: next(), work: next(), nested: next() }; break;
-      case "exists": entry.exists.push([next(), next() === "1"]); break;
+      case "mkdir": entry.mkdirs.push(next()); break;
+      case "exists":
+      case "lexists": entry.exists.push({ path: next(), follow: keyword === "exists", exists: next() === "1" }); break;
       case "helper": entry.helper = next(); break;
       case "signals": {
         const list = (text: string) => (text === "" ? [] : text.split(","));

@@ -1,15 +1,17 @@
 // Owns which invocations the fast path answers and where their entries live, computed exactly
 // as the native launcher computes them (launcher/main.c): `castle run <dir>` or `castle run
 // <dir> -- command...`, nothing else (any option, a git URL, a branch takes the normal path);
-// the directory resolved against the working directory like path.resolve; whether stdin and
-// stdout are terminals. The entry's file is `<store>/fastpath/<fnv(dir)>-<fnv(key)>`: FNV-1a 64
-// of the resolved directory, then of the whole key, so the entries of one definition sit
-// together (the file's content repeats the key, so a collision only misses).
+// the directory resolved against the working directory like path.resolve, and as given; whether
+// stdin and stdout are terminals. The entry's file is `<store>/fastpath/<fnv(dir)>-<fnv(key)>`:
+// FNV-1a 64 of the resolved directory, then of the whole key, so the entries of one definition
+// sit together (the file's content repeats the key, so a collision only misses).
 
 import { resolve } from "node:path";
 
 export interface FastPathKey {
   dir: string;
+  /** The directory as given (the run tells the system how it was started: CASTLE_INSIDE's run). */
+  arg: string;
   tty: boolean;
   /** The command after `--`, or [] for the system's entrypoint. */
   command: string[];
@@ -20,14 +22,14 @@ export function fastPathKey(argv: readonly string[], cwd: string, tty: boolean):
   const [command, dir, separator, ...rest] = argv;
   if (command !== "run" || dir === undefined || dir === "" || dir.startsWith("-")) return undefined;
   if (/^(https?|file):\/\//i.test(dir)) return undefined;
-  if (separator === undefined) return { dir: resolve(cwd, dir), tty, command: [] };
+  if (separator === undefined) return { dir: resolve(cwd, dir), arg: dir, tty, command: [] };
   if (separator !== "--" || rest.length === 0) return undefined;
-  return { dir: resolve(cwd, dir), tty, command: rest };
+  return { dir: resolve(cwd, dir), arg: dir, tty, command: rest };
 }
 
 /** The entry's file name (in the store's fastpath/ dir). */
 export function entryName(key: FastPathKey): string {
-  const all = [key.dir, key.tty ? "1" : "0", ...key.command].map((part) => `${part}\0`).join("");
+  const all = [key.dir, key.arg, key.tty ? "1" : "0", ...key.command].map((part) => `${part}\0`).join("");
   return `${fnv1a64(key.dir)}-${fnv1a64(all)}`;
 }
 

@@ -20,13 +20,14 @@ import type { PreparedSystem } from "../context/prepare";
 import { formatError } from "../context/report-error";
 import { FORWARDED_SIGNALS } from "../context/forward-signals";
 import { commandError, type RunFacts } from "../context/run-system";
-import { serializeEntry, type FastPathEntry } from "./entry-format";
+import { INSTANCE_ID, serializeEntry, type FastPathEntry } from "./entry-format";
 import { entryName, fastPathKey } from "./entry-key";
 
 /** Variables Castle itself (or Node, or the definition's Intl and Date) depends on. */
 const NAMED_ENV = ["HOME", "TERM", "LANG", "LANGUAGE", "TZ", "CI", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"];
-/** Every variable with these prefixes counts (a new CASTLE_OVERRIDE_x, NODE_OPTIONS, LC_ALL…). */
-const ENV_PREFIXES = ["CASTLE_", "NODE_", "LC_"];
+/** Every variable with these prefixes counts (a new CASTLE_OVERRIDE_x, NODE_OPTIONS, LC_ALL, the
+ * AWS settings passed into a system…). */
+const ENV_PREFIXES = ["CASTLE_", "NODE_", "LC_", "AWS_"];
 /** The fast path's own switches, never part of an entry (see launcher/main.c). */
 const OWN_PREFIX = "CASTLE_FASTPATH";
 /** Read by Node for the local time zone when TZ is unset (a definition's local dates depend on it). */
@@ -78,6 +79,9 @@ function buildEntry({ argv, prepared, outcome, facts, startedAtMs }: RunRecord):
   if (paths.some((path) => !isAbsolute(path))) return "a store, state or data directory is relative";
   const generation = pruneGeneration(store);
   if (generation % 2 !== 0) return "a cache prune is running";
+  if (!store.lowers.empty) return "the store reads lower tiers (a Castle inside a system)";
+  if (facts.inside.notes.length > 0) return `the run printed notes: ${facts.inside.notes.join("; ")}`;
+  if (facts.inside.edits) return "the run places edited sources (system({ edit }))";
 
   const names = new Set(NAMED_ENV);
   for (const name of Object.keys(env)) if (ENV_PREFIXES.some((p) => name.startsWith(p))) names.add(name);
@@ -100,6 +104,8 @@ function buildEntry({ argv, prepared, outcome, facts, startedAtMs }: RunRecord):
   if (!facts.slot) return "the run holds no slot (ephemeral)";
   const keys = [...new Set(outcome.used.map((r) => r.key))];
   const digests = [...new Set(outcome.used.map((r) => r.digest))];
+  const replay = withInstanceId(facts);
+  if (typeof replay === "string") return replay;
 
   return {
     key,
@@ -109,18 +115,36 @@ function buildEntry({ argv, prepared, outcome, facts, startedAtMs }: RunRecord):
     envPrefixes: loaded.reads.envListed ? [""] : ENV_PREFIXES,
     ...(cwd !== undefined ? { cwd } : {}),
     generation: { file: pruneGenerationPath(store), value: generation },
-    trees: [...new Set(outcome.used.map((r) => store.treePath(r.digest)))],
+    trees: [...new Set([facts.inside.bottom, ...outcome.used.map((r) => store.treePath(r.digest))])],
     root,
     // As pinLayers writes it: {"pid":…,"pidStart":…,"keys":[…],"digests":[…]}
     pin: { dir: store.dir("pins"), tmp: store.dir("tmp"), tail: `${JSON.stringify({ keys, digests }).slice(1)}\n` },
     slot: facts.slot,
     upper: { upper: facts.state.upper, work: facts.state.work, nested: facts.state.nestedStore },
-    exists: facts.cwdCheck ? [[facts.cwdCheck.path, facts.cwdCheck.exists]] : [],
+    mkdirs: facts.inside.made,
+    exists: [...(facts.cwdCheck ? [{ ...facts.cwdCheck, follow: true }] : []), ...facts.inside.depends],
     helper: helperPath(),
     signals: { forward: [...FORWARDED_SIGNALS], ignore: [] },
-    instance: { dir: facts.instancesDir, system: facts.instance.system, fields: JSON.stringify(facts.instance).slice(1, -1) },
+    instance: { dir: facts.instancesDir, system: facts.instance.system, fields: replay.fields },
     errors: errorTexts(facts.instance.command, facts.instance.system),
-    spec: serializeSpec(facts.spec),
+    spec: replay.spec,
+  };
+}
+
+/**
+ * The spec's bytes and the instance record's fields with INSTANCE_ID for the instance id, which
+ * a system knows through CASTLE_INSIDE (and only there); or why not.
+ */
+function withInstanceId(facts: RunFacts): { spec: Buffer; fields: string } | string {
+  const plain = { spec: serializeSpec(facts.spec).toString("latin1"), fields: JSON.stringify(facts.instance).slice(1, -1) };
+  if (plain.spec.includes(INSTANCE_ID) || plain.fields.includes(INSTANCE_ID)) return `the run's command or variables hold ${INSTANCE_ID}`;
+  const inside = facts.spec.env?.CASTLE_INSIDE;
+  const templated = inside === undefined ? undefined : inside.split(`"instance":${JSON.stringify(facts.id)}`).join(`"instance":"${INSTANCE_ID}"`);
+  if (templated === inside) return { spec: Buffer.from(plain.spec, "latin1"), fields: plain.fields };
+  const env = { ...facts.spec.env!, CASTLE_INSIDE: templated! };
+  return {
+    spec: serializeSpec({ ...facts.spec, env }),
+    fields: JSON.stringify({ ...facts.instance, env }).slice(1, -1),
   };
 }
 

@@ -19,15 +19,16 @@ export const lowerStoreMount = (i: number): string => `${CASTLE_MOUNT}/stores/${
 export const CASTLE_COMMAND = `${CASTLE_MOUNT}/bin/castle`;
 export const CASTLE_LINK = "/usr/local/bin/castle";
 
-const MARKER = "castle-runtime.json";
+/** The file that marks a directory as a runtime. */
+export const RUNTIME_MARKER = "castle-runtime.json";
 
 /** The runtime directory, or undefined when this Castle has none (patchelf was missing at build). */
 export function locateRuntime(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env.CASTLE_RUNTIME_DIR) return existsSync(join(env.CASTLE_RUNTIME_DIR, MARKER)) ? env.CASTLE_RUNTIME_DIR : undefined;
+  if (env.CASTLE_RUNTIME_DIR) return existsSync(join(env.CASTLE_RUNTIME_DIR, RUNTIME_MARKER)) ? env.CASTLE_RUNTIME_DIR : undefined;
   const here = dirname(fileURLToPath(import.meta.url));
   // dist/.. inside the runtime; dist/../runtime beside the bundle; src/inside/../../runtime from source.
   for (const candidate of [join(here, ".."), join(here, "../runtime"), join(here, "../../runtime")]) {
-    if (existsSync(join(candidate, MARKER))) return candidate;
+    if (existsSync(join(candidate, RUNTIME_MARKER))) return candidate;
   }
   return undefined;
 }

@@ -20,7 +20,9 @@ import type { DefinitionTree } from "./definition-tree";
 import { hostPath, insideInfo, type InsideInfo } from "./inside-info";
 import { mountPointLayer, type MountPointEntry } from "./mount-points";
 import type { ReservedPath, UserMount } from "./mount-flags";
-import { CASTLE_COMMAND, CASTLE_LINK, CASTLE_MOUNT, LOWER_STORE_MOUNTS, locateRuntime, lowerStoreMount, NESTED_STATE } from "./runtime";
+import {
+  CASTLE_COMMAND, CASTLE_LINK, CASTLE_MOUNT, LOWER_STORE_MOUNTS, locateRuntime, lowerStoreMount, NESTED_STATE, RUNTIME_MARKER,
+} from "./runtime";
 
 export interface SystemMountsRequest {
   /** Mount Castle, the definition and the edited sources (false: --no-castle). */
@@ -56,6 +58,11 @@ export interface SystemMounts {
   /** What `castle ps` needs to say where the system's edited sources live on the host. */
   inside?: { edits: string; hostPaths: Record<string, string> };
   notes: string[];
+  /** The directories made for this run (mkdir -p), and what the mounts depended on beyond the
+   * layers (which never change): whether each path existed (stat, or lstat without follow).
+   * The fast path replays the one and checks the other (fastpath/record-run.ts). */
+  made: string[];
+  depends: { path: string; follow: boolean; exists: boolean }[];
 }
 
 /** The sandbox's own mount points; made here too, so that a root lacking them is not written to. */
@@ -81,12 +88,20 @@ export function systemMounts(request: SystemMountsRequest, env: NodeJS.ProcessEn
   const mounts: MountSpec[] = [];
   const notes: string[] = [];
   const outEnv: Record<string, string> = {};
+  const made: string[] = [];
+  const depends: SystemMounts["depends"] = [];
+  const exists = (path: string) => {
+    const found = existsSync(path);
+    depends.push({ path, follow: true, exists: found });
+    return found;
+  };
   let inside: SystemMounts["inside"];
   const runtime = request.castle ? locateRuntime(env) : undefined;
   if (request.castle && !runtime) {
     notes.push("Castle's runtime is missing (install patchelf, then `npm run build`): `castle` is not available inside this system");
   }
   if (runtime) {
+    exists(join(runtime, RUNTIME_MARKER));
     const own = insideInfo(env);
     const hostPaths: Record<string, string> = {};
     const bind = (source: string, target: string, readonly: boolean) => {
@@ -96,12 +111,14 @@ export function systemMounts(request: SystemMountsRequest, env: NodeJS.ProcessEn
     entries.push({ kind: "dir", path: CASTLE_MOUNT }, { kind: "symlink", path: CASTLE_LINK, target: CASTLE_COMMAND });
     mounts.push({ type: "bind", source: runtime, target: CASTLE_MOUNT, readonly: true });
     mkdirSync(request.nestedCastle, { recursive: true });
+    made.push(request.nestedCastle);
     bind(request.nestedCastle, NESTED_STATE, false);
     const stores = request.stores.slice(0, LOWER_STORE_MOUNTS);
     stores.forEach((store, i) => bind(store, lowerStoreMount(i), true));
     const editDir = `${request.home}/src`;
     const srcDir = join(request.systemDir, "src");
     mkdirSync(srcDir, { recursive: true });
+    made.push(srcDir);
     entries.push({ kind: "dir", path: editDir });
     bind(srcDir, editDir, false);
     let definition: string | undefined;
@@ -131,7 +148,7 @@ export function systemMounts(request: SystemMountsRequest, env: NodeJS.ProcessEn
   const userTargets = new Set(request.userMounts.map((m) => m.guest));
   if (request.network === "host") {
     for (const file of DNS_FILES) {
-      if (userTargets.has(file) || !existsSync(file) || ships(file, request.lowers, request.upper)) continue;
+      if (userTargets.has(file) || !exists(file) || ships(file, request.lowers, request.upper, depends)) continue;
       entries.push({ kind: "file", path: file });
       mounts.push({ type: "bind", source: file, target: file, readonly: true });
     }
@@ -140,18 +157,22 @@ export function systemMounts(request: SystemMountsRequest, env: NodeJS.ProcessEn
     entries.push({ kind: m.isDir ? "dir" : "file", path: m.guest });
     mounts.push({ type: "bind", source: m.host, target: m.guest, readonly: m.readonly });
   }
-  return { bottom: mountPointLayer(request.dataDir, entries), mounts, env: outEnv, ...(inside ? { inside } : {}), notes };
+  return { bottom: mountPointLayer(request.dataDir, entries), mounts, env: outEnv, ...(inside ? { inside } : {}), notes, made, depends };
 }
 
-/** True when the system has this path itself (in its upper dir or any layer): a link counts. */
-function ships(path: string, lowers: string[], upper: string): boolean {
-  for (const dir of [upper, ...[...lowers].reverse()]) {
+/** True when the system has this path itself (in its upper dir or any layer): a link counts.
+ * Unless a layer has it, the answer is the upper dir's, which `depends` is told. */
+function ships(path: string, lowers: string[], upper: string, depends: SystemMounts["depends"]): boolean {
+  const has = (dir: string) => {
     try {
       lstatSync(join(dir, path));
       return true;
     } catch {
-      // not in this one
+      return false;
     }
-  }
-  return false;
+  };
+  if (lowers.some(has)) return true;
+  const inUpper = has(upper);
+  depends.push({ path: join(upper, path), follow: false, exists: inUpper });
+  return inUpper;
 }
