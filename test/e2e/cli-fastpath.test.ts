@@ -213,6 +213,18 @@ export default system({ name: "store-${name}", layers: [top] });`),
         expect(missReason(r)).toBe("$CASTLE_OVERRIDE_tool changed");
         expect(r.stdout).toBe("tool 1\n");
 
+        // A configuration file appears (its settings may reach the system: trusted keys…).
+        await settle();
+        await run(dir, show);
+        expect(taken(await run(dir, show))).toBe(true);
+        const config = join(home.dir, ".config/castle");
+        mkdirSync(config, { recursive: true });
+        writeFileSync(join(config, "config.json"), JSON.stringify({ "sources.mirrors": ["/nonexistent-mirror"] }));
+        if (!caller) giveToUser(join(home.dir, ".config"));
+        r = await run(dir, show);
+        expect(missReason(r)).toMatch(/config\.json changed$/);
+        expect(r.stdout).toBe("tool 1\n");
+
         // A different Castle: its bundle changed.
         await settle();
         await run(dir, show);

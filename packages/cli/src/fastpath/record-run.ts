@@ -1,10 +1,10 @@
 // Owns writing the fast-path entry after a normal `castle run` of a pure definition (called once
 // the command runs): everything the run depended on, each with what it was — Castle's own files
 // and node, the environment Castle and the definition read, the working directory when it
-// mattered, the files the definition and its bundle read, the local sources' walks, the store's
-// records, trees, prune generation and the system's root — and what the run decided, to be
-// replayed by the native launcher: the spec bytes, the instance record, the state dirs, the
-// signals, the error texts. Any doubt (an impure definition, a remote cache, a file changed too
+// mattered, the configuration file, the files the definition and its bundle read, the local
+// sources' walks, the store's records, trees, prune generation and the system's root — and what
+// the run decided, to be replayed by the native launcher: the spec bytes, the instance record,
+// the state dirs, the signals, the error texts. Any doubt (an impure definition, a remote cache, a file changed too
 // recently to trust its stat, a prune running) writes no entry and says why.
 
 import { existsSync, readdirSync, readFileSync, statSync, unlinkSync } from "node:fs";
@@ -24,7 +24,7 @@ import { INSTANCE_ID, serializeEntry, type FastPathEntry } from "./entry-format"
 import { entryName, fastPathKey } from "./entry-key";
 
 /** Variables Castle itself (or Node, or the definition's Intl and Date) depends on. */
-const NAMED_ENV = ["HOME", "TERM", "LANG", "LANGUAGE", "TZ", "CI", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"];
+const NAMED_ENV = ["HOME", "TERM", "LANG", "LANGUAGE", "TZ", "CI", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"];
 /** Every variable with these prefixes counts (a new CASTLE_OVERRIDE_x, NODE_OPTIONS, LC_ALL, the
  * AWS settings passed into a system…). */
 const ENV_PREFIXES = ["CASTLE_", "NODE_", "LC_", "AWS_"];
@@ -96,7 +96,9 @@ function buildEntry({ argv, prepared, outcome, facts, startedAtMs }: RunRecord):
   const cwd = loaded.reads.cwd ?? (relativeOverride ? process.cwd() : undefined);
 
   const records = outcome.used.map((r) => ({ path: store.recordPath(r.key), follow: false, identity: statIdentity(store.recordPath(r.key), false) }));
-  const files: FileRead[] = [...castleFiles, ...loaded.reads.files, ...prepared.localReads, ...records];
+  // The configuration file (or its absence): its settings reach the system (trusted keys…).
+  const config: FileRead = { path: flags.config.file, follow: true, identity: statIdentity(flags.config.file, true) };
+  const files: FileRead[] = [...castleFiles, config, ...loaded.reads.files, ...prepared.localReads, ...records];
   const racy = files.find((read) => isRacy(read.identity, startedAtMs));
   if (racy) return `${racy.path} changed too recently to trust its stat`;
   const root = rootText(store, facts.instance.system, outcome);
