@@ -9,7 +9,7 @@
 // interleaved, and which side goes first rotates.
 // Run: npx tsx bench/remote-pull.ts   (exports main() for bench/run.ts)
 
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -19,6 +19,7 @@ import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import PQueue from "p-queue";
 import { type KeyRecord, openRemote, openStore, pullKeys, pushKeys, walkTree } from "../packages/cache/src/index";
 import { benchTree, printTable } from "./archive-pack";
+import { startChild, startLinkProxy } from "./lib/servers";
 import { type BenchRow, median, row } from "./lib/rows";
 
 const RUNS = Number(process.env.CASTLE_BENCH_RUNS ?? 5);
@@ -33,38 +34,19 @@ const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
  * Starts s3rver in a child process, with a proxy in front that limits server → client traffic
  * to LINK_MBPS in total (a stand-in for a real network link); resolves with both endpoints.
  */
-async function startServer(dir: string): Promise<{ endpoint: string; linkEndpoint: string; child: ChildProcess }> {
-  const code = `const S3rver = require("s3rver");
-const net = require("node:net");
-const rate = ${LINK_MBPS} * 1e6 / 1000; // bytes per ms
-let tokens = 0, last = Date.now();
+async function startServer(dir: string): Promise<{ endpoint: string; linkEndpoint: string; stop(): void }> {
+  const s3 = await startChild(`const S3rver = require("s3rver");
 new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory: ${JSON.stringify(dir)}, configureBuckets: [{ name: "castle", configs: [] }] })
-  .run().then((a) => {
-    const proxy = net.createServer((client) => {
-      const up = net.connect(a.port, "127.0.0.1");
-      client.pipe(up);
-      up.on("data", (chunk) => {
-        const now = Date.now();
-        tokens = Math.min(tokens + (now - last) * rate, 1 << 20);
-        last = now;
-        tokens -= chunk.length;
-        if (!client.write(chunk) || tokens < 0) {
-          up.pause();
-          setTimeout(() => up.resume(), tokens < 0 ? Math.ceil(-tokens / rate) : 1);
-        }
-      });
-      up.on("end", () => client.end());
-      for (const s of [client, up]) s.on("error", () => { client.destroy(); up.destroy(); });
-      client.on("close", () => up.destroy());
-    });
-    proxy.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: a.port, link: proxy.address().port })));
-  });`;
-  const child = spawn(process.execPath, ["-e", code], { cwd: repo, stdio: ["ignore", "pipe", "inherit"] });
-  const ports = await new Promise<{ port: number; link: number }>((resolve, reject) => {
-    child.stdout?.once("data", (line: Buffer) => resolve(JSON.parse(line.toString()) as { port: number; link: number }));
-    child.once("exit", (status) => reject(new Error(`s3rver exited with ${status}`)));
-  });
-  return { endpoint: `http://127.0.0.1:${ports.port}`, linkEndpoint: `http://127.0.0.1:${ports.link}`, child };
+  .run().then((a) => console.log(a.port));`, repo);
+  const link = await startLinkProxy(s3.port, LINK_MBPS);
+  return {
+    endpoint: `http://127.0.0.1:${s3.port}`,
+    linkEndpoint: `http://127.0.0.1:${link.port}`,
+    stop: () => {
+      link.stop();
+      s3.stop();
+    },
+  };
 }
 
 /** Spreads the bench tree's files over LAYERS layers and commits them. */
@@ -185,7 +167,7 @@ export async function main(): Promise<BenchRow[]> {
     await remote.close();
     return rows;
   } finally {
-    server.child.kill();
+    server.stop();
     rmSync(base, { recursive: true, force: true });
   }
 }

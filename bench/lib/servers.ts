@@ -1,7 +1,7 @@
 // Owns the servers the remote benchmarks run against, each in a child process of its own (as a
 // real server would be, so it does not share Castle's event loop): a static web server serving a
-// directory, and a TCP proxy that limits server → client traffic to a given rate (a stand-in for a
-// network link). Both print their port on stdout once listening.
+// directory, a TCP proxy that limits server → client traffic to a given rate (a stand-in for a
+// network link), or any server given as code. Each prints its port on stdout once listening.
 
 import { type ChildProcess, spawn } from "node:child_process";
 
@@ -11,8 +11,9 @@ export interface ChildServer {
   stop(): void;
 }
 
-async function startChild(code: string): Promise<ChildServer> {
-  const child = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+/** Runs code (which prints its port once listening) in a child Node; cwd resolves its require()s. */
+export async function startChild(code: string, cwd?: string): Promise<ChildServer> {
+  const child = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"], ...(cwd ? { cwd } : {}) });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout?.once("data", (line: Buffer) => resolve(Number(line.toString().trim())));
     child.once("exit", (status) => reject(new Error(`server exited with ${status}`)));

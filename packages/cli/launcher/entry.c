@@ -30,19 +30,6 @@ static const char *next(struct cursor *c) {
   return s;
 }
 
-static bool parse_u64(const char *s, uint64_t max, uint64_t *out) {
-  if (s == NULL || *s == '\0') return false;
-  uint64_t v = 0;
-  for (; *s != '\0'; s++) {
-    if (*s < '0' || *s > '9') return false;
-    unsigned d = (unsigned)(*s - '0');
-    if (v > (max - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  *out = v;
-  return true;
-}
-
 static bool number(struct cursor *c, uint64_t max, uint64_t *out) {
   const char *s = next(c);
   if (s == NULL) return false;

@@ -168,20 +168,3 @@ bool json_object_fields(const char *text, json_field_fn field, void *ctx) {
   }
 }
 
-bool json_escape(char *out, size_t size, const char *s) {
-  size_t o = 0;
-  for (; *s != '\0'; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (o + 7 >= size) return false;
-    if (c == '"' || c == '\\') {
-      out[o++] = '\\';
-      out[o++] = (char)c;
-    } else if (c < 0x20) {
-      o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
-    } else {
-      out[o++] = (char)c;
-    }
-  }
-  out[o] = '\0';
-  return true;
-}

@@ -18,7 +18,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "die.h" /* the error family of Castle's C programs: die, die_errno… (native/) */
+#include "die.h"    /* the error family of Castle's C programs: die, die_errno… (native/) */
+#include "common.h" /* their shared helpers: x-allocation, write_all, parse_u64, json_escape */
 
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -146,8 +147,6 @@ int run_sandbox(const struct entry *e, struct holds *h);
  * numbers and other values as their raw text); false if text is not an object. */
 typedef void (*json_field_fn)(void *ctx, const char *key, const char *value, bool is_string);
 bool json_object_fields(const char *text, json_field_fn field, void *ctx);
-/* JSON string body for s (no quotes) into out; false if it does not fit. */
-bool json_escape(char *out, size_t size, const char *s);
 
 /* ---- the fall-through and helpers (util.c) ---- */
 
@@ -159,9 +158,6 @@ NORETURN void miss(const char *fmt, ...) PRINTF(1, 2);
 /* Prints "castle: fast path: <what>" when CASTLE_FASTPATH_DEBUG is set. */
 void debug_note(const char *fmt, ...) PRINTF(1, 2);
 
-char *xstrdup(const char *s);
-char *xasprintf(const char *fmt, ...) PRINTF(1, 2);
-void *xrealloc(void *p, size_t size);
 /* Field 22 of /proc/<pid>/stat (start time in clock ticks); false when gone or a zombie. */
 bool process_start(pid_t pid, unsigned long long *start);
 /* Writes text to path by way of temp (same filesystem) and rename(2); false with errno set. */
@@ -172,11 +168,6 @@ void unique_hex(char out[9]);
 void iso_now(char out[64]);
 /* Reads a whole file (NUL-terminated) up to max bytes; NULL with errno set on failure. */
 char *read_file(const char *path, size_t max, size_t *len);
-bool write_all(int fd, const void *buf, size_t len);
 /* text (len bytes, NULs allowed) with every `from` replaced by `to`; the result's length in
  * *out_len. */
 char *replace_all(const char *text, size_t len, const char *from, const char *to, size_t *out_len);
-void closep(int *fd);
-void freep(void *p);
-#define autoclose __attribute__((cleanup(closep)))
-#define autofree __attribute__((cleanup(freep)))

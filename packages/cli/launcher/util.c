@@ -59,28 +59,6 @@ void miss(const char *fmt, ...) {
   die_errno("cannot start %s", fall_node);
 }
 
-char *xstrdup(const char *s) {
-  char *p = strdup(s);
-  if (p == NULL) die("out of memory");
-  return p;
-}
-
-char *xasprintf(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *out = NULL;
-  int n = vasprintf(&out, fmt, ap);
-  va_end(ap);
-  if (n < 0) die("out of memory");
-  return out;
-}
-
-void *xrealloc(void *p, size_t size) {
-  void *q = realloc(p, size == 0 ? 1 : size);
-  if (q == NULL) die("out of memory");
-  return q;
-}
-
 char *read_file(const char *path, size_t max, size_t *len) {
   autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return NULL;
@@ -201,27 +179,3 @@ char *replace_all(const char *text, size_t len, const char *from, const char *to
   return out;
 }
 
-bool write_all(int fd, const void *buf, size_t len) {
-  const char *p = buf;
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    len -= (size_t)n;
-  }
-  return true;
-}
-
-void closep(int *fd) {
-  if (*fd >= 0) {
-    int saved = errno;
-    close(*fd);
-    errno = saved;
-    *fd = -1;
-  }
-}
-
-void freep(void *p) {
-  free(*(void **)p);
-}

@@ -69,23 +69,6 @@ void die_mount(const char *fstype, const char *source, const char *target) {
 
 /* ---- status JSON ---- */
 
-size_t json_escape(char *out, size_t size, const char *s) {
-  size_t o = 0;
-  for (; *s != '\0' && o + 7 < size; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') {
-      out[o++] = '\\';
-      out[o++] = (char)c;
-    } else if (c < 0x20) {
-      o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
-    } else {
-      out[o++] = (char)c;
-    }
-  }
-  out[o] = '\0';
-  return o;
-}
-
 static void status_line(int fd, const char *line, int len) {
   if (fd < 0 || len <= 0) return;
   /* Best effort: a caller that went away must not turn into a setup failure. */
@@ -145,67 +128,6 @@ const char *signal_name(int sig) {
 
 /* ---- cleanup, allocation ---- */
 
-void closep(int *fd) {
-  if (*fd >= 0) {
-    int saved = errno;
-    close(*fd);
-    errno = saved;
-    *fd = -1;
-  }
-}
-
-void freep(void *ptr) { free(*(void **)ptr); }
-
-void *xmalloc(size_t size) {
-  void *p = malloc(size == 0 ? 1 : size);
-  if (p == NULL) die("out of memory");
-  return p;
-}
-
-void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size);
-  if (p == NULL) die("out of memory");
-  return p;
-}
-
-void *xrealloc(void *ptr, size_t size) {
-  void *p = realloc(ptr, size == 0 ? 1 : size);
-  if (p == NULL) die("out of memory");
-  return p;
-}
-
-char *xstrdup(const char *s) {
-  char *p = strdup(s);
-  if (p == NULL) die("out of memory");
-  return p;
-}
-
-char *xasprintf(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *out = NULL;
-  int n = vasprintf(&out, fmt, ap);
-  va_end(ap);
-  if (n < 0) die("out of memory");
-  return out;
-}
-
-/* ---- I/O ---- */
-
-bool write_all(int fd, const void *buf, size_t len) {
-  const char *p = buf;
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += n;
-    len -= (size_t)n;
-  }
-  return true;
-}
-
 char *read_fd_all(int fd, size_t max, size_t *len, const char *what) {
   size_t cap = 4096, used = 0;
   char *buf = xmalloc(cap + 1);
@@ -232,19 +154,6 @@ void write_file(const char *path, const char *content) {
   autoclose int fd = open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) die_errno("open %s", path);
   if (!write_all(fd, content, strlen(content))) die_errno("write %s", path);
-}
-
-bool parse_u64(const char *s, uint64_t max, uint64_t *out) {
-  if (*s == '\0') return false;
-  uint64_t v = 0;
-  for (; *s != '\0'; s++) {
-    if (*s < '0' || *s > '9') return false;
-    uint64_t d = (uint64_t)(*s - '0');
-    if (v > (max - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  *out = v;
-  return true;
 }
 
 void set_cloexec(int fd) {

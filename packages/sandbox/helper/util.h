@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "die.h"
+#include "common.h"
 
 #define CASTLE_VERSION "0.1.0"
 
@@ -63,29 +64,13 @@ void status_exit(int fd, int code, int signal, int flags);
 /* reason NULL or "" is left out of the line. */
 void status_error(int fd, int code, const char *message, const char *reason);
 const char *signal_name(int sig);
-/* JSON string body for s (no quotes), truncated to fit size. */
-size_t json_escape(char *out, size_t size, const char *s);
 
-/* Cleanup attributes: the fd / buffer is released when the variable leaves scope. */
-void closep(int *fd);
-void freep(void *ptr);
-#define autoclose __attribute__((cleanup(closep)))
-#define autofree __attribute__((cleanup(freep)))
 
-void *xmalloc(size_t size);
-void *xcalloc(size_t n, size_t size);
-void *xrealloc(void *ptr, size_t size);
-char *xstrdup(const char *s);
-char *xasprintf(const char *fmt, ...) PRINTF(1, 2);
 
-/* Loops over short writes and EINTR; false on error (errno set). */
-bool write_all(int fd, const void *buf, size_t len);
 /* Reads the whole fd up to max bytes into a NUL-terminated buffer; dies on error or overflow. */
 char *read_fd_all(int fd, size_t max, size_t *len, const char *what);
 /* Writes content to an existing file (e.g. /proc/self/uid_map); dies naming the path. */
 void write_file(const char *path, const char *content);
-/* Strict decimal parse; false unless the whole string is a number <= max. */
-bool parse_u64(const char *s, uint64_t max, uint64_t *out);
 void set_cloexec(int fd);
 /* Closes every fd >= 3 except those listed (fast path: close_range). */
 void close_fds_except(const int *keep, size_t n);
