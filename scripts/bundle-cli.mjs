@@ -18,7 +18,7 @@ import { join, relative } from "node:path";
 
 /** What the core loads from lazy/, by the specifier its source imports. */
 const LAZY = {
-  "./ink-progress": { name: "ui-ink", entry: "packages/cli/src/ui/ink-progress.tsx" },
+  "./ink-reporter": { name: "ui-ink", entry: "packages/cli/src/ui/ink-reporter.tsx" },
   "@aws-sdk/client-s3": { name: "aws-s3", entry: "@aws-sdk/client-s3" },
   "@aws-sdk/lib-storage": { name: "aws-storage", entry: "@aws-sdk/lib-storage" },
   "isomorphic-git": { name: "git", entry: "isomorphic-git" },

@@ -15,15 +15,16 @@ afterEach(() => cleanup());
 /** The state after the scripted events up to (and including) time `until`. */
 function stateAt(until: number, options: Parameters<typeof scriptedBuild>[0] = {}, expectedMs?: Record<string, number>): ViewState {
   return scriptedBuild(options)
+    .map((step) => (expectedMs && step.event.type === "queued" ? { ...step, event: { ...step.event, expectedMs: expectedMs[step.event.layer] } } : step))
     .filter((step) => step.at <= until)
-    .reduce((state, step) => reduce(state, step.event, step.at), initialState({ expectedMs }));
+    .reduce((state, step) => reduce(state, step.event, step.at), initialState());
 }
 
 const view = (props: ProgressViewProps) => createElement(ProgressView, props);
 
 describe("ProgressView", () => {
   it("shows live rows for pulling and building layers, and the progress bar", () => {
-    const pulling = render(view({ state: stateAt(2100), now: 2100 }));
+    const pulling = render(view({ state: stateAt(2100, {}, {}), now: 2100 }));
     const frame = pulling.lastFrame() ?? "";
     expect(frame).toMatch(/↓ zlib\s+3\.2\/5\.0 MB 64%\s+1\.6 MB\/s/);
     expect(frame).toMatch(/[█░]{24}\s+45%\s+3\/8 layers\s+0 built · 0 pulled · 3 cached\s+2\.1s · ETA 3\.5s/);

@@ -4,8 +4,8 @@ import { describe, expect, it } from "vitest";
 import { failureBlock, finishedLine } from "../src/ui/layer-lines";
 import type { LayerPhase } from "../src/ui/view-state";
 
-const layer = (phase: LayerPhase) => ({ name: "musl", phase, pushedBytes: undefined });
-const done = (origin: "built" | "pulled" | "local", extra: Partial<Extract<LayerPhase, { kind: "done" }>> = {}): LayerPhase => ({
+const layer = (phase: LayerPhase) => ({ name: "musl", kind: "build" as const, waitsFor: [], expectedMs: undefined, phase, pushedBytes: undefined });
+const done = (origin: "built" | "pulled" | "local" | "merged", extra: Partial<Extract<LayerPhase, { kind: "done" }>> = {}): LayerPhase => ({
   kind: "done", origin, cacheHit: false, durationMs: 21_400, bytes: undefined, ...extra,
 });
 
@@ -16,6 +16,7 @@ describe("finishedLine", () => {
     expect(finishedLine(layer(done("pulled", { durationMs: 1200 })))).toBe("pulled musl (1.2s)");
     expect(finishedLine(layer(done("local", { cacheHit: true })))).toBe("cached musl");
     expect(finishedLine(layer(done("local")))).toBe("ready musl");
+    expect(finishedLine(layer(done("merged")))).toBe("ready musl");
     expect(finishedLine(layer({ kind: "failed", message: "it broke\nhint: x", code: undefined }))).toBe("failed musl: it broke");
     expect(finishedLine(layer({ kind: "skipped", because: "lua failed" }))).toBe("skipped musl: lua failed");
   });

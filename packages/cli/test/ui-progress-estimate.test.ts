@@ -5,15 +5,15 @@ import { describe, expect, it } from "vitest";
 import type { BuildEvent } from "@castle/graph";
 import { estimateProgress } from "../src/ui/progress-estimate";
 import { initialState, reduce, reduceAll, type ViewState } from "../src/ui/view-state";
-import { keyRecord, scriptedBuild } from "./helpers/ui-scripted-build";
+import { keyRecord, queued, scriptedBuild } from "./helpers/ui-scripted-build";
 
-const queued = (layer: string): BuildEvent => ({ type: "queued", layer });
 const building = (layer: string): BuildEvent => ({ type: "building", layer, key: "k", reason: { kind: "new", changes: [] }, logPath: "/l", jobs: 1 });
 const built = (layer: string, buildMs: number): BuildEvent => ({ type: "done", layer, key: "k", record: keyRecord(layer, buildMs, 1), origin: "built" });
 
-function queue(names: string[], expectedMs?: Record<string, number>): ViewState {
-  return reduceAll(initialState({ expectedMs }), names.map(queued), 0);
+function queue(names: string[], expectedMs: Record<string, number> = {}): ViewState {
+  return reduceAll(initialState(), names.map((name) => queued(name, { expectedMs: expectedMs[name] })), 0);
 }
+const cached = (layer: string): BuildEvent => ({ type: "done", layer, key: "k", record: keyRecord(layer, 1, 1), origin: "local" });
 
 describe("estimateProgress", () => {
   it("knows nothing before any event", () => {
@@ -22,16 +22,16 @@ describe("estimateProgress", () => {
 
   it("weights finished layers by their expected build time", () => {
     let state = queue(["small", "big"], { small: 1000, big: 9000 });
-    state = reduce(state, { type: "done", layer: "small", key: "k", origin: "local" }, 100);
+    state = reduce(state, cached("small"), 100);
     expect(estimateProgress(state, 100).fraction).toBeCloseTo(0.1);
     state = queue(["small", "big"], { small: 1000, big: 9000 });
-    state = reduce(state, { type: "done", layer: "big", key: "k", origin: "local" }, 100);
+    state = reduce(state, cached("big"), 100);
     expect(estimateProgress(state, 100).fraction).toBeCloseTo(0.9);
   });
 
   it("gives layers without an expected time the mean of the known ones", () => {
     let state = queue(["a", "b", "c"], { a: 1000, b: 3000 });
-    state = reduce(state, { type: "done", layer: "c", key: "k", origin: "local" }, 0);
+    state = reduce(state, cached("c"), 0);
     expect(estimateProgress(state, 0).fraction).toBeCloseTo(2000 / 6000);
   });
 
@@ -75,7 +75,7 @@ describe("estimateProgress", () => {
 
   it("falls back to the elapsed rate when nothing was built yet", () => {
     let state = queue(["a", "b", "c", "d"]);
-    state = reduce(state, { type: "done", layer: "a", key: "k", origin: "local" }, 2000);
+    state = reduce(state, cached("a"), 2000);
     expect(estimateProgress(state, 2000)).toMatchObject({ elapsedMs: 2000, fraction: 0.25, etaMs: 6000 });
   });
 

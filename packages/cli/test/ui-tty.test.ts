@@ -1,4 +1,4 @@
-// Tests the TTY progress path for real (cli/src/ui/ink-progress.tsx through createProgress): the
+// Tests the TTY progress path for real (cli/src/ui/ink-reporter.tsx through createReporter): the
 // demo in helpers/ui-demo.ts runs under a pseudo-terminal made by util-linux `script`, and the
 // captured bytes must show ink drawing (escape codes), redraws throttled despite thousands of log
 // lines, the final outcome, and a clean exit. Skips with a reason when `script` is missing.

@@ -3,8 +3,8 @@
 
 import { describe, expect, it } from "vitest";
 import type { BuildEvent } from "@castle/graph";
-import { LOG_TAIL_LINES, initialState, reduce, reduceAll, type LayerPhase, type ViewState } from "../src/ui/view-state";
-import { keyRecord, scriptedBuild } from "./helpers/ui-scripted-build";
+import { initialState, reduce, reduceAll, type LayerPhase, type ViewState } from "../src/ui/view-state";
+import { keyRecord, queued, scriptedBuild } from "./helpers/ui-scripted-build";
 
 function run(events: { at: number; event: BuildEvent }[], state: ViewState = initialState()): ViewState {
   return events.reduce((s, step) => reduce(s, step.event, step.at), state);
@@ -15,11 +15,10 @@ function phaseOf(state: ViewState, name: string): LayerPhase | undefined {
   return position === undefined ? undefined : state.layers[position]?.phase;
 }
 
-const queued = (layer: string): BuildEvent => ({ type: "queued", layer });
 
 describe("reduce", () => {
   it("keeps layers in queued order, waiting", () => {
-    const state = reduceAll(initialState(), ["b", "a", "c"].map(queued), 5);
+    const state = reduceAll(initialState(), ["b", "a", "c"].map((n) => queued(n)), 5);
     expect(state.layers.map((l) => l.name)).toEqual(["b", "a", "c"]);
     expect(state.layers.every((l) => l.phase.kind === "waiting")).toBe(true);
     expect(state.counters).toMatchObject({ total: 3, finished: 0 });
@@ -27,7 +26,7 @@ describe("reduce", () => {
   });
 
   it("does not mutate the state it is given", () => {
-    const before = reduceAll(initialState(), ["a", "b"].map(queued), 0);
+    const before = reduceAll(initialState(), ["a", "b"].map((n) => queued(n)), 0);
     const frozen = JSON.stringify({ ...before, positionOf: [...before.positionOf] });
     reduce(before, { type: "building", layer: "a", key: "k", logPath: "/l", jobs: 2, reason: { kind: "new", changes: [] } }, 10);
     reduce(before, { type: "failed", layer: "b", message: "x", logTail: [] }, 10);
@@ -71,13 +70,21 @@ describe("reduce", () => {
     expect(state.counters).toMatchObject({ building: 0, built: 1, finished: 1 });
   });
 
-  it("times a build without a record (merge layers) from its building event", () => {
+  it("times a build whose record has no build time from its building event, and finishes merge layers", () => {
     let state = reduce(initialState(), { type: "building", layer: "x", key: "k", reason: { kind: "forced", changes: [] }, logPath: "/l", jobs: 1 }, 1000);
-    state = reduce(state, { type: "done", layer: "x", key: "k", origin: "built" }, 4500);
-    expect(phaseOf(state, "x")).toMatchObject({ kind: "done", durationMs: 3500, bytes: undefined });
-    state = reduce(state, { type: "done", layer: "merge", key: "", origin: "local" }, 4600);
-    expect(phaseOf(state, "merge")).toMatchObject({ kind: "done", origin: "local", cacheHit: false });
+    state = reduce(state, { type: "done", layer: "x", key: "k", record: keyRecord("x", 0, 7), origin: "built" }, 4500);
+    expect(phaseOf(state, "x")).toMatchObject({ kind: "done", durationMs: 3500, bytes: 7 });
+    state = reduce(state, { type: "merged", layer: "merge" }, 4600);
+    expect(phaseOf(state, "merge")).toMatchObject({ kind: "done", origin: "merged", cacheHit: false });
     expect(state.counters.cached).toBe(0);
+  });
+
+  it("records what a queued event says about a layer: kind, what it waits for, its expected time", () => {
+    let state = reduce(initialState(), { type: "started", jobs: 3 }, 0);
+    state = reduce(state, queued("a", { kind: "import", expectedMs: 1200 }), 0);
+    state = reduce(state, queued("b", { waitsFor: ["a"] }), 0);
+    expect(state.jobs).toBe(3);
+    expect(state.layers.map((l) => [l.name, l.kind, l.waitsFor, l.expectedMs])).toEqual([["a", "import", [], 1200], ["b", "build", ["a"], undefined]]);
   });
 
   it("ignores log lines of layers that are not building", () => {
@@ -87,9 +94,9 @@ describe("reduce", () => {
 
   it("never changes a finished layer again and counts it once", () => {
     let state = reduce(initialState(), queued("a"), 0);
-    state = reduce(state, { type: "done", layer: "a", key: "k", origin: "local" }, 1);
+    state = reduce(state, { type: "done", layer: "a", key: "k", record: keyRecord("a", 1, 1), origin: "local" }, 1);
     const finished = state;
-    state = reduce(state, { type: "done", layer: "a", key: "k", origin: "local" }, 2);
+    state = reduce(state, { type: "done", layer: "a", key: "k", record: keyRecord("a", 1, 1), origin: "local" }, 2);
     state = reduce(state, { type: "skipped", layer: "a", because: "x" }, 2);
     state = reduce(state, { type: "failed", layer: "a", message: "m", logTail: [] }, 2);
     expect(state).toBe(finished);
@@ -102,12 +109,12 @@ describe("reduce", () => {
     expect(state.counters).toMatchObject({ total: 1, finished: 1, skipped: 1 });
   });
 
-  it("keeps a failure with the last log lines and the log path", () => {
+  it("keeps a failure with the log lines its event carried and the log path", () => {
     let state = reduce(initialState(), queued("lua"), 0);
-    const logTail = Array.from({ length: 40 }, (_, i) => `line ${i}`);
+    const logTail = Array.from({ length: 30 }, (_, i) => `line ${i}`);
     state = reduce(state, { type: "failed", layer: "lua", message: "it broke", code: "CASTLE_BUILD_FAILED", logPath: "/l", logTail }, 5);
     expect(state.failures).toEqual([
-      { layer: "lua", message: "it broke", code: "CASTLE_BUILD_FAILED", logPath: "/l", logTail: logTail.slice(-LOG_TAIL_LINES) },
+      { layer: "lua", message: "it broke", code: "CASTLE_BUILD_FAILED", logPath: "/l", logTail },
     ]);
     expect(phaseOf(state, "lua")).toEqual({ kind: "failed", message: "it broke", code: "CASTLE_BUILD_FAILED" });
     expect(state.counters).toMatchObject({ failed: 1, finished: 1 });
@@ -144,7 +151,7 @@ describe("reduce", () => {
 
   it("folds 100,000 log lines over 500 layers quickly", () => {
     const names = Array.from({ length: 500 }, (_, i) => `layer-${i}`);
-    let state = reduceAll(initialState(), names.map(queued), 0);
+    let state = reduceAll(initialState(), names.map((n) => queued(n)), 0);
     for (const layer of names.slice(0, 100)) {
       state = reduce(state, { type: "building", layer, key: "k", reason: { kind: "new", changes: [] }, logPath: "/l", jobs: 1 }, 1);
     }

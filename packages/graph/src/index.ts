@@ -1,5 +1,6 @@
 // @castle/graph: definitions, their loader, the validated layer graph, keys, the scheduler.
 export type * from "./types";
+export { LOG_TAIL_LINES } from "./types";
 export * from "./define/index";
 export { isLayer, isSource } from "./types";
 export { isSystemValue } from "./define/system";

@@ -124,18 +124,33 @@ export interface BuildReason {
   changes: string[];
 }
 
-/** What the scheduler reports; the CLI's UI reduces these into its view. */
+/** Lines of a failed build's log that its `failed` event carries (the end of the log). */
+export const LOG_TAIL_LINES = 30;
+
+/**
+ * What the scheduler reports; the CLI's reporters reduce these into their view. Each event
+ * carries what a view needs to draw it (a view never looks anything up).
+ */
 export type BuildEvent =
-  | { type: "queued"; layer: string }
+  /** Once, before anything else: how many builds may run at once. */
+  | { type: "started"; jobs: number }
+  /**
+   * Once per layer, dependencies first: its kind, the layers it waits for (build and run
+   * dependencies and mounted layers), and how long its last recorded build took, if any.
+   */
+  | { type: "queued"; layer: string; kind: Layer["kind"]; waitsFor: string[]; expectedMs: number | undefined }
   | { type: "cache-hit"; layer: string; key: LayerKey; digest: OutputDigest }
   | { type: "pulling"; layer: string; key: LayerKey; bytesDone: number; bytesTotal: number }
   | { type: "building"; layer: string; key: LayerKey; reason: BuildReason; logPath: string; jobs: number }
   | { type: "log"; layer: string; line: string }
-  | { type: "done"; layer: string; key: LayerKey; record?: KeyRecord; origin: "built" | "pulled" | "local" }
+  /** A layer with an output; merge layers have none and finish as `merged`. */
+  | { type: "done"; layer: string; key: LayerKey; record: KeyRecord; origin: "built" | "pulled" | "local" }
+  | { type: "merged"; layer: string }
   | { type: "pushed"; layer: string; key: LayerKey; uploadedBytes: number }
   | { type: "warning"; layer?: string; message: string; code?: string }
   /** Something the user should know that is not a problem (e.g. who signed what was pulled). */
   | { type: "note"; message: string }
+  /** `logTail` holds at most LOG_TAIL_LINES lines. */
   | { type: "failed"; layer: string; message: string; code?: string; logPath?: string; logTail: string[] }
   | { type: "skipped"; layer: string; because: string }
   | { type: "finished"; ok: boolean; stats: BuildStats };

@@ -74,6 +74,28 @@ describe.skipIf(skip)("buildSystem", () => {
     expect(second.outcome.lowers).toEqual(first.outcome.lowers);
   });
 
+  it("tells a view what it needs: the build slots, each layer's kind, what it waits for, its last build time", async () => {
+    const store = openStore(temp());
+    const base = layer.import({ name: "base", from: source.local(rootfs) });
+    const a = layer({ name: "a", runDeps: [base], script: "echo a > /a.txt" });
+    const group = layer.merge({ name: "group", layers: [a] });
+    const sys = system({ name: "merged", layers: [group] });
+    const first = await build(store, sys, { jobs: 3 });
+    expect(first.events[0]).toEqual({ type: "started", jobs: 3 });
+    const queued = first.events.filter((e) => e.type === "queued");
+    expect(queued).toEqual([
+      { type: "queued", layer: "base", kind: "import", waitsFor: [], expectedMs: undefined },
+      { type: "queued", layer: "a", kind: "build", waitsFor: ["base"], expectedMs: undefined },
+      { type: "queued", layer: "group", kind: "merge", waitsFor: ["base", "a"], expectedMs: undefined },
+    ]);
+    // A merge layer has no output of its own: it ends with `merged`, never a `done` without a key.
+    expect(first.events.filter((e) => "layer" in e && e.layer === "group").map((e) => e.type)).toEqual(["queued", "merged"]);
+    const built = first.events.find((e) => e.type === "done" && e.layer === "a");
+    const again = await build(store, sys);
+    const expected = again.events.find((e) => e.type === "queued" && e.layer === "a");
+    expect(expected).toMatchObject({ expectedMs: built?.type === "done" ? built.record.buildMs : -1 });
+  });
+
   it("rebuilds a changed layer and its dependents only, saying why", async () => {
     const store = openStore(temp());
     await build(store, chain().sys);

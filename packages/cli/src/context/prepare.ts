@@ -13,7 +13,7 @@ import {
 import { spawn } from "@castle/sandbox";
 import { editOverrides } from "../inside/inside-info";
 import { addToTotals } from "./cache-stats";
-import { deferredProgress } from "./deferred-progress";
+import { deferredReporter } from "./deferred-reporter";
 import { explainDiskFull } from "./disk-full";
 import { definitionTarget, locateDefinition, type DefinitionLocation } from "./locate-definition";
 import type { Config } from "../config/load-config";
@@ -148,9 +148,9 @@ export async function buildPrepared(prepared: PreparedSystem, options: BuildPrep
     await claim.release();
     throw error;
   }
-  const { chooseMode, createProgress } = ui;
+  const { chooseMode, createReporter } = ui;
   const mode = chooseMode({ plain: flags.plain, isTTY: isatty(2), env: process.env });
-  const progress = deferredProgress(() => createProgress({ mode, verbose: flags.verbose, stream: process.stderr }));
+  const reporter = deferredReporter(() => createReporter({ mode, verbose: flags.verbose, stream: process.stderr }));
   const abort = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => abort.abort(signal);
   // A closed terminal (SIGHUP) cancels like Ctrl-C and `kill`: the same message and clean-up.
@@ -160,7 +160,7 @@ export async function buildPrepared(prepared: PreparedSystem, options: BuildPrep
       store,
       claim: options.pin ? pinnedClaim(claim, options.pin) : claim,
       sandbox: { spawn },
-      onEvent: (event) => progress.onEvent(event),
+      onEvent: (event) => reporter.onEvent(event),
       sources: { overrides: prepared.overrides, env: sourceEnv(flags.config), onLocalWalk: (reads) => prepared.localReads.push(...reads) },
       jobs: flags.jobs,
       buildLimits: flags.buildLimits,
@@ -177,6 +177,6 @@ export async function buildPrepared(prepared: PreparedSystem, options: BuildPrep
     throw explainDiskFull(error, store.root);
   } finally {
     for (const signal of CANCELLING) process.off(signal, onSignal);
-    await Promise.all([progress.close(), ...[...remotes.imports, remotes.exportTo].map((r) => r?.close())]);
+    await Promise.all([reporter.close(), ...[...remotes.imports, remotes.exportTo].map((r) => r?.close())]);
   }
 }

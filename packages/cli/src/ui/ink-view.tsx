@@ -26,7 +26,7 @@ const NAME_WIDTH_LIMIT = 24;
 
 export function ProgressView({ state, now, verbose = false, final = state.result !== undefined, maxLiveRows = 10 }: ProgressViewProps) {
   const estimate = estimateProgress(state, now);
-  const printed: PrintedItem[] = state.transcript.filter((entry) => verbose || isWorthPrinting(entry));
+  const printed: PrintedItem[] = state.transcript.filter((entry) => entry.kind !== "building" && (verbose || isWorthPrinting(entry)));
   if (final) {
     for (const failure of state.failures) printed.push({ kind: "failure", failure });
     printed.push({ kind: "outcome" });
@@ -60,9 +60,9 @@ export function ProgressView({ state, now, verbose = false, final = state.result
  */
 function isWorthPrinting(entry: TranscriptEntry): boolean {
   if (entry.kind === "warning" || entry.kind === "note") return true;
-  if (entry.kind === "pushed") return false;
+  if (entry.kind === "pushed" || entry.kind === "building") return false;
   const phase = entry.layer.phase;
-  return phase.kind === "failed" || (phase.kind === "done" && phase.origin !== "local");
+  return phase.kind === "failed" || (phase.kind === "done" && (phase.origin === "built" || phase.origin === "pulled"));
 }
 
 function runningLayers(state: ViewState): LayerView[] {

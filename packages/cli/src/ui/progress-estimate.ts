@@ -27,14 +27,14 @@ export function estimateProgress(state: ViewState, now: number): ProgressEstimat
   if (state.result) return { finished, total, fraction: 1, elapsedMs, etaMs: 0 };
   if (total === 0) return { finished, total, fraction: 0, elapsedMs, etaMs: undefined };
 
-  const meanExpected = mean(Object.values(state.expectedMs));
-  const weightOf = (layer: LayerView): number => state.expectedMs[layer.name] ?? meanExpected ?? 1;
+  const meanExpected = mean(state.layers.flatMap((layer) => (layer.expectedMs === undefined ? [] : [layer.expectedMs])));
+  const weightOf = (layer: LayerView): number => layer.expectedMs ?? meanExpected ?? 1;
   let totalWeight = 0;
   let doneWeight = 0;
   for (const layer of state.layers) {
     const weight = weightOf(layer);
     totalWeight += weight;
-    doneWeight += weight * shareDone(layer, now, state.expectedMs[layer.name]);
+    doneWeight += weight * shareDone(layer, now, layer.expectedMs);
   }
   const fraction = totalWeight > 0 ? Math.min(1, doneWeight / totalWeight) : finished / total;
   if (finished === total) return { finished, total, fraction, elapsedMs, etaMs: 0 };
@@ -57,10 +57,10 @@ function shareDone(layer: LayerView, now: number, expectedMs: number | undefined
  * How long a layer is expected to build: its own expected time, else the mean of the expected
  * times given, else the mean of the builds finished in this run; undefined when none is known.
  */
-function buildTimeEstimator(state: ViewState, meanExpected: number | undefined): ((name: string) => number) | undefined {
+function buildTimeEstimator(state: ViewState, meanExpected: number | undefined): ((layer: LayerView) => number) | undefined {
   const fallback = meanExpected ?? mean(builtDurations(state));
   if (fallback === undefined) return undefined;
-  return (name) => state.expectedMs[name] ?? fallback;
+  return (layer) => layer.expectedMs ?? fallback;
 }
 
 function builtDurations(state: ViewState): number[] {
@@ -72,13 +72,13 @@ function builtDurations(state: ViewState): number[] {
 }
 
 /** Work left, spread over as many builds as were seen running at once, but never less than the longest piece. */
-function remainingFromEstimates(state: ViewState, now: number, estimateOf: (name: string) => number): number {
+function remainingFromEstimates(state: ViewState, now: number, estimateOf: (layer: LayerView) => number): number {
   let sum = 0;
   let longest = 0;
   for (const layer of state.layers) {
     const phase = layer.phase;
     if (isFinished(phase) || phase.kind === "cached") continue;
-    let left = estimateOf(layer.name);
+    let left = estimateOf(layer);
     if (phase.kind === "building") left = Math.max(0, left - (now - phase.startedAt));
     if (phase.kind === "pulling") {
       const rate = phase.bytesPerSecond;

@@ -1,13 +1,10 @@
 // Owns the progress UI's view state and the pure reducer that folds the scheduler's BuildEvents
 // into it: each layer's phase (in queued order), counters, an append-only transcript of what
-// finished (for ink's <Static> and the plain printer), warnings, failures and the final stats.
-// Both views read this state; neither keeps its own bookkeeping. Estimates live in
-// progress-estimate.ts.
+// finished (for ink's <Static> and the plain view), warnings, failures and the final stats.
+// Both views read this state and only draw it; neither keeps its own bookkeeping. Estimates
+// live in progress-estimate.ts.
 
-import type { BuildEvent, BuildReason, BuildStats } from "@castle/graph";
-
-/** Log lines kept from a failed layer (the scheduler sends at most this many). */
-export const LOG_TAIL_LINES = 30;
+import type { BuildEvent, BuildReason, BuildStats, Layer } from "@castle/graph";
 
 export type LayerPhase =
   | { kind: "waiting" }
@@ -17,7 +14,8 @@ export type LayerPhase =
   | { kind: "building"; startedAt: number; reason: BuildReason; logPath: string; jobs: number; lastLogLine: string | undefined }
   | {
       kind: "done";
-      origin: "built" | "pulled" | "local";
+      /** "merged": a merge layer, done when its layers are. */
+      origin: "built" | "pulled" | "local" | "merged";
       /** True when the layer came from the local store (a cache hit), not assembled. */
       cacheHit: boolean;
       durationMs: number;
@@ -29,6 +27,12 @@ export type LayerPhase =
 
 export interface LayerView {
   readonly name: string;
+  /** Unknown (undefined) for a layer heard of without its `queued` event. */
+  readonly kind: Layer["kind"] | undefined;
+  /** Layers it waits for, from its `queued` event. */
+  readonly waitsFor: readonly string[];
+  /** How long its last recorded build took, from its `queued` event. */
+  readonly expectedMs: number | undefined;
   readonly phase: LayerPhase;
   /** Bytes uploaded to the remote cache after the layer was done. */
   readonly pushedBytes: number | undefined;
@@ -38,13 +42,14 @@ export interface FailureView {
   readonly layer: string;
   readonly message: string;
   readonly code: string | undefined;
-  /** The last lines of the layer's build log, oldest first. */
+  /** The last lines of the layer's build log, oldest first (as many as the event carried). */
   readonly logTail: readonly string[];
   readonly logPath: string | undefined;
 }
 
-/** Something that happened once and stays printed: a layer finished, a warning, a push. */
+/** Something that happened once and stays printed: a build started, a layer finished, a warning, a push. */
 export type TranscriptEntry =
+  | { kind: "building"; layer: string; reason: BuildReason }
   | { kind: "finished"; layer: LayerView; position: number }
   | { kind: "warning"; layer: string | undefined; message: string }
   | { kind: "note"; message: string }
@@ -67,6 +72,8 @@ export interface Counters {
 export interface ViewState {
   /** Time of the first event. */
   readonly startedAt: number | undefined;
+  /** Builds that may run at once, from the `started` event. */
+  readonly jobs: number | undefined;
   /** Every layer, in the order it was queued. */
   readonly layers: readonly LayerView[];
   readonly positionOf: ReadonlyMap<string, number>;
@@ -78,20 +85,14 @@ export interface ViewState {
   readonly warnings: readonly string[];
   /** Layers that failed, first failure first. */
   readonly failures: readonly FailureView[];
-  /** Expected build time of layers by name, from earlier builds. */
-  readonly expectedMs: Readonly<Record<string, number>>;
   /** Set by `finished`; the reducer ignores events after it. */
   readonly result: { readonly ok: boolean; readonly stats: BuildStats } | undefined;
 }
 
-export interface ViewStateOptions {
-  /** Expected build time of layers by name (e.g. from their last recorded build). */
-  expectedMs?: Readonly<Record<string, number>>;
-}
-
-export function initialState(options: ViewStateOptions = {}): ViewState {
+export function initialState(): ViewState {
   return {
     startedAt: undefined,
+    jobs: undefined,
     layers: [],
     positionOf: new Map(),
     counters: { total: 0, finished: 0, cached: 0, pulled: 0, built: 0, failed: 0, skipped: 0, building: 0, pulling: 0 },
@@ -99,7 +100,6 @@ export function initialState(options: ViewStateOptions = {}): ViewState {
     transcript: [],
     warnings: [],
     failures: [],
-    expectedMs: options.expectedMs ?? {},
     result: undefined,
   };
 }
@@ -114,16 +114,21 @@ export function reduce(state: ViewState, event: BuildEvent, now: number): ViewSt
   if (state.result) return state;
   const started = state.startedAt === undefined ? { ...state, startedAt: now } : state;
   switch (event.type) {
+    case "started":
+      return { ...started, jobs: event.jobs };
     case "queued":
-      return withLayer(started, event.layer).state;
+      return describeLayer(withLayer(started, event.layer), event);
     case "cache-hit":
       return changePhase(started, event.layer, (phase) => (phase.kind === "cached" ? phase : { kind: "cached" }));
     case "pulling":
       return changePhase(started, event.layer, (phase) => pullingPhase(phase, event, now));
-    case "building":
-      return changePhase(started, event.layer, () => ({
+    case "building": {
+      const building = changePhase(started, event.layer, () => ({
         kind: "building", startedAt: now, reason: event.reason, logPath: event.logPath, jobs: event.jobs, lastLogLine: undefined,
       }));
+      if (building.counters.building === started.counters.building) return building;
+      return { ...building, transcript: [...building.transcript, { kind: "building", layer: event.layer, reason: event.reason }] };
+    }
     case "log":
       return changePhase(started, event.layer, (phase) =>
         phase.kind === "building" ? { ...phase, lastLogLine: event.line } : phase);
@@ -133,8 +138,10 @@ export function reduce(state: ViewState, event: BuildEvent, now: number): ViewSt
         origin: event.origin,
         cacheHit: phase.kind === "cached",
         durationMs: doneDuration(phase, event, now),
-        bytes: phase.kind === "pulling" ? phase.bytesTotal : event.record?.bytes,
+        bytes: phase.kind === "pulling" ? phase.bytesTotal : event.record.bytes,
       }));
+    case "merged":
+      return changePhase(started, event.layer, () => ({ kind: "done", origin: "merged", cacheHit: false, durationMs: 0, bytes: undefined }));
     case "pushed":
       return recordPush(started, event.layer, event.uploadedBytes);
     case "note":
@@ -154,7 +161,7 @@ export function reduce(state: ViewState, event: BuildEvent, now: number): ViewSt
         layer: event.layer,
         message: event.message,
         code: event.code,
-        logTail: event.logTail.slice(-LOG_TAIL_LINES),
+        logTail: event.logTail,
         logPath: event.logPath,
       };
       return { ...failed, failures: [...failed.failures, failure] };
@@ -184,11 +191,20 @@ function withLayer(state: ViewState, name: string): { state: ViewState; position
     position,
     state: {
       ...state,
-      layers: [...state.layers, { name, phase: { kind: "waiting" }, pushedBytes: undefined }],
+      layers: [...state.layers, { name, kind: undefined, waitsFor: [], expectedMs: undefined, phase: { kind: "waiting" }, pushedBytes: undefined }],
       positionOf,
       counters: { ...state.counters, total: state.counters.total + 1 },
     },
   };
+}
+
+/** Records what a `queued` event says about a layer. */
+function describeLayer({ state, position }: { state: ViewState; position: number }, event: Extract<BuildEvent, { type: "queued" }>): ViewState {
+  const layer = state.layers[position];
+  if (!layer) return state;
+  const layers = state.layers.slice();
+  layers[position] = { ...layer, kind: event.kind, waitsFor: event.waitsFor, expectedMs: event.expectedMs };
+  return { ...state, layers };
 }
 
 /**
@@ -241,7 +257,7 @@ function pullingPhase(phase: LayerPhase, event: Extract<BuildEvent, { type: "pul
 
 function doneDuration(phase: LayerPhase, event: Extract<BuildEvent, { type: "done" }>, now: number): number {
   if (event.origin === "built") {
-    if (event.record && event.record.buildMs > 0) return event.record.buildMs;
+    if (event.record.buildMs > 0) return event.record.buildMs;
     return phase.kind === "building" ? now - phase.startedAt : 0;
   }
   if (event.origin === "pulled") return phase.kind === "pulling" ? now - phase.startedAt : 0;

@@ -1,9 +1,9 @@
 // Owns a runnable demo of the TTY progress view: feeds the scripted build's events, on timers and
-// with bursts of log lines, into createProgress({ mode: "tty" }) on stderr, then closes it and lets
+// with bursts of log lines, into createReporter({ mode: "tty" }) on stderr, then closes it and lets
 // the process exit by itself. Run under a pseudo-terminal by ui-tty.test.ts, or by hand:
 //   npx tsx packages/cli/test/helpers/ui-demo.ts [--fail] [--burst N] [--speed X]
 
-import { createProgress } from "../../src/ui/progress";
+import { createReporter } from "../../src/ui/reporter";
 import { scriptedBuild } from "./ui-scripted-build";
 
 function option(name: string, fallback: number): number {
@@ -18,7 +18,7 @@ const burst = option("--burst", 500);
 /** How much faster than the script's clock to play it. */
 const speed = option("--speed", 2);
 
-const progress = await createProgress({ mode: "tty", stream: process.stderr, expectedMs: { lua: 6000, app: 3000 } });
+const progress = await createReporter({ mode: "tty", stream: process.stderr });
 const started = Date.now();
 for (const step of scriptedBuild({ fail, logLinesPerBuild: 8 })) {
   const wait = step.at / speed - (Date.now() - started);

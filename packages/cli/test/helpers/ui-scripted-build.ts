@@ -4,7 +4,7 @@
 
 import type { BuildEvent, BuildStats } from "@castle/graph";
 
-type KeyRecord = NonNullable<Extract<BuildEvent, { type: "done" }>["record"]>;
+type KeyRecord = Extract<BuildEvent, { type: "done" }>["record"];
 
 export interface TimedEvent {
   /** Ms after the start of the build. */
@@ -16,11 +16,20 @@ export function keyRecord(name: string, buildMs: number, bytes: number, origin: 
   return { key: `key-${name}`, digest: `digest-${name}`, name, createdAt: "2025-01-01T00:00:00.000Z", buildMs, bytes, entries: 10, origin };
 }
 
+/** A `queued` event: a build layer waiting for nothing, with no recorded build unless given. */
+export function queued(layer: string, options: { kind?: "build" | "import" | "merge"; waitsFor?: string[]; expectedMs?: number } = {}): BuildEvent {
+  return { type: "queued", layer, kind: options.kind ?? "build", waitsFor: options.waitsFor ?? [], expectedMs: options.expectedMs };
+}
+
 /** Eight layers: 3 cached, 1 pulled, 2 built (or lua fails and app is skipped), 1 merge, 1 not needed. */
 export function scriptedBuild({ fail = false, logLinesPerBuild = 3 } = {}): TimedEvent[] {
   const steps: TimedEvent[] = [];
   const at = (ms: number, event: BuildEvent): void => void steps.push({ at: ms, event });
-  for (const layer of ["busybox", "musl", "zlib", "gcc", "lua", "app", "base", "docs"]) at(0, { type: "queued", layer });
+  at(0, { type: "started", jobs: 2 });
+  const expected: Record<string, number> = { lua: 6000, app: 3000 };
+  for (const layer of ["busybox", "musl", "zlib", "gcc", "lua", "app", "base", "docs"]) {
+    at(0, queued(layer, { kind: layer === "base" ? "merge" : "build", expectedMs: expected[layer] }));
+  }
   for (const layer of ["busybox", "musl", "gcc"]) {
     at(10, { type: "cache-hit", layer, key: `key-${layer}`, digest: `digest-${layer}` });
     at(10, { type: "done", layer, key: `key-${layer}`, record: keyRecord(layer, 20_000, 1_000_000), origin: "local" });
@@ -41,7 +50,7 @@ export function scriptedBuild({ fail = false, logLinesPerBuild = 3 } = {}): Time
   }
   at(3200, { type: "warning", layer: "zlib", message: "export of zlib to s3://bucket/c failed: timeout", code: "CASTLE_REMOTE_TIMEOUT" });
   if (fail) {
-    const logTail = Array.from({ length: 32 }, (_, i) => `lua.c:${i + 1}: error line ${i + 1}`);
+    const logTail = Array.from({ length: 30 }, (_, i) => `lua.c:${i + 3}: error line ${i + 3}`);
     at(4000, {
       type: "failed", layer: "lua", message: "build of lua failed: /bin/sh exited with status 2", code: "CASTLE_BUILD_FAILED",
       logPath: "/cache/logs/key-lua.log", logTail,
@@ -52,8 +61,8 @@ export function scriptedBuild({ fail = false, logLinesPerBuild = 3 } = {}): Time
   } else {
     at(4000, { type: "done", layer: "lua", key: "key-lua", record: keyRecord("lua", 21_400, 2_000_000), origin: "built" });
     at(4000, { type: "pushed", layer: "lua", key: "key-lua", uploadedBytes: 1_200_000 });
-    at(4200, { type: "done", layer: "app", key: "key-app", origin: "built" });
-    at(4300, { type: "done", layer: "base", key: "", origin: "local" });
+    at(4200, { type: "done", layer: "app", key: "key-app", record: keyRecord("app", 0, 1000), origin: "built" });
+    at(4300, { type: "merged", layer: "base" });
     at(4300, { type: "skipped", layer: "docs", because: "not needed: everything that uses it is cached" });
   }
   const stats: BuildStats = {

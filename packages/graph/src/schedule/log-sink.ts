@@ -2,6 +2,7 @@
 // last lines kept in memory for the failure report.
 
 import { createWriteStream, type WriteStream } from "node:fs";
+import { LOG_TAIL_LINES } from "../types";
 
 export class LogSink {
   private readonly file: WriteStream;
@@ -11,7 +12,7 @@ export class LogSink {
   constructor(
     path: string,
     private readonly onLine: (line: string) => void,
-    private readonly keep = 30,
+    private readonly keep = LOG_TAIL_LINES,
   ) {
     this.file = createWriteStream(path);
   }

@@ -151,7 +151,8 @@ class Scheduler {
     for (const run of this.runs.values()) run.lastUse = lastUse(store, this.graph.system.name, run.node.name);
     this.priorities = criticalPaths(this.graph.order, (node) => this.runOf(node).lastUse?.buildMs ?? 1000);
     this.stats.layers = this.graph.order.length;
-    for (const node of this.graph.order) emit({ type: "queued", layer: node.name });
+    emit({ type: "started", jobs: this.builds.concurrency });
+    for (const node of this.graph.order) emit(queuedEvent(this.runOf(node)));
     const everything = new Promise<void>((resolve) => (this.settled = resolve));
     signal?.addEventListener("abort", () => this.cancel(signal.reason), { once: true });
     if (signal?.aborted) this.cancel(signal.reason);
@@ -419,7 +420,7 @@ class Scheduler {
 
   private merged(run: LayerRun): void {
     this.moveTo(run, { phase: "merged" });
-    this.emit({ type: "done", layer: run.node.name, key: "", origin: "local" });
+    this.emit({ type: "merged", layer: run.node.name });
   }
 
   /** The state of a layer whose own work threw: failed (reported once, with its log's tail), or
@@ -530,6 +531,12 @@ function blockerOf(dep: LayerRun): string {
 function first<T>(set: Set<T>): T | undefined {
   for (const item of set) return item;
   return undefined;
+}
+
+/** A layer's `queued` event: what a view needs to place it and estimate its time. */
+function queuedEvent(run: LayerRun): BuildEvent {
+  const waitsFor = run.deps.map((dep) => dep.node.name);
+  return { type: "queued", layer: run.node.name, kind: run.node.layer.kind, waitsFor, expectedMs: run.lastUse?.buildMs };
 }
 
 /**

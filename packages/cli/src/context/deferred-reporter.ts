@@ -3,34 +3,31 @@
 // the progress UI at all — which keeps `castle run` of a cached system fast.
 
 import type { BuildEvent } from "@castle/graph";
-
-export interface ProgressSink {
-  onEvent(event: BuildEvent): void;
-  close(): Promise<void>;
-}
+import type { Reporter } from "../ui/reporter";
 
 const WORK: ReadonlySet<BuildEvent["type"]> = new Set(["building", "pulling", "warning", "failed"]);
 
-export function deferredProgress(create: () => Promise<ProgressSink>): ProgressSink {
+/** A Reporter that creates the real one (with `create`) on the first event that means work. */
+export function deferredReporter(create: () => Promise<Reporter>): Reporter {
   const held: BuildEvent[] = [];
-  let sink: Promise<ProgressSink> | undefined;
+  let real: Promise<Reporter> | undefined;
   return {
     onEvent(event) {
-      if (!sink && !WORK.has(event.type)) {
+      if (!real && !WORK.has(event.type)) {
         held.push(event);
         return;
       }
-      if (!sink) {
+      if (!real) {
         const replay = held.splice(0);
-        sink = create().then((real) => {
-          for (const e of replay) real.onEvent(e);
-          return real;
+        real = create().then((reporter) => {
+          for (const e of replay) reporter.onEvent(e);
+          return reporter;
         });
       }
-      void sink.then((real) => real.onEvent(event));
+      void real.then((reporter) => reporter.onEvent(event));
     },
     async close() {
-      if (sink) await (await sink).close();
+      if (real) await (await real).close();
     },
   };
 }

@@ -1,19 +1,18 @@
-// Owns drawing a build's progress on a terminal with ink: events are folded into the view state
-// as they come, except log lines, of which only each layer's latest matters to this view and is
+// Owns the live TTY reporter: events are folded into the shared view state as they come, except log lines, of which only each layer's latest matters to this view and is
 // folded just before the next frame; the screen is redrawn on a fixed interval (~12 fps), never
-// per event, so thousands of log lines a second cost a map write each. Loaded only through
-// progress.ts's dynamic import(), because ink and react are slow to load.
+// per event, so thousands of log lines a second cost a map write each. What a frame shows is
+// ink-view.tsx's. Loaded only through reporter.ts's dynamic import(), because ink and react are
+// slow to load.
 
 import type { Writable } from "node:stream";
 import { render } from "ink";
-import type { Progress } from "./progress";
+import type { Reporter } from "./reporter";
 import { ProgressView } from "./ink-view";
 import { initialState, reduce } from "./view-state";
 
-export interface InkProgressOptions {
+export interface InkReporterOptions {
   stream: Writable;
   verbose?: boolean;
-  expectedMs?: Readonly<Record<string, number>>;
   /** Redraws per second. Default: 12. */
   fps?: number;
 }
@@ -21,9 +20,9 @@ export interface InkProgressOptions {
 /** Rows kept free below the live area on a small terminal (bar, margins, the prompt). */
 const RESERVED_ROWS = 6;
 
-export function startInkProgress({ stream, verbose = false, expectedMs = {}, fps = 12 }: InkProgressOptions): Progress {
+export function createInkReporter({ stream, verbose = false, fps = 12 }: InkReporterOptions): Reporter {
   const terminal = stream as NodeJS.WriteStream;
-  let state = initialState({ expectedMs });
+  let state = initialState();
   let drawn = state;
   const frame = (final: boolean) => {
     const rows = terminal.rows || 24;

@@ -1,14 +1,14 @@
-// Tests the plain-line progress printer (cli/src/ui/plain-printer.ts): the exact lines for a
+// Tests the plain-line reporter (cli/src/ui/plain-reporter.ts): the exact lines for a
 // scripted build, verbose log lines, rate-limited pull lines, the failure block, no escape codes.
 
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { BuildEvent } from "@castle/graph";
-import { createPlainPrinter, type PlainPrinterOptions } from "../src/ui/plain-printer";
-import { scriptedBuild, type TimedEvent } from "./helpers/ui-scripted-build";
+import { createPlainReporter, type PlainReporterOptions } from "../src/ui/plain-reporter";
+import { queued, scriptedBuild, type TimedEvent } from "./helpers/ui-scripted-build";
 
 /** Runs timed events through a printer and returns everything it wrote. */
-function print(steps: TimedEvent[], options: PlainPrinterOptions = {}): string {
+function print(steps: TimedEvent[], options: PlainReporterOptions = {}): string {
   let output = "";
   const stream = new Writable({
     write(chunk, _encoding, callback) {
@@ -17,12 +17,12 @@ function print(steps: TimedEvent[], options: PlainPrinterOptions = {}): string {
     },
   });
   let now = 0;
-  const printer = createPlainPrinter({ ...options, stream, now: () => now });
+  const printer = createPlainReporter({ ...options, stream, now: () => now });
   for (const step of steps) {
     now = step.at;
     printer.onEvent(step.event);
   }
-  printer.close();
+  void printer.close();
   return output;
 }
 
@@ -38,7 +38,7 @@ const FIRST_LINES = [
   "building app (new)",
 ];
 
-describe("plain printer", () => {
+describe("plain reporter", () => {
   it("prints one line per meaningful event of a successful build, then the summary", () => {
     expect(print(scriptedBuild()).split("\n")).toEqual([
       ...FIRST_LINES,
@@ -81,7 +81,7 @@ describe("plain printer", () => {
 
   it("prints the failure block on close when the build stopped before finishing", () => {
     const steps: TimedEvent[] = [
-      { at: 0, event: { type: "queued", layer: "a" } },
+      { at: 0, event: queued("a") },
       { at: 5, event: { type: "failed", layer: "a", message: "sandbox setup failed\nhint: enable user namespaces", logTail: [] } },
     ];
     expect(print(steps)).toBe(

@@ -1,43 +1,44 @@
-// Owns the one entry the CLI uses to show build progress: choosing between the live ink view and
-// plain lines, and creating either. This module must stay cheap to import: ink and react cost
-// ~300-400 ms to load, so only the TTY path loads them, with a dynamic import().
+// Owns the one interface every progress view implements (Reporter: take events, close), and the
+// entry the CLI uses to get one: the live ink view on a terminal, plain lines otherwise. This
+// module must stay cheap to import: ink and react cost ~300-400 ms to load, so only the TTY path
+// loads them, with a dynamic import().
 
 import type { Writable } from "node:stream";
 import type { BuildEvent } from "@castle/graph";
-import { createPlainPrinter } from "./plain-printer";
+import { createPlainReporter } from "./plain-reporter";
 
-export type ProgressMode = "tty" | "plain";
+/**
+ * What the CLI hands a build's events to (vitest's Reporter is the model, with one hook: the
+ * events carry what a view needs). A reporter folds events into the shared view state
+ * (view-state.ts) and draws it; it never looks anything up.
+ */
+export interface Reporter {
+  /** Takes one event; cheap, whatever the rate (a view draws on its own schedule). */
+  onEvent(event: BuildEvent): void;
+  /** Draws the final state and releases the output. Safe to call more than once. */
+  close(): Promise<void>;
+}
 
-export interface ProgressOptions {
+export type ReporterMode = "tty" | "plain";
+
+export interface ReporterOptions {
   /**
    * "tty" draws with ink, but falls back to plain lines when the stream reports no terminal size
    * (rows 0, e.g. a pty nobody sized), where ink would clear the whole screen every frame.
    */
-  mode: ProgressMode;
+  mode: ReporterMode;
   /** Show build log lines (plain: every line; tty: also cached and skipped layers). Default: false. */
   verbose?: boolean;
   /** Where progress is drawn. Default: process.stderr. */
   stream?: Writable;
-  /** Expected build time of layers by name, for the progress bar and ETA. */
-  expectedMs?: Readonly<Record<string, number>>;
 }
 
-export interface Progress {
-  onEvent(event: BuildEvent): void;
-  /** Draws the final state and releases the terminal. Safe to call more than once. */
-  close(): Promise<void>;
-}
-
-export async function createProgress({ mode, verbose = false, stream = process.stderr, expectedMs = {} }: ProgressOptions): Promise<Progress> {
+export async function createReporter({ mode, verbose = false, stream = process.stderr }: ReporterOptions): Promise<Reporter> {
   if (mode === "tty" && hasTerminalSize(stream)) {
-    const { startInkProgress } = await import("./ink-progress");
-    return startInkProgress({ stream, verbose, expectedMs });
+    const { createInkReporter } = await import("./ink-reporter");
+    return createInkReporter({ stream, verbose });
   }
-  const printer = createPlainPrinter({ stream, verbose, expectedMs });
-  return {
-    onEvent: (event) => printer.onEvent(event),
-    close: async () => printer.close(),
-  };
+  return createPlainReporter({ stream, verbose });
 }
 
 function hasTerminalSize(stream: Writable): boolean {
@@ -55,7 +56,7 @@ export interface ModeInputs {
 }
 
 /** "plain" for `--plain`, a stream that is not a terminal, CI, or TERM=dumb; else "tty". */
-export function chooseMode({ plain = false, isTTY, env = process.env }: ModeInputs): ProgressMode {
+export function chooseMode({ plain = false, isTTY, env = process.env }: ModeInputs): ReporterMode {
   if (plain || !isTTY) return "plain";
   if (isSet(env.CI) || isSet(env.CONTINUOUS_INTEGRATION) || env.TERM === "dumb") return "plain";
   return "tty";

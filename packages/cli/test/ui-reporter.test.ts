@@ -1,5 +1,5 @@
-// Tests the progress UI's entry (cli/src/ui/progress.ts): choosing the mode, the plain path of
-// createProgress, and that the module the CLI imports eagerly does not load ink or react (they
+// Tests the progress UI's entry (cli/src/ui/reporter.ts): choosing the mode, the plain path of
+// createReporter, and that the module the CLI imports eagerly does not load ink or react (they
 // must only arrive through the TTY path's dynamic import, in a chunk of their own).
 
 import { mkdtempSync, rmSync } from "node:fs";
@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
-import { chooseMode, createProgress } from "../src/ui/progress";
+import { chooseMode, createReporter } from "../src/ui/reporter";
 import { scriptedBuild } from "./helpers/ui-scripted-build";
 
 describe("chooseMode", () => {
@@ -30,7 +30,7 @@ describe("chooseMode", () => {
   });
 });
 
-describe("createProgress", () => {
+describe("createReporter", () => {
   it("in plain mode writes lines to the given stream", async () => {
     let output = "";
     const stream = new Writable({
@@ -39,7 +39,7 @@ describe("createProgress", () => {
         callback();
       },
     });
-    const progress = await createProgress({ mode: "plain", stream });
+    const progress = await createReporter({ mode: "plain", stream });
     for (const step of scriptedBuild()) progress.onEvent(step.event);
     await progress.close();
     await progress.close();
@@ -77,7 +77,7 @@ describe("createProgress", () => {
       visit(entry!);
       const eagerInputs = [...eager].flatMap((path) => Object.keys(outputs[path]?.inputs ?? {}));
       expect(eagerInputs.filter((input) => /node_modules\/(ink|react|react-reconciler)\//.test(input))).toEqual([]);
-      expect(eagerInputs.some((input) => input.endsWith("ui/plain-printer.ts"))).toBe(true);
+      expect(eagerInputs.some((input) => input.endsWith("ui/plain-reporter.ts"))).toBe(true);
       const all = Object.values(outputs).flatMap((output) => Object.keys(output.inputs));
       expect(all.some((input) => input.includes("node_modules/ink/"))).toBe(true);
     } finally {

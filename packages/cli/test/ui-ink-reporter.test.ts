@@ -1,12 +1,12 @@
-// Tests the TTY driver (cli/src/ui/ink-progress.tsx) in process, on a stream that says it is a
+// Tests the TTY reporter (cli/src/ui/ink-reporter.tsx) in process, on a stream that says it is a
 // 30×100 terminal: events are cheap to take, frames come on a timer with each layer's latest log
 // line, and close() prints the outcome once and releases the terminal.
 
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { BuildEvent } from "@castle/graph";
-import { startInkProgress } from "../src/ui/ink-progress";
-import { scriptedBuild } from "./helpers/ui-scripted-build";
+import { createInkReporter } from "../src/ui/ink-reporter";
+import { queued, scriptedBuild } from "./helpers/ui-scripted-build";
 
 /** A writable that looks like a terminal to ink and keeps what it was given. */
 function fakeTerminal(): { stream: Writable; output: () => string } {
@@ -24,17 +24,17 @@ function fakeTerminal(): { stream: Writable; output: () => string } {
 // ink stops drawing live frames in CI (its is-in-ci check, made when ink loads); only <Static>
 // output and the last frame are written then.
 const inkInCi = ["CI", "CONTINUOUS_INTEGRATION"].some((key) => key in process.env && process.env[key] !== "0" && process.env[key] !== "false");
-if (inkInCi) console.warn("skipping the live-frame test of ui-ink-progress: CI is set, so ink draws no live frames");
+if (inkInCi) console.warn("skipping the live-frame test of ui-ink-reporter: CI is set, so ink draws no live frames");
 
 const plainText = (output: string): string => output.replace(/\x1b\[[0-?]*[ -/]*[@-~]/g, "");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe("startInkProgress", () => {
+describe("createInkReporter", () => {
   it.skipIf(inkInCi)("takes a flood of log lines cheaply and shows each building layer's latest", async () => {
     const terminal = fakeTerminal();
-    const progress = startInkProgress({ stream: terminal.stream, fps: 20 });
+    const progress = createInkReporter({ stream: terminal.stream, fps: 20 });
     const layers = Array.from({ length: 200 }, (_, i) => `layer-${i}`);
-    for (const layer of layers) progress.onEvent({ type: "queued", layer });
+    for (const layer of layers) progress.onEvent(queued(layer));
     for (const layer of layers.slice(0, 4)) {
       progress.onEvent({ type: "building", layer, key: "k", logPath: "/l", jobs: 1, reason: { kind: "new", changes: [] } });
     }
@@ -50,9 +50,9 @@ describe("startInkProgress", () => {
 
   it("folds a layer's pending log line before its next event", async () => {
     const terminal = fakeTerminal();
-    const progress = startInkProgress({ stream: terminal.stream });
+    const progress = createInkReporter({ stream: terminal.stream });
     const events: BuildEvent[] = [
-      { type: "queued", layer: "a" },
+      queued("a"),
       { type: "building", layer: "a", key: "k", logPath: "/l", jobs: 1, reason: { kind: "new", changes: [] } },
       { type: "log", layer: "a", line: "last words" },
       { type: "failed", layer: "a", message: "boom", logTail: ["last words"], logPath: "/logs/a.log" },
@@ -68,7 +68,7 @@ describe("startInkProgress", () => {
 
   it("prints finished layers and the outcome once, and close() can be called twice", async () => {
     const terminal = fakeTerminal();
-    const progress = startInkProgress({ stream: terminal.stream });
+    const progress = createInkReporter({ stream: terminal.stream });
     for (const step of scriptedBuild()) progress.onEvent(step.event);
     await sleep(200);
     await Promise.all([progress.close(), progress.close()]);
@@ -77,7 +77,7 @@ describe("startInkProgress", () => {
     expect(text.split("✔ built lua in 21.4s")).toHaveLength(2);
     expect(text.split("done: 8 layers (2 built, 1 pulled, 3 cached, 1 skipped) in 4.3s")).toHaveLength(2);
     const length = terminal.output().length;
-    progress.onEvent({ type: "queued", layer: "late" });
+    progress.onEvent(queued("late"));
     await sleep(150);
     expect(terminal.output().length).toBe(length);
   });

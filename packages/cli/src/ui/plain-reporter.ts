@@ -1,0 +1,110 @@
+// Owns the plain-line view for CI, `--plain` and non-TTY streams: it draws the shared view state
+// (view-state.ts) as lines — each new transcript entry once (a build starting, a layer finishing,
+// a warning, a push), pull progress at most every PULL_LINE_INTERVAL_MS per layer, build log
+// lines when verbose — then the failure block and the summary. No escape codes, ever.
+
+import type { Writable } from "node:stream";
+import type { BuildEvent } from "@castle/graph";
+import { describeReason, formatByteProgress, formatBytes, formatRate, stripTerminalControls, summarizeBuild } from "./format";
+import { failureBlock, finishedLine } from "./layer-lines";
+import type { Reporter } from "./reporter";
+import type { LayerView, TranscriptEntry, ViewState } from "./view-state";
+import { initialState, reduce } from "./view-state";
+
+/** At most one "pulling" line per layer per this many ms (plus one when the pull completes). */
+export const PULL_LINE_INTERVAL_MS = 2000;
+
+export interface PlainReporterOptions {
+  /** Where lines go. Default: process.stderr. */
+  stream?: Writable;
+  /** Print every build log line, prefixed with its layer. Default: false. */
+  verbose?: boolean;
+  /** Clock in ms. Default: Date.now. */
+  now?: () => number;
+}
+
+export interface PlainReporter extends Reporter {
+  /** The view state so far. */
+  readonly state: ViewState;
+}
+
+export function createPlainReporter({ stream = process.stderr, verbose = false, now = Date.now }: PlainReporterOptions = {}): PlainReporter {
+  let state = initialState();
+  let entriesPrinted = 0;
+  let failuresPrinted = 0;
+  const lastPullLine = new Map<string, { at: number; complete: boolean }>();
+  const write = (line: string): void => {
+    stream.write(`${line}\n`);
+  };
+
+  const printFailures = (): void => {
+    for (const failure of state.failures.slice(failuresPrinted)) for (const line of failureBlock(failure)) write(line);
+    failuresPrinted = state.failures.length;
+  };
+
+  /** Lines for what the event changed that is not in the transcript: progress and log lines. */
+  const liveLines = (event: BuildEvent, at: number): string[] => {
+    if (event.type === "log") return verbose ? [`${event.layer} | ${stripTerminalControls(event.line)}`] : [];
+    if (event.type !== "pulling") return [];
+    const phase = layerOf(state, event.layer)?.phase;
+    if (phase?.kind !== "pulling") return [];
+    const complete = phase.bytesTotal > 0 && phase.bytesDone >= phase.bytesTotal;
+    const last = lastPullLine.get(event.layer);
+    const due = !last || (complete ? !last.complete : at - last.at >= PULL_LINE_INTERVAL_MS);
+    if (!due) return [];
+    lastPullLine.set(event.layer, { at, complete });
+    const rate = phase.bytesPerSecond > 0 ? ` (${formatRate(phase.bytesPerSecond)})` : "";
+    return [`pulling ${event.layer} ${formatByteProgress(phase.bytesDone, phase.bytesTotal)}${rate}`];
+  };
+
+  return {
+    get state() {
+      return state;
+    },
+    onEvent(event) {
+      if (state.result) return;
+      const at = now();
+      const before = state;
+      state = reduce(state, event, at);
+      if (state === before && event.type !== "log") return;
+      for (const entry of state.transcript.slice(entriesPrinted)) write(transcriptLine(entry, state.counters.total));
+      entriesPrinted = state.transcript.length;
+      for (const line of liveLines(event, at)) write(line);
+      if (state.result) {
+        printFailures();
+        write(summarizeBuild(state.result.ok, state.result.stats, state.counters.skipped));
+      }
+    },
+    async close() {
+      printFailures();
+    },
+  };
+}
+
+function transcriptLine(entry: TranscriptEntry, total: number): string {
+  switch (entry.kind) {
+    case "building":
+      return `building ${entry.layer} (${describeReason(entry.reason)})`;
+    case "finished":
+      return `${counterPrefix(entry.position, total)} ${finishedLine(entry.layer)}`;
+    case "pushed":
+      return `pushed ${entry.layer} (${entry.bytes > 0 ? formatBytes(entry.bytes) : "already in the remote"})`;
+    case "note":
+      return stripTerminalControls(entry.message);
+    case "warning":
+      return `warning: ${stripTerminalControls(entry.message)}`;
+    default:
+      return "";
+  }
+}
+
+function layerOf(state: ViewState, name: string): LayerView | undefined {
+  const position = state.positionOf.get(name);
+  return position === undefined ? undefined : state.layers[position];
+}
+
+/** "[ 3/12]": position padded to the width of the total. */
+export function counterPrefix(position: number, total: number): string {
+  const width = String(total).length;
+  return `[${String(position).padStart(width)}/${total}]`;
+}
