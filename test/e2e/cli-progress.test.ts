@@ -57,7 +57,7 @@ export default system({ name: "failing", layers: [broken] });`,
     const lines = r.stderr.trim().split("\n");
     expect(lines).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/^\[[ \d]\/3\] built base in \d+\.\ds$/),
+        expect.stringMatching(/^\[[ \d]\/3\] imported base in \d+\.\ds$/),
         "building slow (new)",
         "building quick (new)",
         expect.stringMatching(/^\[[ \d]\/3\] built slow in \d+\.\ds$/),

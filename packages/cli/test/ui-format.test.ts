@@ -35,9 +35,12 @@ describe("format", () => {
 
   it("summarizes a build, leaving out what did not happen", () => {
     const stats = { layers: 3, built: 1, pulled: 0, cached: 2, failed: 0, pushedBytes: 0, pulledBytes: 0, wallMs: 1500, savedMs: 0 };
-    expect(summarizeBuild(true, stats, 0)).toBe("done: 3 layers (1 built, 0 pulled, 2 cached) in 1.5s");
-    expect(summarizeBuild(false, { ...stats, layers: 1, failed: 1, savedMs: 90_000 }, 2)).toBe(
-      "failed: 1 layer (1 built, 0 pulled, 2 cached, 1 failed, 2 skipped) in 1.5s; the cache saved 1m30s",
+    const none = { skipped: 0, sources: 0, sourceBytes: 0, savedMs: undefined };
+    expect(summarizeBuild(true, stats, none)).toBe("done: 3 layers (1 built, 0 pulled, 2 cached) in 1.5s");
+    expect(summarizeBuild(false, { ...stats, layers: 1, failed: 1, pulledBytes: 2_000_000 }, { skipped: 2, sources: 3, sourceBytes: 85_200_000, savedMs: 90_000 })).toBe(
+      "failed: 1 layer (1 built, 0 pulled, 2 cached, 1 failed, 2 skipped) in 1.5s; fetched 3 sources (85.2 MB), pulled 2.0 MB; the cache saved about 1m30s of building",
     );
+    // The scheduler's sum of recorded times is not used: parallel builds would count twice.
+    expect(summarizeBuild(true, { ...stats, savedMs: 345_000 }, none)).not.toContain("saved");
   });
 });

@@ -6,7 +6,7 @@ import type { LayerPhase } from "../src/ui/view-state";
 
 const layer = (phase: LayerPhase) => ({ name: "musl", kind: "build" as const, waitsFor: [], expectedMs: undefined, phase, pushedBytes: undefined });
 const done = (origin: "built" | "pulled" | "local" | "merged", extra: Partial<Extract<LayerPhase, { kind: "done" }>> = {}): LayerPhase => ({
-  kind: "done", origin, cacheHit: false, durationMs: 21_400, bytes: undefined, ...extra,
+  kind: "done", origin, cacheHit: false, durationMs: 21_400, recordedMs: undefined, bytes: undefined, ...extra,
 });
 
 describe("finishedLine", () => {

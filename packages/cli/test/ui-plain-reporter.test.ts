@@ -48,7 +48,7 @@ describe("plain reporter", () => {
       "[6/8] built app in 1.5s",
       "[7/8] ready base",
       "[8/8] skipped docs: not needed: everything that uses it is cached",
-      "done: 8 layers (2 built, 1 pulled, 3 cached, 1 skipped) in 4.3s; pulled 5.0 MB, pushed 1.2 MB; the cache saved 1m00s",
+      "done: 8 layers (2 built, 1 pulled, 3 cached, 1 skipped) in 4.3s; pulled 5.0 MB, pushed 1.2 MB; the cache saved about 40.0s of building",
       "",
     ]);
   });
@@ -74,7 +74,7 @@ describe("plain reporter", () => {
       "last 30 lines of the log of lua:",
       ...Array.from({ length: 30 }, (_, i) => `  | lua.c:${i + 3}: error line ${i + 3}`),
       "full log: /cache/logs/key-lua.log",
-      "failed: 8 layers (0 built, 1 pulled, 3 cached, 1 failed, 3 skipped) in 4.3s; pulled 5.0 MB; the cache saved 1m00s",
+      "failed: 8 layers (0 built, 1 pulled, 3 cached, 1 failed, 3 skipped) in 4.3s; pulled 5.0 MB; the cache saved about 40.0s of building",
       "",
     ]);
   });
@@ -105,6 +105,43 @@ describe("plain reporter", () => {
       "pulling a 1.0/1.0 kB (217 B/s)",
     ]);
     expect(lines.filter((l) => l.startsWith("pulling b "))).toHaveLength(3);
+  });
+
+  it("prints a source when it starts downloading or unpacking, every 2 s while it lasts, and once it is ready", () => {
+    const source = (phase: "download" | "unpack" | "store" | "done", bytesDone: number, bytesTotal?: number) =>
+      ({ type: "source", source: "debs", phase, bytesDone, bytesTotal }) as BuildEvent;
+    const steps: TimedEvent[] = [{ at: 0, event: source("download", 0, 10_000_000) }];
+    for (let t = 100; t <= 5000; t += 100) steps.push({ at: t, event: source("download", t * 2000, 10_000_000) });
+    steps.push({ at: 5000, event: source("unpack", 0, 10_000_000) }, { at: 5100, event: source("unpack", 5_000_000, 10_000_000) });
+    // Unpacking this fast is not worth a line; a slow one is shown after 2 s.
+    steps.push({ at: 5200, event: source("store", 0) }, { at: 5300, event: source("done", 30_000_000, 30_000_000) });
+    steps.push({ at: 5400, event: queued("a") }, { at: 5400, event: { type: "waiting", layer: "a", for: "slot" } });
+    expect(print([{ at: 0, event: { type: "started", jobs: 2 } }, ...steps]).split("\n")).toEqual([
+      "downloading debs 0.0/10.0 MB",
+      "downloading debs 4.0/10.0 MB (2.0 MB/s)",
+      "downloading debs 8.0/10.0 MB (2.0 MB/s)",
+      "fetched debs (10.0 MB in 5.3s)",
+      "waiting a: all 2 build slots are busy",
+      "",
+    ]);
+  });
+
+  it("counts the sources it fetched in the summary", () => {
+    const steps: TimedEvent[] = [
+      { at: 0, event: { type: "source", source: "s", phase: "download", bytesDone: 1000, bytesTotal: 1000 } },
+      { at: 10, event: { type: "source", source: "s", phase: "done", bytesDone: 2000, bytesTotal: 2000 } },
+      { at: 20, event: { type: "source", source: "t", phase: "copy", bytesDone: 0, bytesTotal: 500 } },
+      { at: 30, event: { type: "source", source: "t", phase: "done", bytesDone: 500, bytesTotal: 500 } },
+      {
+        at: 40,
+        event: { type: "finished", ok: true, stats: { layers: 0, built: 0, pulled: 0, cached: 0, failed: 0, pushedBytes: 0, pulledBytes: 0, wallMs: 40, savedMs: 0 } },
+      },
+    ];
+    expect(print(steps).trimEnd().split("\n").slice(-3)).toEqual([
+      "fetched s (1.0 kB in 0.0s)",
+      "prepared t (500 B in 0.0s)",
+      "done: 0 layers (0 built, 0 pulled, 0 cached) in 0.0s; fetched 1 source (1.0 kB)",
+    ]);
   });
 
   it("never writes an escape code, even when the build's output and messages contain them", () => {

@@ -1,9 +1,10 @@
-// Tests the progress fraction and ETA (cli/src/ui/progress-estimate.ts): weighting by expected
-// build times, partial credit for running layers, parallelism, and the elapsed-rate fallback.
+// Tests the progress fraction, the ETA and the time saved (cli/src/ui/progress-estimate.ts):
+// weighting by expected build times, partial credit for running layers, the simulated schedule
+// on the build slots, overruns, unknown times, pulls.
 
 import { describe, expect, it } from "vitest";
 import type { BuildEvent } from "@castle/graph";
-import { estimateProgress } from "../src/ui/progress-estimate";
+import { estimateProgress, estimateSaved } from "../src/ui/progress-estimate";
 import { initialState, reduce, reduceAll, type ViewState } from "../src/ui/view-state";
 import { keyRecord, queued, scriptedBuild } from "./helpers/ui-scripted-build";
 
@@ -13,11 +14,11 @@ const built = (layer: string, buildMs: number): BuildEvent => ({ type: "done", l
 function queue(names: string[], expectedMs: Record<string, number> = {}): ViewState {
   return reduceAll(initialState(), names.map((name) => queued(name, { expectedMs: expectedMs[name] })), 0);
 }
-const cached = (layer: string): BuildEvent => ({ type: "done", layer, key: "k", record: keyRecord(layer, 1, 1), origin: "local" });
+const cached = (layer: string, buildMs = 1): BuildEvent => ({ type: "done", layer, key: "k", record: keyRecord(layer, buildMs, 1), origin: "local" });
 
 describe("estimateProgress", () => {
   it("knows nothing before any event", () => {
-    expect(estimateProgress(initialState(), 10)).toEqual({ finished: 0, total: 0, fraction: 0, elapsedMs: 0, etaMs: undefined });
+    expect(estimateProgress(initialState(), 10)).toEqual({ finished: 0, total: 0, fraction: 0, elapsedMs: 0, etaMs: undefined, etaIsLowerBound: false });
   });
 
   it("weights finished layers by their expected build time", () => {
@@ -51,37 +52,69 @@ describe("estimateProgress", () => {
   });
 
   it("estimates the time left from expected times, less what running builds have done", () => {
-    let state = queue(["a", "b"], { a: 10_000, b: 4000 });
+    let state = reduce(queue(["a", "b"], { a: 10_000, b: 4000 }), { type: "started", jobs: 1 }, 0);
     state = reduce(state, building("a"), 1000);
-    expect(estimateProgress(state, 4000).etaMs).toBe(7000 + 4000);
+    expect(estimateProgress(state, 4000)).toMatchObject({ etaMs: 7000 + 4000, etaIsLowerBound: false });
   });
 
-  it("divides the work left by the builds seen running at once, but not below the longest", () => {
-    let state = queue(["a", "b", "c", "d"], { a: 8000, b: 8000, c: 8000, d: 8000 });
-    state = reduceAll(state, [building("a"), building("b")], 0);
-    // 8000 + 8000 + 8000 + 8000 over 2 builds at once
+  it("schedules what is left on the build slots, dependencies first, longest path first", () => {
+    // a → c, b alone; two slots: a and b run together, then c after a: 8 + 8 = 16 s.
+    let state = reduceAll(initialState(), [
+      { type: "started", jobs: 2 }, queued("a", { expectedMs: 8000 }), queued("b", { expectedMs: 8000 }), queued("c", { expectedMs: 8000, waitsFor: ["a"] }),
+    ], 0);
     expect(estimateProgress(state, 0).etaMs).toBe(16_000);
-    state = reduceAll(state, [built("a", 8000), built("b", 8000), built("c", 8000)], 8000);
-    expect(estimateProgress(state, 8000).etaMs).toBe(8000);
+    // One slot: all three one after another.
+    state = reduce(state, { type: "started", jobs: 1 }, 0);
+    expect(estimateProgress(state, 0).etaMs).toBe(24_000);
+    // Imports take no build slot (they fetch), merges take no time.
+    const imports = reduceAll(initialState(), [
+      { type: "started", jobs: 1 }, queued("src", { kind: "import", expectedMs: 5000 }), queued("x", { expectedMs: 3000 }),
+      queued("all", { kind: "merge", waitsFor: ["src", "x"] }),
+    ], 0);
+    expect(estimateProgress(imports, 0).etaMs).toBe(5000);
   });
 
-  it("uses the builds of this run when no expected times were given", () => {
+  it("never sits at zero or grows with time while a build overruns its recorded time", () => {
+    let state = reduce(queue(["a"], { a: 10_000 }), building("a"), 0);
+    const late = [15_000, 30_000, 60_000].map((now) => estimateProgress(state, now).etaMs);
+    expect(late).toEqual([500, 500, 500]);
+    state = reduce(state, built("a", 61_000), 61_000);
+    expect(estimateProgress(state, 61_000).etaMs).toBe(0);
+  });
+
+  it("says unknown when nothing left has a recorded time, and 'at least' when only some have", () => {
     let state = queue(["a", "b", "c"]);
     state = reduce(state, building("a"), 0);
-    expect(estimateProgress(state, 1000).etaMs).toBeUndefined();
+    expect(estimateProgress(state, 1000)).toMatchObject({ etaMs: undefined, etaIsLowerBound: false });
     state = reduce(state, built("a", 6000), 6000);
-    expect(estimateProgress(state, 6000).etaMs).toBe(12_000);
+    expect(estimateProgress(state, 6000).etaMs).toBeUndefined();
+    const some = queue(["a", "b"], { a: 4000 });
+    expect(estimateProgress(some, 0)).toMatchObject({ etaMs: 4000, etaIsLowerBound: true });
   });
 
-  it("falls back to the elapsed rate when nothing was built yet", () => {
-    let state = queue(["a", "b", "c", "d"]);
-    state = reduce(state, cached("a"), 2000);
-    expect(estimateProgress(state, 2000)).toMatchObject({ elapsedMs: 2000, fraction: 0.25, etaMs: 6000 });
+  it("counts a pull by its bytes left at its rate, and a cached layer as done", () => {
+    let state = queue(["a", "b"], { a: 10_000, b: 10_000 });
+    state = reduce(state, { type: "cache-hit", layer: "a", key: "k", digest: "d" }, 0);
+    state = reduce(state, { type: "pulling", layer: "b", key: "k", bytesDone: 0, bytesTotal: 3000 }, 0);
+    state = reduce(state, { type: "pulling", layer: "b", key: "k", bytesDone: 1000, bytesTotal: 3000 }, 1000);
+    expect(estimateProgress(state, 1000).etaMs).toBe(2000);
   });
 
   it("is complete with no time left once finished", () => {
     const steps = scriptedBuild();
     const state = steps.reduce((s, step) => reduce(s, step.event, step.at), initialState());
-    expect(estimateProgress(state, 5000)).toEqual({ finished: 8, total: 8, fraction: 1, elapsedMs: 5000, etaMs: 0 });
+    expect(estimateProgress(state, 5000)).toEqual({ finished: 8, total: 8, fraction: 1, elapsedMs: 5000, etaMs: 0, etaIsLowerBound: false });
+  });
+});
+
+describe("estimateSaved", () => {
+  it("is what building the cached layers would have taken on the build slots, not the sum of their times", () => {
+    const events: BuildEvent[] = [{ type: "started", jobs: 2 }];
+    for (const name of ["a", "b", "c", "d"]) events.push(queued(name, { expectedMs: 60_000 }));
+    for (const name of ["a", "b", "c", "d"]) events.push({ type: "cache-hit", layer: name, key: "k", digest: "d" }, cached(name, 60_000));
+    const state = reduceAll(initialState(), events, 0);
+    // Four one-minute builds on two slots: two minutes, where their sum is four.
+    expect(estimateSaved(state)).toBe(120_000);
+    expect(estimateSaved(reduceAll(initialState(), [queued("x")], 0))).toBeUndefined();
   });
 });

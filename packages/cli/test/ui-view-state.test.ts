@@ -39,7 +39,7 @@ describe("reduce", () => {
     expect(phaseOf(state, "musl")).toEqual({ kind: "cached" });
     state = reduce(state, { type: "cache-hit", layer: "musl", key: "k", digest: "d" }, 1);
     state = reduce(state, { type: "done", layer: "musl", key: "k", record: keyRecord("musl", 5000, 10), origin: "local" }, 2);
-    expect(phaseOf(state, "musl")).toEqual({ kind: "done", origin: "local", cacheHit: true, durationMs: 0, bytes: 10 });
+    expect(phaseOf(state, "musl")).toEqual({ kind: "done", origin: "local", cacheHit: true, durationMs: 0, recordedMs: 5000, bytes: 10 });
     expect(state.counters).toMatchObject({ cached: 1, finished: 1, built: 0 });
   });
 
@@ -63,7 +63,11 @@ describe("reduce", () => {
     state = reduce(state, { type: "building", layer: "lua", key: "k", reason, logPath: "/logs/lua.log", jobs: 4 }, 100);
     state = reduce(state, { type: "log", layer: "lua", line: "one" }, 200);
     state = reduce(state, { type: "log", layer: "lua", line: "two" }, 300);
-    expect(phaseOf(state, "lua")).toEqual({ kind: "building", startedAt: 100, reason, logPath: "/logs/lua.log", jobs: 4, lastLogLine: "two" });
+    expect(phaseOf(state, "lua")).toEqual({ kind: "building", startedAt: 100, reason, logPath: "/logs/lua.log", jobs: 4, lastLogLine: "two", lastLogAt: 300 });
+    // A line that says nothing ("#", blank) keeps the last one that did, but counts as output.
+    state = reduce(state, { type: "log", layer: "lua", line: "#" }, 400);
+    state = reduce(state, { type: "log", layer: "lua", line: "" }, 500);
+    expect(phaseOf(state, "lua")).toMatchObject({ lastLogLine: "two", lastLogAt: 500 });
     expect(state.counters.building).toBe(1);
     state = reduce(state, { type: "done", layer: "lua", key: "k", record: keyRecord("lua", 21_400, 5), origin: "built" }, 900);
     expect(phaseOf(state, "lua")).toMatchObject({ kind: "done", origin: "built", durationMs: 21_400, cacheHit: false });
@@ -85,6 +89,33 @@ describe("reduce", () => {
     state = reduce(state, queued("b", { waitsFor: ["a"] }), 0);
     expect(state.jobs).toBe(3);
     expect(state.layers.map((l) => [l.name, l.kind, l.waitsFor, l.expectedMs])).toEqual([["a", "import", [], 1200], ["b", "build", ["a"], undefined]]);
+  });
+
+  it("follows a layer waiting for a build slot until it builds", () => {
+    let state = reduce(initialState(), queued("a"), 0);
+    state = reduce(state, { type: "waiting", layer: "a", for: "slot" }, 10);
+    expect(phaseOf(state, "a")).toEqual({ kind: "ready", since: 10 });
+    expect(state.counters.ready).toBe(1);
+    state = reduce(state, { type: "building", layer: "a", key: "k", reason: { kind: "new", changes: [] }, logPath: "/l", jobs: 1 }, 20);
+    expect(state.counters).toMatchObject({ ready: 0, building: 1 });
+  });
+
+  it("follows each source through its phases, with its rate and what came over the network", () => {
+    const source = (phase: "download" | "unpack" | "store" | "done", bytesDone: number, bytesTotal?: number): BuildEvent => ({ type: "source", source: "musl-src", phase, bytesDone, bytesTotal });
+    let state = reduce(initialState(), source("download", 0, 4_000_000), 1000);
+    expect(state.counters).toMatchObject({ fetching: 1, fetched: 0 });
+    state = reduce(state, source("download", 2_000_000, 4_000_000), 2000);
+    expect(state.sources[0]).toMatchObject({ phase: "download", bytesDone: 2_000_000, bytesPerSecond: 2_000_000, fetchedBytes: 2_000_000 });
+    state = reduce(state, source("download", 4_000_000, 4_000_000), 3000);
+    state = reduce(state, source("unpack", 0, 4_000_000), 3000);
+    expect(state.sources[0]).toMatchObject({ phase: "unpack", bytesPerSecond: 0, fetchedBytes: 4_000_000, phaseStartedAt: 3000 });
+    state = reduce(state, source("store", 0), 3500);
+    state = reduce(state, source("done", 9_000_000, 9_000_000), 3600);
+    expect(state.sources[0]).toMatchObject({ phase: "done", finishedAt: 3600, storedBytes: 9_000_000, startedAt: 1000 });
+    expect(state.counters).toMatchObject({ fetching: 0, fetched: 1, fetchedBytes: 4_000_000 });
+    expect(state.transcript).toEqual([{ kind: "fetched", source: state.sources[0] }]);
+    // Nothing changes a source once it is done.
+    expect(reduce(state, source("download", 1, 2), 4000)).toBe(state);
   });
 
   it("ignores log lines of layers that are not building", () => {
@@ -140,7 +171,9 @@ describe("reduce", () => {
   it("ends with the final stats and ignores events after them", () => {
     const state = run(scriptedBuild({ fail: true }));
     expect(state.result).toMatchObject({ ok: false, stats: { layers: 8, failed: 1 } });
-    expect(state.counters).toEqual({ total: 8, finished: 8, cached: 3, pulled: 1, built: 0, failed: 1, skipped: 3, building: 0, pulling: 0 });
+    expect(state.counters).toEqual({
+      total: 8, finished: 8, cached: 3, pulled: 1, built: 0, failed: 1, skipped: 3, building: 0, pulling: 0, ready: 0, fetching: 0, fetched: 0, fetchedBytes: 0,
+    });
     expect(reduce(state, queued("late"), 99_999)).toBe(state);
   });
 

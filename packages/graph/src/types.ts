@@ -124,6 +124,13 @@ export interface BuildReason {
   changes: string[];
 }
 
+/**
+ * What a source being made ready is doing: downloading a file, cloning a git repository,
+ * unpacking an archive (or writing a checkout), copying a local directory, storing the result;
+ * "done" once it is in the store.
+ */
+export type SourcePhase = "download" | "clone" | "unpack" | "copy" | "store" | "done";
+
 /** Lines of a failed build's log that its `failed` event carries (the end of the log). */
 export const LOG_TAIL_LINES = 30;
 
@@ -139,6 +146,13 @@ export type BuildEvent =
    * dependencies and mounted layers), and how long its last recorded build took, if any.
    */
   | { type: "queued"; layer: string; kind: Layer["kind"]; waitsFor: string[]; expectedMs: number | undefined }
+  /**
+   * A source being fetched or unpacked (never one already in the store), as bytes arrive; its
+   * last event has phase "done". The definition's own repository is reported this way too.
+   */
+  | { type: "source"; source: string; phase: SourcePhase; bytesDone: number; bytesTotal: number | undefined }
+  /** A layer whose dependencies are ready, waiting for one of the `jobs` build slots. */
+  | { type: "waiting"; layer: string; for: "slot" }
   | { type: "cache-hit"; layer: string; key: LayerKey; digest: OutputDigest }
   | { type: "pulling"; layer: string; key: LayerKey; bytesDone: number; bytesTotal: number }
   | { type: "building"; layer: string; key: LayerKey; reason: BuildReason; logPath: string; jobs: number }

@@ -172,6 +172,13 @@ describe.skipIf(skip)("buildSystem", () => {
     const cores = availableParallelism();
     const given = events.filter((e) => e.type === "building").map((e) => (e as { jobs: number }).jobs);
     expect(given).toEqual([cores, cores, cores]);
+    // One slot for three ready layers: the two that wait say so before they build.
+    const waiting = events.filter((e) => e.type === "waiting").map((e) => (e as { layer: string }).layer);
+    expect(waiting).toHaveLength(2);
+    for (const layer of waiting) {
+      const order = events.filter((e) => "layer" in e && e.layer === layer).map((e) => e.type);
+      expect(order.indexOf("waiting")).toBeLessThan(order.indexOf("building"));
+    }
   });
 
   it("shares cores at twice the exact share, capped at every core (no idle cores when one build is left)", () => {
@@ -238,8 +245,13 @@ describe.skipIf(skip)("buildSystem", () => {
         name: "many", runDeps: [base], script: "cat /in/*/* | wc -l > /count",
         mounts: Object.fromEntries(files.map((f, i) => [`/in/${i}`, source.http({ name: `f${i}`, url: `${server.url}${f}`, sha256: sha(f) })])),
       });
-      const { outcome } = await build(openStore(temp()), system({ name: "many", layers: [many] }));
+      const { outcome, events } = await build(openStore(temp()), system({ name: "many", layers: [many] }));
       expect(await inRoot(outcome.lowers, "cat /count")).toBe("24\n");
+      // Each download is reported as it goes, and ends with "done".
+      const f3 = events.flatMap((e) => (e.type === "source" && e.source === "f3" ? [e.phase] : []));
+      expect(f3[0]).toBe("download");
+      expect(f3.at(-1)).toBe("done");
+      expect(f3).toContain("store");
       expect(most).toBeGreaterThan(1);
       expect(most).toBeLessThanOrEqual(8);
     } finally {

@@ -30,17 +30,22 @@ export interface PtyOptions {
   pipeTo?: string;
   /** Start the `castle` bin itself (the native launcher) instead of node on castle.cjs. */
   bin?: boolean;
+  /** Run this argv instead of `node castle args...` (e.g. a baseline to compare start-up with). */
+  program?: string[];
 }
 
 /** `castle args...` on a fresh pty of rows × columns; `exit=<status>` is printed when it ends. */
 export class Terminal {
   output = "";
+  /** When the terminal was started, and when each piece of its output arrived (Date.now()). */
+  readonly startedAt = Date.now();
+  readonly chunks: { at: number; text: string }[] = [];
   readonly proc: ChildProcessWithoutNullStreams;
   readonly exited: Promise<number | null>;
 
   constructor(home: CliHome, args: string[], options: PtyOptions = {}) {
     const start = options.bin ? [join(dirname(home.world.castle), "castle")] : [process.execPath, home.world.castle];
-    const castle = [...start, ...args].map(shellQuote).join(" ");
+    const castle = (options.program ?? [...start, ...args]).map(shellQuote).join(" ");
     const command =
       `stty rows ${options.rows ?? 30} cols ${options.columns ?? 100}; ${options.before ?? ":"}; ` +
       `${castle}${options.pipeTo ? ` | ${options.pipeTo}` : ""}; echo "exit=$?"; ${options.after ?? ":"}`;
@@ -52,8 +57,13 @@ export class Terminal {
       cwd: home.world.base,
       env: home.env({ TERM: "xterm-256color", CI: undefined, CONTINUOUS_INTEGRATION: undefined, ...options.env }),
     });
-    this.proc.stdout.on("data", (chunk: Buffer) => (this.output += chunk.toString("utf8")));
-    this.proc.stderr.on("data", (chunk: Buffer) => (this.output += chunk.toString("utf8")));
+    const take = (chunk: Buffer) => {
+      const text = chunk.toString("utf8");
+      this.output += text;
+      this.chunks.push({ at: Date.now(), text });
+    };
+    this.proc.stdout.on("data", take);
+    this.proc.stderr.on("data", take);
     this.exited = new Promise((resolve) => this.proc.on("close", (code) => resolve(code)));
   }
 

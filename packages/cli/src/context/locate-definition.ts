@@ -9,7 +9,7 @@ import { existsSync, readFileSync, renameSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createHash } from "node:crypto";
 import { removeTree, writeFileAtomic, type LocalStore } from "@castle/cache/store";
-import { defaultGitHttp, fetchGitCommit, resolveRef } from "@castle/graph";
+import { defaultGitHttp, fetchGitCommit, resolveRef, type SourceProgress } from "@castle/graph";
 import { CastleError } from "@castle/errors";
 import { UsageError } from "./usage-error";
 
@@ -41,7 +41,7 @@ export function definitionTarget(positionals: string[], command: string, env: No
 export async function locateDefinition(
   where: DefinitionTarget,
   store: LocalStore,
-  options: { offline?: boolean; signal?: AbortSignal } = {},
+  options: { offline?: boolean; signal?: AbortSignal; onProgress?: (progress: SourceProgress) => void } = {},
 ): Promise<DefinitionLocation> {
   const isUrl = /^(https?|file):\/\//i.test(where.target);
   // `<dir> <subdir>`: a directory with a definition in a directory of it (not a branch of a repository).
@@ -70,15 +70,22 @@ export async function locateDefinition(
   }
   const checkout = checkoutDir(store, commit);
   if (!existsSync(join(checkout, ".castle-complete"))) {
+    // Reported like a source, so the first cold run shows the clone as it happens.
+    const source = repositoryName(url);
+    const report = (phase: SourceProgress["phase"], bytesDone = 0) => options.onProgress?.({ source, phase, bytesDone });
+    report("clone");
     const fetched = await fetchGitCommit({
       url, commit, fs, http, cacheDir: store.dir("git"), signal: options.signal, ...(where.branch ? { ref: where.branch } : {}),
+      onBytes: (received) => report("clone", received),
     });
     const staging = await store.stage(`checkout-${commit.slice(0, 12)}`);
     try {
+      report("unpack");
       await fetched.writeTree(staging.tree);
       fs.writeFileSync(join(staging.tree, ".castle-complete"), `${commit}\n`);
       removeTree(checkout);
       renameSync(staging.tree, checkout);
+      report("done");
     } finally {
       await staging.discard();
     }
@@ -106,6 +113,12 @@ function isDirectory(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** "distro" for https://host/team/distro.git: what the progress views call the repository. */
+function repositoryName(url: string): string {
+  const last = url.replace(/\/+$/, "").split("/").pop() ?? url;
+  return `repository ${last.replace(/\.git$/, "") || url}`;
 }
 
 function lastCommit(refFile: string, url: string, branch: string | undefined): string {

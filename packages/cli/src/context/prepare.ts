@@ -1,6 +1,8 @@
 // Owns the pipeline every system command shares: find the definition, load it, validate its
 // graph, check overrides against its sources, open remote caches, and build what is missing
-// with progress shown — returning the composed root's layers.
+// with progress shown — returning the composed root's layers. A build's reporter starts with
+// the pipeline (deferred: it draws once there is work, or once the run lasts), so fetching the
+// definition shows too.
 
 import { existsSync, readFileSync } from "node:fs";
 import { isatty } from "node:tty";
@@ -13,6 +15,7 @@ import {
 import { spawn } from "@castle/sandbox";
 import { editOverrides } from "../inside/inside-info";
 import { addToTotals } from "./cache-stats";
+import type { Reporter } from "../ui/reporter";
 import { deferredReporter } from "./deferred-reporter";
 import { explainDiskFull } from "./disk-full";
 import { definitionTarget, locateDefinition, type DefinitionLocation } from "./locate-definition";
@@ -31,6 +34,8 @@ export interface PreparedSystem {
   claim?: StoreClaim;
   /** What the build's walks of local sources stat'ed (for the fast path, see fastpath/). */
   localReads: FileRead[];
+  /** For a build: where its progress goes, from the first step on. */
+  reporter?: Reporter;
 }
 
 /** Finds, loads and checks a system; `forBuild` also begins the build's claim on the store. */
@@ -39,7 +44,22 @@ export async function prepareSystem(positionals: string[], flags: SystemFlags, c
   // From before the first look-up to the root record, so a `cache prune` never removes a layer
   // this build has found or made but not yet recorded (see StoreClaim).
   const claim = forBuild ? claimStore(store) : undefined;
-  const location = await locateDefinition(definitionTarget(positionals, command), store, { offline: flags.offline });
+  const reporter = forBuild ? startReporter(flags) : undefined;
+  try {
+    return await prepare(store, positionals, flags, command, claim, reporter);
+  } catch (error) {
+    await Promise.all([reporter?.close(), claim?.release()]);
+    throw error;
+  }
+}
+
+async function prepare(
+  store: LocalStore, positionals: string[], flags: SystemFlags, command: string, claim: StoreClaim | undefined, reporter: Reporter | undefined,
+): Promise<PreparedSystem> {
+  const location = await locateDefinition(definitionTarget(positionals, command), store, {
+    offline: flags.offline,
+    ...(reporter ? { onProgress: (p) => reporter.onEvent({ type: "source", source: p.source, phase: p.phase, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal }) } : {}),
+  });
   const loaded = await loadDefinition({ path: location.dir, cacheDir: store.dir("defs") });
   // A changed definition, or a forced rebuild, will most likely write: take the lock meanwhile.
   if (claim && (!loaded.cached || flags.rebuild.length > 0)) void claim.hold().catch(() => undefined);
@@ -55,7 +75,21 @@ export async function prepareSystem(positionals: string[], flags: SystemFlags, c
       });
     }
   }
-  return { store, location, loaded, graph, overrides, flags, localReads: [], ...(claim ? { claim } : {}) };
+  return { store, location, loaded, graph, overrides, flags, localReads: [], ...(claim ? { claim } : {}), ...(reporter ? { reporter } : {}) };
+}
+
+/** The build's reporter: the live view on a terminal, plain lines otherwise, loaded when needed. */
+function startReporter(flags: SystemFlags): Reporter {
+  const ui = () => import("../ui/index");
+  return deferredReporter(
+    async () => {
+      const { chooseMode, createReporter } = await ui();
+      const mode = chooseMode({ plain: flags.plain, isTTY: isatty(2), env: process.env });
+      // Elapsed times count from the start of the process: that is when the user started waiting.
+      return createReporter({ mode, verbose: flags.verbose, stream: process.stderr, since: Math.round(performance.timeOrigin) });
+    },
+    { warmUp: () => void ui().then((loaded) => loaded.warmUpReporter({ plain: flags.plain, isTTY: isatty(2), env: process.env })).catch(() => undefined) },
+  );
 }
 
 function warnCorrupt(tree: CorruptTree): void {
@@ -140,17 +174,14 @@ export interface BuildPreparedOptions {
 export async function buildPrepared(prepared: PreparedSystem, options: BuildPreparedOptions = {}): Promise<BuildOutcome> {
   const { flags, store } = prepared;
   const claim = prepared.claim ?? claimStore(store);
+  const reporter = prepared.reporter ?? startReporter(flags);
   let remotes: { imports: Remote[]; exportTo: Remote | undefined };
-  let ui: typeof import("../ui/index");
   try {
-    [remotes, ui] = await Promise.all([openRemoteCaches(flags, store), import("../ui/index")]);
+    remotes = await openRemoteCaches(flags, store);
   } catch (error) {
-    await claim.release();
+    await Promise.all([reporter.close(), claim.release()]);
     throw error;
   }
-  const { chooseMode, createReporter } = ui;
-  const mode = chooseMode({ plain: flags.plain, isTTY: isatty(2), env: process.env });
-  const reporter = deferredReporter(() => createReporter({ mode, verbose: flags.verbose, stream: process.stderr }));
   const abort = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => abort.abort(signal);
   // A closed terminal (SIGHUP) cancels like Ctrl-C and `kill`: the same message and clean-up.

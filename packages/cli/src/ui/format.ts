@@ -68,22 +68,35 @@ export function stripTerminalControls(line: string): string {
   return text.replace(CONTROL_CHARACTER, "");
 }
 
-/** The one-line outcome of a build, shared by both views. */
-export function summarizeBuild(ok: boolean, stats: BuildStats, skipped: number): string {
-  return summarizeBuildParts(ok, stats, skipped).join("; ");
+/** What the views add to the scheduler's stats for the summary. */
+export interface SummaryExtras {
+  skipped: number;
+  /** Sources fetched, unpacked or copied, and the bytes that came over the network for them. */
+  sources: number;
+  sourceBytes: number;
+  /** About how long building what came from a cache would have taken (see estimateSaved). */
+  savedMs: number | undefined;
 }
 
-/** The outcome in parts: counts and wall time, then bytes moved, then time saved (when any). */
-export function summarizeBuildParts(ok: boolean, stats: BuildStats, skipped: number): string[] {
+/** The one-line outcome of a build, shared by both views. */
+export function summarizeBuild(ok: boolean, stats: BuildStats, extras: SummaryExtras): string {
+  return summarizeBuildParts(ok, stats, extras).join("; ");
+}
+
+/** The outcome in parts: counts and wall time, then what was moved, then time saved (when any). */
+export function summarizeBuildParts(ok: boolean, stats: BuildStats, extras: SummaryExtras): string[] {
   const counts = [`${stats.built} built`, `${stats.pulled} pulled`, `${stats.cached} cached`];
   if (stats.failed > 0) counts.push(`${stats.failed} failed`);
-  if (skipped > 0) counts.push(`${skipped} skipped`);
+  if (extras.skipped > 0) counts.push(`${extras.skipped} skipped`);
   const parts = [`${ok ? "done" : "failed"}: ${plural(stats.layers, "layer")} (${counts.join(", ")}) in ${formatDuration(stats.wallMs)}`];
   const transfers: string[] = [];
+  if (extras.sources > 0) {
+    transfers.push(`fetched ${plural(extras.sources, "source")}${extras.sourceBytes > 0 ? ` (${formatBytes(extras.sourceBytes)})` : ""}`);
+  }
   if (stats.pulledBytes > 0) transfers.push(`pulled ${formatBytes(stats.pulledBytes)}`);
   if (stats.pushedBytes > 0) transfers.push(`pushed ${formatBytes(stats.pushedBytes)}`);
   if (transfers.length > 0) parts.push(transfers.join(", "));
-  if (stats.savedMs > 0) parts.push(`the cache saved ${formatDuration(stats.savedMs)}`);
+  if (extras.savedMs !== undefined && extras.savedMs >= 1000) parts.push(`the cache saved about ${formatDuration(extras.savedMs)} of building`);
   return parts;
 }
 

@@ -13,6 +13,8 @@ import { initialState, reduce } from "./view-state";
 export interface InkReporterOptions {
   stream: Writable;
   verbose?: boolean;
+  /** When the run began (ms), for the elapsed time shown before the first event. Default: now. */
+  since?: number;
   /** Redraws per second. Default: 12. */
   fps?: number;
 }
@@ -20,14 +22,13 @@ export interface InkReporterOptions {
 /** Rows kept free below the live area on a small terminal (bar, margins, the prompt). */
 const RESERVED_ROWS = 6;
 
-export function createInkReporter({ stream, verbose = false, fps = 12 }: InkReporterOptions): Reporter {
+export function createInkReporter({ stream, verbose = false, since = Date.now(), fps = 12 }: InkReporterOptions): Reporter {
   const terminal = stream as NodeJS.WriteStream;
   let state = initialState();
-  let drawn = state;
   const frame = (final: boolean) => {
     const rows = terminal.rows || 24;
     const maxLiveRows = Math.max(1, Math.min(20, rows - RESERVED_ROWS));
-    return <ProgressView state={state} now={Date.now()} verbose={verbose} final={final || state.result !== undefined} maxLiveRows={maxLiveRows} />;
+    return <ProgressView state={state} now={Date.now()} since={since} verbose={verbose} final={final || state.result !== undefined} maxLiveRows={maxLiveRows} />;
   };
   const instance = render(frame(false), { stdout: terminal, exitOnCtrlC: false, patchConsole: false, maxFps: fps * 2 });
 
@@ -43,12 +44,10 @@ export function createInkReporter({ stream, verbose = false, fps = 12 }: InkRepo
     for (const layer of [...pendingLogLines.keys()]) foldLogLine(layer);
   };
 
+  // Every frame is drawn: the spinner and the elapsed times move even when no event came, so the
+  // screen never looks frozen (ink writes nothing when a frame is the same as the last).
   const redraw = (): void => {
     foldLogLines();
-    // A frame with something running changes with time (spinner, elapsed); otherwise only with events.
-    const running = state.counters.building + state.counters.pulling > 0;
-    if (state === drawn && !running) return;
-    drawn = state;
     instance.rerender(frame(false));
   };
   const timer = setInterval(redraw, Math.round(1000 / fps));

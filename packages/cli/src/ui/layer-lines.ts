@@ -1,8 +1,10 @@
 // Owns the words both progress views use for a layer that finished ("built musl in 21.4s",
-// "cached busybox", "failed lua: ...") and for a failure (message, log tail, log path), so the
-// TTY view and the plain lines always say the same thing.
+// "cached busybox", "failed lua: ..."), a source that was fetched ("fetched musl-src (1.1 MB in
+// 0.8s)") and a failure (message, log tail, log path), so the TTY view and the plain lines
+// always say the same thing.
 
 import { formatBytes, formatDuration, stripTerminalControls } from "./format";
+import type { SourceView } from "./source-state";
 import type { FailureView, LayerView } from "./view-state";
 
 /** What happened to a finished layer, e.g. "built musl in 21.4s". */
@@ -10,6 +12,7 @@ export function finishedLine(layer: LayerView): string {
   const phase = layer.phase;
   switch (phase.kind) {
     case "done":
+      if (phase.origin === "built" && layer.kind === "import") return `imported ${layer.name} in ${formatDuration(phase.durationMs)}`;
       if (phase.origin === "built") return `built ${layer.name} in ${formatDuration(phase.durationMs)}`;
       if (phase.origin === "pulled") {
         const size = phase.bytes === undefined ? "" : `${formatBytes(phase.bytes)} in `;
@@ -23,6 +26,14 @@ export function finishedLine(layer: LayerView): string {
     default:
       return `${phase.kind} ${layer.name}`;
   }
+}
+
+/** A source made ready: "fetched musl-src (1.1 MB in 0.8s)", "copied rootfs (…)". */
+export function fetchedLine(source: SourceView): string {
+  const took = formatDuration((source.finishedAt ?? source.startedAt) - source.startedAt);
+  if (source.fetchedBytes > 0) return `fetched ${source.name} (${formatBytes(source.fetchedBytes)} in ${took})`;
+  const size = source.storedBytes ? `${formatBytes(source.storedBytes)} in ` : "";
+  return `prepared ${source.name} (${size}${took})`;
 }
 
 /** The lines that explain a failure: which layer, why, the end of its log, where the rest is. */

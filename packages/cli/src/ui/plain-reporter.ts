@@ -1,18 +1,22 @@
 // Owns the plain-line view for CI, `--plain` and non-TTY streams: it draws the shared view state
 // (view-state.ts) as lines — each new transcript entry once (a build starting, a layer finishing,
-// a warning, a push), pull progress at most every PULL_LINE_INTERVAL_MS per layer, build log
-// lines when verbose — then the failure block and the summary. No escape codes, ever.
+// a source fetched, a warning, a push), a layer starting to wait for a build slot, the progress
+// of pulls and of sources being fetched or unpacked (when it starts, then at most every
+// PROGRESS_LINE_INTERVAL_MS each), build log lines when verbose — then the failure block and the
+// summary. No escape codes, ever.
 
 import type { Writable } from "node:stream";
 import type { BuildEvent } from "@castle/graph";
 import { describeReason, formatByteProgress, formatBytes, formatRate, stripTerminalControls, summarizeBuild } from "./format";
-import { failureBlock, finishedLine } from "./layer-lines";
+import { failureBlock, fetchedLine, finishedLine } from "./layer-lines";
+import { summaryExtras } from "./progress-estimate";
 import type { Reporter } from "./reporter";
+import { isFetchPhase, phaseWord } from "./source-state";
 import type { LayerView, TranscriptEntry, ViewState } from "./view-state";
 import { initialState, reduce } from "./view-state";
 
-/** At most one "pulling" line per layer per this many ms (plus one when the pull completes). */
-export const PULL_LINE_INTERVAL_MS = 2000;
+/** At most one progress line per pull or source per this many ms (plus one when a pull completes). */
+export const PROGRESS_LINE_INTERVAL_MS = 2000;
 
 export interface PlainReporterOptions {
   /** Where lines go. Default: process.stderr. */
@@ -33,6 +37,7 @@ export function createPlainReporter({ stream = process.stderr, verbose = false, 
   let entriesPrinted = 0;
   let failuresPrinted = 0;
   const lastPullLine = new Map<string, { at: number; complete: boolean }>();
+  const lastSourceLine = new Map<string, { at: number; phase: string }>();
   const write = (line: string): void => {
     stream.write(`${line}\n`);
   };
@@ -45,16 +50,34 @@ export function createPlainReporter({ stream = process.stderr, verbose = false, 
   /** Lines for what the event changed that is not in the transcript: progress and log lines. */
   const liveLines = (event: BuildEvent, at: number): string[] => {
     if (event.type === "log") return verbose ? [`${event.layer} | ${stripTerminalControls(event.line)}`] : [];
+    if (event.type === "waiting") return [`waiting ${event.layer}: all ${state.jobs === undefined ? "" : `${state.jobs} `}build slots are busy`];
+    if (event.type === "source") return sourceLines(event.source, at);
     if (event.type !== "pulling") return [];
     const phase = layerOf(state, event.layer)?.phase;
     if (phase?.kind !== "pulling") return [];
     const complete = phase.bytesTotal > 0 && phase.bytesDone >= phase.bytesTotal;
     const last = lastPullLine.get(event.layer);
-    const due = !last || (complete ? !last.complete : at - last.at >= PULL_LINE_INTERVAL_MS);
+    const due = !last || (complete ? !last.complete : at - last.at >= PROGRESS_LINE_INTERVAL_MS);
     if (!due) return [];
     lastPullLine.set(event.layer, { at, complete });
     const rate = phase.bytesPerSecond > 0 ? ` (${formatRate(phase.bytesPerSecond)})` : "";
     return [`pulling ${event.layer} ${formatByteProgress(phase.bytesDone, phase.bytesTotal)}${rate}`];
+  };
+
+  /** A source's progress: when it starts downloading, cloning or unpacking, then every interval. */
+  const sourceLines = (name: string, at: number): string[] => {
+    const position = state.sourcePositionOf.get(name);
+    const source = position === undefined ? undefined : state.sources[position];
+    if (!source || source.finishedAt !== undefined || source.phase === "store" || source.phase === "done") return [];
+    // A download or clone shows when it starts; unpacking or copying only once it lasts.
+    const last = lastSourceLine.get(name);
+    const lasting = isFetchPhase(source.phase) || at - source.phaseStartedAt >= PROGRESS_LINE_INTERVAL_MS;
+    const due = lasting && (!last || last.phase !== source.phase || at - last.at >= PROGRESS_LINE_INTERVAL_MS);
+    if (!due) return [];
+    lastSourceLine.set(name, { at, phase: source.phase });
+    const bytes = source.bytesTotal ? formatByteProgress(source.bytesDone, source.bytesTotal) : formatBytes(source.bytesDone);
+    const rate = source.bytesPerSecond > 0 ? ` (${formatRate(source.bytesPerSecond)})` : "";
+    return [`${phaseWord(source.phase)} ${name} ${bytes}${rate}`];
   };
 
   return {
@@ -72,7 +95,7 @@ export function createPlainReporter({ stream = process.stderr, verbose = false, 
       for (const line of liveLines(event, at)) write(line);
       if (state.result) {
         printFailures();
-        write(summarizeBuild(state.result.ok, state.result.stats, state.counters.skipped));
+        write(summarizeBuild(state.result.ok, state.result.stats, summaryExtras(state)));
       }
     },
     async close() {
@@ -87,6 +110,8 @@ function transcriptLine(entry: TranscriptEntry, total: number): string {
       return `building ${entry.layer} (${describeReason(entry.reason)})`;
     case "finished":
       return `${counterPrefix(entry.position, total)} ${finishedLine(entry.layer)}`;
+    case "fetched":
+      return fetchedLine(entry.source);
     case "pushed":
       return `pushed ${entry.layer} (${entry.bytes > 0 ? formatBytes(entry.bytes) : "already in the remote"})`;
     case "note":

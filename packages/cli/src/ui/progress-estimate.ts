@@ -1,8 +1,12 @@
-// Owns the overall progress and the ETA, computed from the view state at a given time (pure, so
-// the live view can ask every frame): the fraction of layers finished, weighted by their expected
-// build times when known, and the time left, from expected build times (or the builds seen so
-// far) divided by the parallelism observed, falling back to the elapsed rate.
+// Owns the overall progress, the ETA and what the cache saved, computed from the view state at
+// a given time (pure, so the live view can ask every frame). The ETA simulates the rest of the
+// build (schedule-simulation.ts) from each layer's recorded build time, what running builds have
+// done, pull rates and the build slots. A layer that must still be built and has no recorded
+// time makes the ETA a lower bound ("at least"), or unknown when nothing left is known: it never
+// grows with elapsed time or stands still while a build overruns.
 
+import type { SummaryExtras } from "./format";
+import { simulateSchedule, type SimulatedLayer } from "./schedule-simulation";
 import type { LayerView, ViewState } from "./view-state";
 import { isFinished } from "./view-state";
 
@@ -14,91 +18,100 @@ export interface ProgressEstimate {
   fraction: number;
   /** Time since the first event. */
   elapsedMs: number;
-  /** Estimated time left; undefined while there is nothing to estimate from. */
+  /** Estimated time left; undefined while nothing left is known. */
   etaMs: number | undefined;
+  /** True when some layers left have no recorded time: the ETA counts only the others. */
+  etaIsLowerBound: boolean;
 }
 
 /** A running layer never counts as more than this share of its expected time until it is done. */
 const MAX_RUNNING_SHARE = 0.95;
+/** What a build that overran its recorded time is still expected to need, as a share of it. */
+const OVERRUN_SHARE = 0.05;
 
 export function estimateProgress(state: ViewState, now: number): ProgressEstimate {
   const { finished, total } = state.counters;
   const elapsedMs = state.startedAt === undefined ? 0 : Math.max(0, now - state.startedAt);
-  if (state.result) return { finished, total, fraction: 1, elapsedMs, etaMs: 0 };
-  if (total === 0) return { finished, total, fraction: 0, elapsedMs, etaMs: undefined };
+  if (state.result || (total > 0 && finished === total)) {
+    return { finished, total, fraction: 1, elapsedMs, etaMs: 0, etaIsLowerBound: false };
+  }
+  if (total === 0) return { finished, total, fraction: 0, elapsedMs, etaMs: undefined, etaIsLowerBound: false };
+  const { etaMs, unknown } = timeLeft(state, now);
+  return { finished, total, fraction: fractionDone(state, now), elapsedMs, etaMs, etaIsLowerBound: etaMs !== undefined && unknown };
+}
 
-  const meanExpected = mean(state.layers.flatMap((layer) => (layer.expectedMs === undefined ? [] : [layer.expectedMs])));
-  const weightOf = (layer: LayerView): number => layer.expectedMs ?? meanExpected ?? 1;
+/** Layers done, weighted by their expected times (unknown ones weigh the mean of the known). */
+function fractionDone(state: ViewState, now: number): number {
+  const known = state.layers.flatMap((layer) => (layer.expectedMs ? [layer.expectedMs] : []));
+  const meanExpected = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 1;
   let totalWeight = 0;
   let doneWeight = 0;
   for (const layer of state.layers) {
-    const weight = weightOf(layer);
+    const weight = layer.kind === "merge" ? 0 : (layer.expectedMs ?? meanExpected);
     totalWeight += weight;
-    doneWeight += weight * shareDone(layer, now, layer.expectedMs);
+    doneWeight += weight * shareDone(layer, now);
   }
-  const fraction = totalWeight > 0 ? Math.min(1, doneWeight / totalWeight) : finished / total;
-  if (finished === total) return { finished, total, fraction, elapsedMs, etaMs: 0 };
-
-  const estimateOf = buildTimeEstimator(state, meanExpected);
-  const etaMs = estimateOf ? remainingFromEstimates(state, now, estimateOf) : remainingFromRate(elapsedMs, finished / total);
-  return { finished, total, fraction, elapsedMs, etaMs };
+  return totalWeight > 0 ? Math.min(1, doneWeight / totalWeight) : state.counters.finished / state.counters.total;
 }
 
-/** How much of a layer is done, 0..1. */
-function shareDone(layer: LayerView, now: number, expectedMs: number | undefined): number {
+function shareDone(layer: LayerView, now: number): number {
   const phase = layer.phase;
-  if (isFinished(phase)) return 1;
+  if (isFinished(phase) || phase.kind === "cached") return 1;
   if (phase.kind === "pulling" && phase.bytesTotal > 0) return Math.min(MAX_RUNNING_SHARE, phase.bytesDone / phase.bytesTotal);
-  if (phase.kind === "building" && expectedMs) return Math.min(MAX_RUNNING_SHARE, (now - phase.startedAt) / expectedMs);
+  if (phase.kind === "building" && layer.expectedMs) return Math.min(MAX_RUNNING_SHARE, (now - phase.startedAt) / layer.expectedMs);
   return 0;
 }
 
-/**
- * How long a layer is expected to build: its own expected time, else the mean of the expected
- * times given, else the mean of the builds finished in this run; undefined when none is known.
- */
-function buildTimeEstimator(state: ViewState, meanExpected: number | undefined): ((layer: LayerView) => number) | undefined {
-  const fallback = meanExpected ?? mean(builtDurations(state));
-  if (fallback === undefined) return undefined;
-  return (layer) => layer.expectedMs ?? fallback;
-}
-
-function builtDurations(state: ViewState): number[] {
-  const durations: number[] = [];
-  for (const layer of state.layers) {
-    if (layer.phase.kind === "done" && layer.phase.origin === "built") durations.push(layer.phase.durationMs);
-  }
-  return durations;
-}
-
-/** Work left, spread over as many builds as were seen running at once, but never less than the longest piece. */
-function remainingFromEstimates(state: ViewState, now: number, estimateOf: (layer: LayerView) => number): number {
-  let sum = 0;
-  let longest = 0;
+/** The simulated time until the last layer is done, and whether some layers' times are unknown. */
+function timeLeft(state: ViewState, now: number): { etaMs: number | undefined; unknown: boolean } {
+  let unknown = false;
+  let anyKnown = false;
+  const layers: SimulatedLayer[] = [];
   for (const layer of state.layers) {
     const phase = layer.phase;
     if (isFinished(phase) || phase.kind === "cached") continue;
-    let left = estimateOf(layer);
-    if (phase.kind === "building") left = Math.max(0, left - (now - phase.startedAt));
+    const usesSlot = layer.kind !== "import" && layer.kind !== "merge" && phase.kind !== "pulling";
+    let remainingMs = 0;
     if (phase.kind === "pulling") {
-      const rate = phase.bytesPerSecond;
-      left = rate > 0 ? (Math.max(0, phase.bytesTotal - phase.bytesDone) / rate) * 1000 : 0;
+      if (phase.bytesPerSecond > 0) remainingMs = (Math.max(0, phase.bytesTotal - phase.bytesDone) / phase.bytesPerSecond) * 1000;
+    } else if (layer.kind !== "merge") {
+      const expected = layer.expectedMs;
+      if (expected === undefined || expected <= 0) unknown = true;
+      else {
+        anyKnown = true;
+        const ran = phase.kind === "building" ? now - phase.startedAt : 0;
+        remainingMs = Math.max(expected - ran, expected * OVERRUN_SHARE);
+      }
     }
-    sum += left;
-    longest = Math.max(longest, left);
+    layers.push({ name: layer.name, waitsFor: layer.waitsFor, remainingMs, usesSlot, running: phase.kind === "building" || phase.kind === "pulling" });
   }
-  const parallelism = Math.max(1, state.peakBuilding, state.counters.building);
-  return Math.round(Math.max(sum / parallelism, longest));
+  if (!anyKnown && unknown) return { etaMs: undefined, unknown };
+  return { etaMs: Math.round(simulateSchedule(layers, state.jobs ?? 1)), unknown };
 }
 
-/** Elapsed time scaled by the share still to do; undefined before anything finished. */
-function remainingFromRate(elapsedMs: number, fraction: number): number | undefined {
-  if (fraction <= 0 || elapsedMs <= 0) return undefined;
-  return Math.round((elapsedMs * (1 - fraction)) / fraction);
+/**
+ * About how long the layers that came from a cache (found or pulled) would have taken to build,
+ * run as this build runs them: their recorded times, scheduled on the build slots. Not the sum
+ * of their times, which counts parallel builds twice. Undefined when none has a recorded time.
+ */
+export function estimateSaved(state: ViewState): number | undefined {
+  const saved = new Set<string>();
+  const layers: SimulatedLayer[] = [];
+  let known = false;
+  for (const layer of state.layers) {
+    const phase = layer.phase;
+    if (phase.kind !== "done" || (phase.origin !== "local" && phase.origin !== "pulled")) continue;
+    const ms = phase.recordedMs ?? layer.expectedMs ?? 0;
+    if (ms > 0) known = true;
+    saved.add(layer.name);
+    layers.push({ name: layer.name, waitsFor: layer.waitsFor, remainingMs: ms, usesSlot: layer.kind === "build", running: false });
+  }
+  if (!known) return undefined;
+  for (const layer of layers) layer.waitsFor = layer.waitsFor.filter((name) => saved.has(name));
+  return Math.round(simulateSchedule(layers, state.jobs ?? 1));
 }
 
-function mean(values: readonly number[]): number | undefined {
-  const usable = values.filter((v) => Number.isFinite(v) && v > 0);
-  if (usable.length === 0) return undefined;
-  return usable.reduce((a, b) => a + b, 0) / usable.length;
+/** What the summary line adds to the scheduler's stats: skipped layers, sources, time saved. */
+export function summaryExtras(state: ViewState): SummaryExtras {
+  return { skipped: state.counters.skipped, sources: state.counters.fetched, sourceBytes: state.counters.fetchedBytes, savedMs: estimateSaved(state) };
 }

@@ -5,6 +5,7 @@
 
 import type { Writable } from "node:stream";
 import type { BuildEvent } from "@castle/graph";
+import { startPlaceholderLine } from "./placeholder-line";
 import { createPlainReporter } from "./plain-reporter";
 
 /**
@@ -31,14 +32,29 @@ export interface ReporterOptions {
   verbose?: boolean;
   /** Where progress is drawn. Default: process.stderr. */
   stream?: Writable;
+  /** When the run began (ms), for the elapsed time shown before the first event. Default: now. */
+  since?: number;
 }
 
-export async function createReporter({ mode, verbose = false, stream = process.stderr }: ReporterOptions): Promise<Reporter> {
+export async function createReporter({ mode, verbose = false, stream = process.stderr, since = Date.now() }: ReporterOptions): Promise<Reporter> {
   if (mode === "tty" && hasTerminalSize(stream)) {
-    const { createInkReporter } = await import("./ink-reporter");
-    return createInkReporter({ stream, verbose });
+    // Something moves on the screen at once, while ink loads.
+    const placeholder = startPlaceholderLine(stream, since);
+    try {
+      const { createInkReporter } = await import("./ink-reporter");
+      placeholder.stop();
+      return createInkReporter({ stream, verbose, since });
+    } catch (error) {
+      placeholder.stop();
+      throw error;
+    }
   }
   return createPlainReporter({ stream, verbose });
+}
+
+/** Starts loading what the reporter for these inputs will need (ink, on a terminal). */
+export function warmUpReporter(inputs: ModeInputs): void {
+  if (chooseMode(inputs) === "tty") void import("./ink-reporter").catch(() => undefined);
 }
 
 function hasTerminalSize(stream: Writable): boolean {

@@ -5,13 +5,26 @@
 // live in progress-estimate.ts.
 
 import type { BuildEvent, BuildReason, BuildStats, Layer } from "@castle/graph";
+import { nextSourceView, type SourceView } from "./source-state";
 
 export type LayerPhase =
   | { kind: "waiting" }
+  /** Its dependencies are ready; it waits for a build slot (since the time given). */
+  | { kind: "ready"; since: number }
   /** Found in the local store; its `done` follows. */
   | { kind: "cached" }
   | { kind: "pulling"; startedAt: number; bytesAtStart: number; bytesDone: number; bytesTotal: number; bytesPerSecond: number }
-  | { kind: "building"; startedAt: number; reason: BuildReason; logPath: string; jobs: number; lastLogLine: string | undefined }
+  | {
+      kind: "building";
+      startedAt: number;
+      reason: BuildReason;
+      logPath: string;
+      jobs: number;
+      /** The last log line that says something (not blank, not only punctuation like "#"). */
+      lastLogLine: string | undefined;
+      /** When the build last wrote anything. */
+      lastLogAt: number | undefined;
+    }
   | {
       kind: "done";
       /** "merged": a merge layer, done when its layers are. */
@@ -19,6 +32,8 @@ export type LayerPhase =
       /** True when the layer came from the local store (a cache hit), not assembled. */
       cacheHit: boolean;
       durationMs: number;
+      /** How long its recorded build took (a cached layer's too), when known. */
+      recordedMs: number | undefined;
       /** Size of the layer's tree when recorded; for pulls, the bytes transferred. */
       bytes: number | undefined;
     }
@@ -51,6 +66,7 @@ export interface FailureView {
 export type TranscriptEntry =
   | { kind: "building"; layer: string; reason: BuildReason }
   | { kind: "finished"; layer: LayerView; position: number }
+  | { kind: "fetched"; source: SourceView }
   | { kind: "warning"; layer: string | undefined; message: string }
   | { kind: "note"; message: string }
   | { kind: "pushed"; layer: string; bytes: number };
@@ -67,6 +83,12 @@ export interface Counters {
   skipped: number;
   building: number;
   pulling: number;
+  /** Layers ready to build, waiting for a slot. */
+  ready: number;
+  /** Sources being fetched, unpacked or copied now; those fetched over the network, and their bytes. */
+  fetching: number;
+  fetched: number;
+  fetchedBytes: number;
 }
 
 export interface ViewState {
@@ -77,6 +99,9 @@ export interface ViewState {
   /** Every layer, in the order it was queued. */
   readonly layers: readonly LayerView[];
   readonly positionOf: ReadonlyMap<string, number>;
+  /** Every source that reported progress, in the order first heard of. */
+  readonly sources: readonly SourceView[];
+  readonly sourcePositionOf: ReadonlyMap<string, number>;
   readonly counters: Readonly<Counters>;
   /** Most builds seen running at once: the build's effective parallelism, for the ETA. */
   readonly peakBuilding: number;
@@ -95,7 +120,12 @@ export function initialState(): ViewState {
     jobs: undefined,
     layers: [],
     positionOf: new Map(),
-    counters: { total: 0, finished: 0, cached: 0, pulled: 0, built: 0, failed: 0, skipped: 0, building: 0, pulling: 0 },
+    sources: [],
+    sourcePositionOf: new Map(),
+    counters: {
+      total: 0, finished: 0, cached: 0, pulled: 0, built: 0, failed: 0, skipped: 0, building: 0, pulling: 0, ready: 0,
+      fetching: 0, fetched: 0, fetchedBytes: 0,
+    },
     peakBuilding: 0,
     transcript: [],
     warnings: [],
@@ -118,30 +148,35 @@ export function reduce(state: ViewState, event: BuildEvent, now: number): ViewSt
       return { ...started, jobs: event.jobs };
     case "queued":
       return describeLayer(withLayer(started, event.layer), event);
+    case "source":
+      return reduceSource(started, event, now);
+    case "waiting":
+      return changePhase(started, event.layer, (phase) => (phase.kind === "waiting" ? { kind: "ready", since: now } : phase));
     case "cache-hit":
       return changePhase(started, event.layer, (phase) => (phase.kind === "cached" ? phase : { kind: "cached" }));
     case "pulling":
       return changePhase(started, event.layer, (phase) => pullingPhase(phase, event, now));
     case "building": {
       const building = changePhase(started, event.layer, () => ({
-        kind: "building", startedAt: now, reason: event.reason, logPath: event.logPath, jobs: event.jobs, lastLogLine: undefined,
+        kind: "building", startedAt: now, reason: event.reason, logPath: event.logPath, jobs: event.jobs, lastLogLine: undefined, lastLogAt: undefined,
       }));
       if (building.counters.building === started.counters.building) return building;
       return { ...building, transcript: [...building.transcript, { kind: "building", layer: event.layer, reason: event.reason }] };
     }
     case "log":
       return changePhase(started, event.layer, (phase) =>
-        phase.kind === "building" ? { ...phase, lastLogLine: event.line } : phase);
+        phase.kind === "building" ? { ...phase, lastLogLine: SAYS_SOMETHING.test(event.line) ? event.line : phase.lastLogLine, lastLogAt: now } : phase);
     case "done":
       return changePhase(started, event.layer, (phase) => ({
         kind: "done",
         origin: event.origin,
         cacheHit: phase.kind === "cached",
         durationMs: doneDuration(phase, event, now),
+        recordedMs: event.record.buildMs > 0 ? event.record.buildMs : undefined,
         bytes: phase.kind === "pulling" ? phase.bytesTotal : event.record.bytes,
       }));
     case "merged":
-      return changePhase(started, event.layer, () => ({ kind: "done", origin: "merged", cacheHit: false, durationMs: 0, bytes: undefined }));
+      return changePhase(started, event.layer, () => ({ kind: "done", origin: "merged", cacheHit: false, durationMs: 0, recordedMs: undefined, bytes: undefined }));
     case "pushed":
       return recordPush(started, event.layer, event.uploadedBytes);
     case "note":
@@ -173,6 +208,32 @@ export function reduce(state: ViewState, event: BuildEvent, now: number): ViewSt
     default:
       return started;
   }
+}
+
+/** A log line worth showing as a build's activity has a letter or a digit. */
+const SAYS_SOMETHING = /[\p{L}\p{N}]/u;
+
+/** Folds a source's progress: its entry, the counters, and a transcript entry when it is done. */
+function reduceSource(state: ViewState, event: Extract<BuildEvent, { type: "source" }>, now: number): ViewState {
+  const position = state.sourcePositionOf.get(event.source);
+  const before = position === undefined ? undefined : state.sources[position];
+  const source = nextSourceView(before, event, now);
+  if (!source) return state;
+  const sources = state.sources.slice();
+  let sourcePositionOf = state.sourcePositionOf;
+  if (position === undefined) {
+    sourcePositionOf = new Map(sourcePositionOf).set(source.name, sources.length);
+    sources.push(source);
+  } else sources[position] = source;
+  const counters = { ...state.counters };
+  if (!before) counters.fetching++;
+  if (source.finishedAt !== undefined) {
+    counters.fetching--;
+    if (source.fetchedBytes > 0) counters.fetched++;
+    counters.fetchedBytes += source.fetchedBytes;
+  }
+  const transcript: readonly TranscriptEntry[] = source.finishedAt === undefined ? state.transcript : [...state.transcript, { kind: "fetched", source }];
+  return { ...state, sources, sourcePositionOf, counters, transcript };
 }
 
 /** Folds many events that happened at the same time. */
@@ -235,6 +296,8 @@ function countTransition(before: Readonly<Counters>, from: LayerPhase, to: Layer
   const counters = { ...before };
   if (from.kind === "building") counters.building--;
   if (from.kind === "pulling") counters.pulling--;
+  if (from.kind === "ready") counters.ready--;
+  if (to.kind === "ready") counters.ready++;
   if (to.kind === "building") counters.building++;
   if (to.kind === "pulling") counters.pulling++;
   if (to.kind === "cached") counters.cached++;

@@ -116,7 +116,7 @@ class Scheduler {
     private readonly emit: (event: BuildEvent) => void,
   ) {
     this.builds = new PQueue({ concurrency: Math.max(1, options.jobs ?? this.cores) });
-    const sources: SourceContext = { ...options.sources, store: options.store };
+    const sources: SourceContext = { ...options.sources, store: options.store, onProgress: reportSources(options.sources, emit) };
     this.remote = new RemoteGuard({
       imports: options.remote, exportTo: options.exportRemote, strictExport: options.strictExport, onEvent: emit,
     });
@@ -326,8 +326,10 @@ class Scheduler {
     this.work(run, async () => {
       await this.beforeStoreWrite();
       if (layer.kind === "import") {
+        const started = Date.now();
         const digest = await ownWork(node.name, () => this.sourceTrees.tree(layer.from));
-        const record = this.options.store.link(state.resolution.key, digest, { name: node.name, buildMs: 0, origin: "built" });
+        // An import's time is its source's: fetching and unpacking it, when it was not stored yet.
+        const record = this.options.store.link(state.resolution.key, digest, { name: node.name, buildMs: Date.now() - started, origin: "built" });
         return this.finished(run, state.resolution, record, "built");
       }
       if (layer.kind === "merge") throw new Error(`internal: merge layer ${node.name} has nothing to build`);
@@ -359,6 +361,7 @@ class Scheduler {
       })),
     ));
     const rootTrees = buildRootClosure(node).map((n) => this.treeOf(n));
+    if (this.builds.pending >= this.builds.concurrency) emit({ type: "waiting", layer: node.name, for: "slot" });
     return this.builds.add(
       () => {
         this.throwIfFailed(node);
@@ -531,6 +534,14 @@ function blockerOf(dep: LayerRun): string {
 function first<T>(set: Set<T>): T | undefined {
   for (const item of set) return item;
   return undefined;
+}
+
+/** Source progress as events (and to the caller's own listener, if any). */
+function reportSources(sources: SchedulerOptions["sources"], onEvent: (event: BuildEvent) => void): SourceContext["onProgress"] {
+  return (progress) => {
+    sources.onProgress?.(progress);
+    onEvent({ type: "source", source: progress.source, phase: progress.phase, bytesDone: progress.bytesDone, bytesTotal: progress.bytesTotal });
+  };
 }
 
 /** A layer's `queued` event: what a view needs to place it and estimate its time. */

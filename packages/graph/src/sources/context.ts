@@ -3,8 +3,9 @@
 
 import type { Store } from "@castle/cache";
 import type { FileRead } from "../load/record/stat-identity";
+import type { SourcePhase } from "../types";
 
-export type SourcePhase = "download" | "extract" | "copy" | "fetch";
+export type { SourcePhase };
 
 export interface SourceProgress {
   source: string;

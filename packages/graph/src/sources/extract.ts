@@ -7,7 +7,7 @@
 // nodes, fifos and sockets, and drop setuid/setgid bits.
 
 import { spawn } from "node:child_process";
-import { accessSync, chmodSync, closeSync, constants, createReadStream, fstatSync, lstatSync, openSync, readSync, readdirSync } from "node:fs";
+import { accessSync, chmodSync, closeSync, constants, createReadStream, fstatSync, lstatSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { SourceError, abortedError } from "./errors";
 
@@ -21,6 +21,8 @@ export interface ExtractRequest {
   strip: number;
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
+  /** Bytes of the archive fed to tar so far, at most every 100 ms (and once at the end). */
+  onProgress?: (bytesDone: number, bytesTotal: number) => void;
 }
 
 interface Compression {
@@ -89,12 +91,13 @@ export async function extractArchive(req: ExtractRequest): Promise<void> {
   const tar = requireTool("tar", "tar", env);
   if (compression.tool) requireTool(compression.tool, compression.pkg, env);
   const before = new Set(readdirSync(dirname(req.dest)));
+  // tar always reads from a pipe, so that what it has read so far can be reported.
   const args = [
     "-x", "--no-same-owner", "--delay-directory-restore", "--preserve-permissions",
     ...(compression.flag ? [compression.flag] : []),
-    "-f", member ? "-" : req.file, "-C", req.dest, `--strip-components=${req.strip}`,
+    "-f", "-", "-C", req.dest, `--strip-components=${req.strip}`,
   ];
-  await run(tar, args, req, { ...env, LC_ALL: "C" }, member);
+  await run(tar, args, req, { ...env, LC_ALL: "C" }, member ?? { start: 0, size: statSync(req.file).size });
   for (const name of readdirSync(dirname(req.dest))) {
     if (!before.has(name)) {
       throw new SourceError("CASTLE_ARCHIVE_UNSAFE", `${req.name}: the archive wrote ${name} outside its directory`, {
@@ -113,16 +116,27 @@ export async function extractArchive(req: ExtractRequest): Promise<void> {
 }
 
 function run(
-  command: string, args: string[], req: ExtractRequest, env: NodeJS.ProcessEnv, input?: { start: number; size: number },
+  command: string, args: string[], req: ExtractRequest, env: NodeJS.ProcessEnv, input: { start: number; size: number },
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     if (req.signal?.aborted) return reject(abortedError(`unpacking ${req.name}`, req.signal));
-    const child = spawn(command, args, { stdio: [input ? "pipe" : "ignore", "ignore", "pipe"], env });
-    if (input && child.stdin) {
-      // tar may exit before reading everything (an error): its closed stdin is not our failure.
-      child.stdin.on("error", () => {});
-      if (input.size === 0) child.stdin.end();
-      else createReadStream(req.file, { start: input.start, end: input.start + input.size - 1 }).pipe(child.stdin);
+    const child = spawn(command, args, { stdio: ["pipe", "ignore", "pipe"], env });
+    // tar may exit before reading everything (an error): its closed stdin is not our failure.
+    child.stdin!.on("error", () => {});
+    if (input.size === 0) child.stdin!.end();
+    else {
+      const stream = createReadStream(req.file, { start: input.start, end: input.start + input.size - 1, highWaterMark: 1 << 20 });
+      let fed = 0;
+      let reported = 0;
+      stream.on("data", (chunk) => {
+        fed += chunk.length;
+        const now = Date.now();
+        if (req.onProgress && now - reported >= 100) {
+          reported = now;
+          req.onProgress(fed, input.size);
+        }
+      });
+      stream.pipe(child.stdin!);
     }
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => {

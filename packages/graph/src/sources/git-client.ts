@@ -24,19 +24,43 @@ export async function defaultGitHttp(): Promise<GitHttp> {
   return (await import("isomorphic-git/http/node")).default as GitHttp;
 }
 
+export interface TunedHttpOptions {
+  signal?: AbortSignal | undefined;
+  timeoutMs?: number | undefined;
+  /** Bytes received in response bodies so far, at most every 100 ms (and when a body ends). */
+  onBytes?: ((received: number) => void) | undefined;
+}
+
 /**
- * An http client that passes the caller's AbortSignal to every request, and an idle timeout
- * (honoured by isomorphic-git/http/node; other clients may ignore it).
+ * An http client that passes the caller's AbortSignal to every request, an idle timeout
+ * (honoured by isomorphic-git/http/node; other clients may ignore it), and counts the bytes
+ * of every response body as they arrive.
  */
-export function tunedHttp(http: GitHttp, options: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined }): GitHttp {
-  const { signal, timeoutMs = 30_000 } = options;
+export function tunedHttp(http: GitHttp, options: TunedHttpOptions): GitHttp {
+  const { signal, timeoutMs = 30_000, onBytes } = options;
+  let received = 0;
+  let reported = 0;
+  const counted = async function* (body: AsyncIterableIterator<Uint8Array>): AsyncIterableIterator<Uint8Array> {
+    for await (const chunk of body) {
+      received += chunk.byteLength;
+      const now = Date.now();
+      if (now - reported >= 100) {
+        reported = now;
+        onBytes?.(received);
+      }
+      yield chunk;
+    }
+    onBytes?.(received);
+  };
   return {
-    request: (request) =>
-      http.request({
+    request: async (request) => {
+      const response = await http.request({
         ...request,
         ...(signal ? { signal: request.signal ?? signal } : {}),
         fetchOptions: { timeout: timeoutMs, ...(request as { fetchOptions?: object }).fetchOptions },
-      } as typeof request),
+      } as typeof request);
+      return onBytes && response.body ? { ...response, body: counted(response.body) } : response;
+    },
   };
 }
 

@@ -40,7 +40,8 @@ export interface FetchGitCommitOptions extends GitRemoteOptions {
   commit?: string;
   /** Where cached repositories live, e.g. store.dir("git"). */
   cacheDir: string;
-  onProgress?: (progress: { phase: string; loaded: number; total?: number }) => void;
+  /** Bytes received from the server so far, as they arrive (remote repositories only). */
+  onBytes?: (received: number) => void;
 }
 
 export interface GitCheckout {
@@ -117,14 +118,14 @@ export async function fetchGitCommit(options: FetchGitCommitOptions): Promise<Gi
       { depth: 2147483647, singleBranch: true },
       ...(options.ref === undefined ? [{ depth: 2147483647, singleBranch: false }] : []),
     ];
+    const http = tunedHttp(options.http, options);
     for (const attempt of attempts) {
       throwIfAborted(options.signal, `fetching ${url}`);
       try {
         await git.fetch({
-          fs, http: tunedHttp(options.http, options), gitdir, url, cache,
+          fs, http, gitdir, url, cache,
           ...(options.ref ? { ref: options.ref } : {}),
           singleBranch: attempt.singleBranch, tags: !attempt.singleBranch, depth: attempt.depth,
-          ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         });
       } catch (error) {
         throwIfAborted(options.signal, `fetching ${url}`);

@@ -33,17 +33,18 @@ export function fetchHttpFile(name: string, spec: HttpSpec, ctx: SourceContext):
 export async function writeHttpTree(name: string, spec: HttpSpec, ctx: SourceContext, dest: string): Promise<void> {
   const file = await fetchHttpFile(name, spec, ctx);
   const size = statSync(file).size;
-  ctx.onProgress?.({ source: name, phase: "extract", bytesDone: 0, bytesTotal: size });
+  const unpacked = (bytesDone: number, bytesTotal: number) => ctx.onProgress?.({ source: name, phase: "unpack", bytesDone, bytesTotal });
+  unpacked(0, size);
   if (spec.extract) {
     await extractArchive({
-      name, file, dest, strip: spec.strip, env: ctx.env, ...(ctx.signal ? { signal: ctx.signal } : {}),
+      name, file, dest, strip: spec.strip, env: ctx.env, onProgress: unpacked, ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
   } else {
     const target = join(dest, fileName(spec.url));
     copyFileSync(file, target, constants.COPYFILE_FICLONE);
     chmodSync(target, 0o644);
   }
-  ctx.onProgress?.({ source: name, phase: "extract", bytesDone: size, bytesTotal: size });
+  unpacked(size, size);
 }
 
 /** The last path component of a URL, decoded: the name a non-archive file gets in its tree. */

@@ -7,7 +7,8 @@
 // else: the kernel clears a file's setuid bit when someone without CAP_FSETID writes to it, so
 // a file whose mode has such bits gets its mode again (as the digest walk saw it) after its data.
 // Directories get theirs last, deepest first. (They mean nothing inside the sandbox, which runs
-// everything with no_new_privs.)
+// everything with no_new_privs.) Copies are synchronous calls (fast), but the event loop gets a
+// turn every YIELD_EVERY_MS, so a large directory never freezes the progress view.
 
 import { chmodSync, constants, copyFileSync, mkdirSync, symlinkSync } from "node:fs";
 import type { LocalEntry } from "./local-digest";
@@ -19,14 +20,21 @@ export interface CopyProgress {
   (bytesDone: number, bytesTotal: number): void;
 }
 
+const YIELD_EVERY_MS = 50;
+
 /** Copies entries (relative to src, parents before children) into dest, an empty directory. */
-export function copyLocalEntries(src: string, entries: readonly LocalEntry[], dest: string, onProgress?: CopyProgress): void {
+export async function copyLocalEntries(src: string, entries: readonly LocalEntry[], dest: string, onProgress?: CopyProgress): Promise<void> {
   const total = entries.reduce((n, e) => n + (e.kind === "file" ? e.size : 0), 0);
   let done = 0;
   let lastReport = 0;
+  let lastYield = Date.now();
   const dirs: Array<{ path: string; mode: number }> = [];
   onProgress?.(0, total);
   for (const entry of entries) {
+    if (Date.now() - lastYield >= YIELD_EVERY_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      lastYield = Date.now();
+    }
     const from = `${src}/${entry.path}`;
     const to = `${dest}/${entry.path}`;
     switch (entry.kind) {

@@ -43,12 +43,19 @@ async function realize(source: Source, ctx: SourceContext): Promise<string> {
     const staging = await ctx.store.stage(`source-${used.name}`);
     try {
       await writeTree(used, ctx, staging);
+      report(ctx, source.name, "store");
       const record = await ctx.store.commit(staging, key, meta(used, started));
+      report(ctx, source.name, "done", record.bytes);
       return record.digest;
     } finally {
       await staging.discard();
     }
   });
+}
+
+/** A phase without byte counts of its own (storing, done), as a progress report. */
+function report(ctx: SourceContext, source: string, phase: "store" | "done" | "unpack", bytes?: number): void {
+  ctx.onProgress?.({ source, phase, bytesDone: bytes ?? 0, ...(bytes === undefined ? {} : { bytesTotal: bytes }) });
 }
 
 async function writeTree(source: Source, ctx: SourceContext, staging: Staging): Promise<void> {
@@ -66,9 +73,9 @@ async function writeTree(source: Source, ctx: SourceContext, staging: Staging): 
         ...(spec.ref ? { ref: spec.ref } : {}),
         ...(ctx.signal ? { signal: ctx.signal } : {}),
         ...(ctx.timeoutMs ? { timeoutMs: ctx.timeoutMs } : {}),
-        onProgress: (p) =>
-          ctx.onProgress?.({ source: source.name, phase: "fetch", bytesDone: p.loaded, ...(p.total ? { bytesTotal: p.total } : {}) }),
+        onBytes: (received) => ctx.onProgress?.({ source: source.name, phase: "clone", bytesDone: received }),
       });
+      report(ctx, source.name, "unpack");
       await checkout.writeTree(staging.tree, spec.subdir);
       return;
     }
@@ -101,10 +108,12 @@ async function realizeLocal(source: Source, ctx: SourceContext): Promise<string>
         if (ctx.store.hasTree(local.digest)) return ctx.store.link(key, local.digest, meta(source, started)).digest;
         const staging = await ctx.store.stage(`source-${source.name}`);
         try {
-          copyLocalEntries(spec.dir, local.entries, staging.tree, (bytesDone, bytesTotal) =>
+          await copyLocalEntries(spec.dir, local.entries, staging.tree, (bytesDone, bytesTotal) =>
             ctx.onProgress?.({ source: source.name, phase: "copy", bytesDone, bytesTotal }),
           );
+          report(ctx, source.name, "store");
           const record = await ctx.store.commit(staging, key, { ...meta(source, started), expectDigest: local.digest });
+          report(ctx, source.name, "done", record.bytes);
           return record.digest;
         } finally {
           await staging.discard();
