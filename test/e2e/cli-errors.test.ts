@@ -2,6 +2,7 @@
 // is one `castle: …` line (plus at most a `hint: …` line), never a stack trace, with the exit
 // status the `castle --help` table promises — 2 for a bad command line, 3 for a bad definition.
 
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CliWorld, cliMissing, definition, type CliHome, type CliResult } from "./helpers/cli-harness";
 
@@ -64,7 +65,7 @@ describe.skipIf(skip)("error messages and exit statuses", () => {
   });
 
   it("graph errors: a cycle, a missing dependency, a missing import (3)", async () => {
-    expectOneLineError(await home.run(["build", bad.cycle!]), 3, /cycle: (a → b → a|b → a → b)/);
+    expectOneLineError(await home.run(["build", bad.cycle!]), 3, /castle\.ts:[23]:\d+: dependency cycle: (a → b → a|b → a → b) \(/);
     expectOneLineError(await home.run(["build", bad.missingDep!]), 3, /ghost/);
     expectOneLineError(await home.run(["build", bad.badImport!]), 3, /castle\.ts:2:\d+: Could not resolve "\.\/nope"/);
   });
@@ -72,6 +73,12 @@ describe.skipIf(skip)("error messages and exit statuses", () => {
   it("a directory without castle.ts, or no directory at all (3)", async () => {
     expectOneLineError(await home.run(["run", `${world.base}/no-castle-ts`]), 3, /^castle: no castle\.ts in /);
     expectOneLineError(await home.run(["run", `${world.base}/does-not-exist`]), 3, /is neither a directory nor a git URL/);
+  });
+
+  it("a path to castle.ts itself is taken as its directory", async () => {
+    const r = await home.run(["build", join(good, "castle.ts")]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^[0-9a-f]{64}\n$/);
   });
 
   it("an override of a source the system does not have lists the ones it has (3)", async () => {
@@ -84,9 +91,12 @@ describe.skipIf(skip)("error messages and exit statuses", () => {
 
   it("bad command lines exit 2 and point at the command's --help", async () => {
     const cases: [string[], RegExp][] = [
-      [["frobnicate"], /unknown command "frobnicate"/],
+      [["frobnicate"], /unknown command "frobnicate"$/m],
+      [["bild", good], /^castle: unknown command "bild" \(did you mean `castle build`\?\)$/],
       [["run"], /which system\?/],
       [["run", good, "--bogus"], /^castle: unknown option --bogus$/],
+      [["run", good, "--plian"], /^castle: unknown option --plian \(did you mean --plain\?\)$/],
+      [["build", good, "--rebiuld", "x"], /^castle: unknown option --rebiuld \(did you mean --rebuild\?\)$/],
       [["build", good, "--plain=yes"], /--plain' does not take an argument/],
       [["build", good, "--jobs"], /--jobs <value>' argument missing/],
       [["run", good, "--pids", "-3"], /--pids needs a value \(for one that starts with "-", write --pids=VALUE\)/],
@@ -100,7 +110,9 @@ describe.skipIf(skip)("error messages and exit statuses", () => {
       [["run", good, "main", "sub", "extra"], /unexpected arguments: extra/],
       [["export", good], /give exactly one of --tar FILE or --oci DIR/],
       [["why", good, "--layer", "nope"], /has no layer "nope"/],
-      [["cache", "frob"], /unknown cache command "frob"/],
+      [["why", good, "--layer", "bsae"], /has no layer "bsae" \(did you mean "base"\?\)/],
+      [["cache", "frob"], /unknown cache command "frob"$/m],
+      [["cache", "prnue"], /unknown cache command "prnue" \(did you mean `castle cache prune`\?\)/],
       [["cache", "prune", "--keep-days", "soon"], /--keep-days takes a number/],
       [["cache", "push"], /cache push takes one remote URL/],
       [["kill"], /give one instance id/],
@@ -114,7 +126,7 @@ describe.skipIf(skip)("error messages and exit statuses", () => {
     for (const [args, message] of cases) {
       const r = await home.run(args);
       expectOneLineError(r, 2, message);
-      const command = args[0] === "frobnicate" ? "" : `${args[0]} `;
+      const command = args[0] === "frobnicate" || args[0] === "bild" ? "" : `${args[0]} `;
       expect(r.stderr, args.join(" ")).toContain(`hint: see \`castle ${command}--help\``);
     }
   });

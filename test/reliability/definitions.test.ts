@@ -39,14 +39,13 @@ async function failureOf(files: Record<string, string>): Promise<{ error: Error 
 const HEAD = 'import { layer, source, system } from "castle";\n';
 
 describe("definitions: graph errors", () => {
-  it("reports a cycle with its path, closed and in edge order", async () => {
-    const { error } = await failureOf({
-      "castle.ts": `${HEAD}const a = layer({ name: "a", runDeps: ["c"], script: "true" });
+  it("reports a cycle with its path, closed and in edge order, and where each layer is declared", async () => {
+    const text = `${HEAD}const a = layer({ name: "a", runDeps: ["c"], script: "true" });
 const b = layer({ name: "b", runDeps: [a], script: "true" });
 const c = layer({ name: "c", buildDeps: [b], script: "true" });
 export default system({ name: "cyc", layers: [c] });
-`,
-    });
+`;
+    const { error } = await failureOf({ "castle.ts": text });
     expect(error.code).toBe("CASTLE_CYCLE");
     const cycle = error.data.cycle as string[];
     expect(cycle[0]).toBe(cycle.at(-1));
@@ -55,6 +54,8 @@ export default system({ name: "cyc", layers: [c] });
     const dependsOn: Record<string, string> = { c: "b", b: "a", a: "c" };
     for (let i = 0; i + 1 < cycle.length; i++) expect(dependsOn[cycle[i]!]).toBe(cycle[i + 1]);
     expect(error.message).toContain(cycle.join(" → "));
+    expect(error.message).toMatch(new RegExp(`^\\S*castle\\.ts:${lineOf(text, `name: "${cycle[0]}"`)}:\\d+: dependency cycle`));
+    for (const name of ["a", "b", "c"]) expect(error.message).toMatch(new RegExp(`(\\(|, )${name} at \\S*castle\\.ts:${lineOf(text, `name: "${name}"`)}:`));
   });
 
   it("reports a layer that depends on itself, and a cycle through a mount", async () => {
@@ -87,6 +88,37 @@ export default system({ name: "miss", layers: [app] });
     expect(error.message).toContain(`castle.ts:${lineOf(text, 'name: "app"')}:`);
     expect(error.data).toMatchObject({ from: "app", name: "compilr" });
     expect(file).toMatch(/castle\.ts$/);
+    // Close matches are found by edits, not by the first letters: a missing letter at the start.
+    const aplets = await failureOf({
+      "castle.ts": `${HEAD}const applets = layer({ name: "applets", script: "true" });
+const sh = layer({ name: "sh", runDeps: [applets, "aplets"], script: "true" });
+export default system({ name: "typo", layers: [sh] });
+`,
+    });
+    expect(aplets.error.message).toContain('"aplets", which is not a layer of this system (did you mean "applets"?)');
+  });
+
+  it("refuses an option a definition function does not take, naming the closest one and the call site", async () => {
+    const cases: Array<[string, string, RegExp]> = [
+      [`const a = layer({ name: "a", runDep: [], script: "true" });`, 'name: "a"', /layer\("a"\): unknown option "runDep" \(did you mean "runDeps"\?\); the options are name, script, /],
+      [`const a = layer({ name: "a", bulidDeps: [], script: "true" });`, 'name: "a"', /unknown option "bulidDeps" \(did you mean "buildDeps"\?\)/],
+      [`const a = layer.import({ name: "a", form: source.inline({}) });`, 'name: "a"', /layer\.import\("a"\): unknown option "form" \(did you mean "from"\?\)/],
+      [`const a = layer.merge({ name: "a", layer: [] });`, 'name: "a"', /layer\.merge\("a"\): unknown option "layer" \(did you mean "layers"\?\)/],
+      [`export default system({ name: "s", layers: [], entryPoint: ["/bin/sh"] });`, 'name: "s"', /system\("s"\): unknown option "entryPoint" \(did you mean "entrypoint"\?\)/],
+      [`const s = source.http({ url: "https://example.invalid/a.tar.gz", sha265: "0" });`, "source.http", /source\.http: unknown option "sha265" \(did you mean "sha256"\?\)/],
+      [`const s = source.git({ url: "https://example.invalid/a.git", comit: "0" });`, "source.git", /source\.git: unknown option "comit" \(did you mean "commit"\?\)/],
+      [`const s = source.local(".", { ignores: [] });`, "source.local", /source\.local\("\."\): unknown option "ignores" \(did you mean "ignore"\?\)/],
+      [`const s = source.inline({}, { nmae: "x" });`, "source.inline", /source\.inline: unknown option "nmae" \(did you mean "name"\?\)/],
+      [`const a = layer({ name: "a", script: "true", colour: "red" } as any);`, 'name: "a"', /unknown option "colour"; the options are /],
+    ];
+    for (const [code, needle, expected] of cases) {
+      const tail = code.startsWith("export default") ? "" : `export default system({ name: "t", layers: ["x"] });\n`;
+      const text = `${HEAD}// @ts-nocheck\n${code}\n${tail}`;
+      const { error } = await failureOf({ "castle.ts": text });
+      expect(error.code, code).toBe("CASTLE_DEFINITION");
+      expect(error.message, code).toMatch(expected);
+      expect(error.message, code).toMatch(new RegExp(`^\\S*castle\\.ts:${lineOf(text, needle)}:\\d+: `));
+    }
   });
 
   it("names a system layer that does not exist", async () => {
@@ -225,7 +257,8 @@ describe.skipIf(cliMissing())("definitions: through the castle CLI as an unprivi
   it("exits 3 with one clear line for a cycle, a syntax error, a missing export, a missing dependency and a graph too deep to stack", async () => {
     const home = makeCliHome();
     const cases: Array<[string, RegExp]> = [
-      [`${HEAD}const a = layer({ name: "a", runDeps: ["b"], script: "true" });\nconst b = layer({ name: "b", runDeps: [a], script: "true" });\nexport default system({ name: "c", layers: [b] });\n`, /^castle: dependency cycle: (a → b → a|b → a → b)$/m],
+      [`${HEAD}const a = layer({ name: "a", runDeps: ["b"], script: "true" });\nconst b = layer({ name: "b", runDeps: [a], script: "true" });\nexport default system({ name: "c", layers: [b] });\n`, /^castle: .*castle\.ts:[23]:\d+: dependency cycle: (a → b → a|b → a → b) \([ab] at .*castle\.ts:\d+:\d+, [ab] at .*castle\.ts:\d+:\d+\)$/m],
+      [`${HEAD}export default system({ name: "s", layers: [layer({ name: "a", runDep: [], script: "true" })] });\n`, /^castle: .*castle\.ts:2:\d+: layer\("a"\): unknown option "runDep" \(did you mean "runDeps"\?\)/m],
       [`${HEAD}export default system({ name: "s", layers: [ };\n`, /^castle: \/.*castle\.ts:2:\d+: /m],
       [`${HEAD}export const s = 1;\n`, /^castle: .*castle\.ts must `export default system/m],
       [`${HEAD}export default system({ name: "s", layers: [layer({ name: "a", runDeps: ["nope"], script: "true" })] });\n`, /^castle: .*castle\.ts:2:\d+: layer a depends on "nope"/m],

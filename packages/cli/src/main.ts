@@ -96,7 +96,11 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const load = COMMANDS[command];
-  if (!load) throw new UsageError(`unknown command "${command}"`);
+  if (!load) {
+    // The matcher lives with the definitions' (loaded only here: a known command pays nothing).
+    const { didYouMean } = await import("@castle/graph");
+    throw new UsageError(`unknown command "${command}"${didYouMean(command, Object.keys(COMMANDS), (name) => `\`castle ${name}\``)}`);
+  }
   return (await load()).main(rest);
 }
 

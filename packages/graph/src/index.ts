@@ -3,6 +3,7 @@ export type * from "./types";
 export { LOG_TAIL_LINES } from "./types";
 export * from "./define/index";
 export { isLayer, isSource } from "./types";
+export { closestMatches, didYouMean } from "./define/closest";
 export { isSystemValue } from "./define/system";
 export { loadDefinition, type LoadOptions, type LoadedDefinition } from "./load/load-definition";
 export { castleApiPath } from "./load/api-path";

@@ -2,6 +2,7 @@
 // to and from remote caches (push, pull) is cache-transfer.ts, signing keys cache-keygen.ts.
 
 import { diskUsage, pruneStore, verifyStore, type LocalStore } from "@castle/cache/store";
+import { didYouMean } from "@castle/graph";
 import { clearEntries } from "../fastpath/record-run";
 import { EXIT } from "../context/exit-codes";
 import { readTotals } from "../context/cache-stats";
@@ -69,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     case "keygen":
       return (await import("./cache-keygen")).keygen(rest);
     default:
-      throw new UsageError(`unknown cache command "${sub}"`, "cache");
+      throw new UsageError(`unknown cache command "${sub}"${didYouMean(sub, ["ls", "stats", "prune", "verify", "push", "pull", "keygen"], (name) => `\`castle cache ${name}\``)}`, "cache");
   }
 }
 

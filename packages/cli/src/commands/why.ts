@@ -5,7 +5,7 @@
 import { EXIT } from "../context/exit-codes";
 import { parseCommand, sourceEnv, SYSTEM_OPTIONS, SYSTEM_OPTIONS_HELP, systemFlags } from "../context/options";
 import { openRemoteCaches, prepareSystem } from "../context/prepare";
-import { planSystem, type LayerPlan } from "@castle/graph";
+import { didYouMean, planSystem, type LayerPlan } from "@castle/graph";
 import { UsageError } from "../context/usage-error";
 
 const HELP = `usage: castle why <git-url|dir> [branch] [subdir] [options] [--layer name]
@@ -36,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
   const flags = systemFlags(values, process.env, "why");
   const prepared = await prepareSystem(positionals, flags, "why");
   if (values.layer !== undefined && !prepared.graph.byName.has(values.layer)) {
-    throw new UsageError(`system ${prepared.graph.system.name} has no layer "${values.layer}"`, "why");
+    throw new UsageError(`system ${prepared.graph.system.name} has no layer "${values.layer}"${didYouMean(values.layer, prepared.graph.byName.keys())}`, "why");
   }
   const { imports } = await openRemoteCaches({ ...flags, exportCache: undefined }, prepared.store);
   const plans = (

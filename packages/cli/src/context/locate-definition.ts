@@ -6,7 +6,7 @@
 
 import * as fs from "node:fs";
 import { existsSync, readFileSync, renameSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { createHash } from "node:crypto";
 import { removeTree, writeFileAtomic, type LocalStore } from "@castle/cache/store";
 import { defaultGitHttp, fetchGitCommit, resolveRef, type SourceProgress } from "@castle/graph";
@@ -47,7 +47,9 @@ export async function locateDefinition(
   // `<dir> <subdir>`: a directory with a definition in a directory of it (not a branch of a repository).
   const inDir = !isUrl && where.branch !== undefined && where.subdir === undefined && isDirectory(join(resolve(where.target), where.branch));
   if (!isUrl && (where.branch === undefined || inDir)) {
-    const root = resolve(where.target);
+    let root = resolve(where.target);
+    // A path to the definition file itself means its directory.
+    if (!inDir && basename(root) === "castle.ts" && existsSync(root) && statSync(root).isFile()) root = dirname(root);
     if (!isDirectory(root)) {
       throw new CastleError("CASTLE_DEFINITION_MISSING", `${where.target} is neither a directory nor a git URL`, {
         data: { target: where.target },

@@ -2,7 +2,7 @@
 // export): their parsing with node:util parseArgs, and their help text.
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import type { BuildLimitOverrides } from "@castle/graph";
+import { didYouMean, type BuildLimitOverrides } from "@castle/graph";
 import { parseBuildLimits } from "./resources";
 import { type Config, expandPath, loadConfig } from "../config/load-config";
 import { UsageError } from "./usage-error";
@@ -115,16 +115,18 @@ export function parseCommand<O extends ParseArgsConfig["options"]>(argv: string[
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError(parseArgsMessage(error as Error & { code?: string }), command);
+    throw new UsageError(parseArgsMessage(error as Error & { code?: string }, Object.keys(options ?? {})), command);
   }
 }
 
 /** node:util's messages run over several lines; Castle's usage errors are one line. */
-function parseArgsMessage(error: Error & { code?: string }): string {
+function parseArgsMessage(error: Error & { code?: string }, known: string[]): string {
   const first = error.message.split("\n")[0]!.replace(/\. To specify .*$/, "").replace(/\.$/, "");
   const option = /'(-{1,2}[^' ,]+)/.exec(first)?.[1];
   if (!option) return first;
-  if (error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown option ${option}`;
+  if (error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    return `unknown option ${option}${option.startsWith("--") ? didYouMean(option.slice(2), known, (name) => `--${name}`) : ""}`;
+  }
   if (/ambiguous/.test(first)) return `${option} needs a value (for one that starts with "-", write ${option}=VALUE)`;
   return first;
 }

@@ -9,7 +9,7 @@ import { isatty } from "node:tty";
 import { pinnedClaim, type CorruptTree, type LayerPin, type LocalStore, type Remote, type StoreClaim } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
 import {
-  buildGraph, buildSystem, loadDefinition, normaliseSourceName, parseOverrides, type BuildOutcome, type FileRead,
+  buildGraph, buildSystem, didYouMean, loadDefinition, normaliseSourceName, parseOverrides, type BuildOutcome, type FileRead,
   type LayerGraph, type LoadedDefinition,
 } from "@castle/graph";
 import { spawn } from "@castle/sandbox";
@@ -69,7 +69,8 @@ async function prepare(
   const known = new Map([...graph.sources.keys()].map((name) => [normaliseSourceName(name), name]));
   for (const name of overrides.keys()) {
     if (!known.has(name)) {
-      throw new CastleError("CASTLE_OVERRIDE_UNKNOWN", `there is no source named "${name}" to override in system ${graph.system.name}`, {
+      const close = didYouMean(name, known.keys());
+      throw new CastleError("CASTLE_OVERRIDE_UNKNOWN", `there is no source named "${name}" to override in system ${graph.system.name}${close}`, {
         data: { name, sources: [...known.values()] },
         hint: `its sources are: ${[...known.values()].join(", ") || "(none)"}`,
       });

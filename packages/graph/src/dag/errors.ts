@@ -1,22 +1,25 @@
 // Owns the graph errors: cycles, missing dependencies, duplicate names, clashing mounts.
 
 import { CastleError } from "@castle/errors";
+import { didYouMean } from "../define/closest";
 
 export class GraphError extends CastleError {}
 
-export function cycleError(path: string[]): GraphError {
-  return new GraphError("CASTLE_CYCLE", `dependency cycle: ${path.join(" → ")}`, {
-    data: { cycle: path },
+/** The cycle's path (first layer again at the end), each with where it was declared. */
+export function cycleError(path: { name: string; definedAt: string | undefined }[]): GraphError {
+  const names = path.map((p) => p.name);
+  const site = path[0]?.definedAt;
+  const declared = path.slice(1).map((p) => `${p.name} at ${p.definedAt ?? "an unknown place"}`);
+  return new GraphError("CASTLE_CYCLE", `${site ? `${site}: ` : ""}dependency cycle: ${names.join(" → ")} (${declared.join(", ")})`, {
+    data: { cycle: names, sites: path.map((p) => p.definedAt) },
     hint: "a layer cannot depend on itself, directly or through others; remove one of these edges",
   });
 }
 
 export function missingDependencyError(from: string, name: string, site: string | undefined, known: string[]): GraphError {
-  const close = known.filter((k) => k.toLowerCase().includes(name.toLowerCase().slice(0, 3))).slice(0, 3);
   return new GraphError(
     "CASTLE_MISSING_DEPENDENCY",
-    `${site ? `${site}: ` : ""}layer ${from} depends on "${name}", which is not a layer of this system` +
-      (close.length ? ` (did you mean ${close.map((c) => `"${c}"`).join(", ")}?)` : ""),
+    `${site ? `${site}: ` : ""}layer ${from} depends on "${name}", which is not a layer of this system${didYouMean(name, known)}`,
     { data: { from, name, site } },
   );
 }

@@ -123,7 +123,7 @@ function topologicalOrder(nodes: LayerNode[]): LayerNode[] {
       if (seen === "done") continue;
       if (seen === "visiting") {
         const from = path.findIndex((p) => p.node === dep);
-        throw cycleError([...path.slice(from).map((p) => p.node.name), dep.name]);
+        throw cycleError([...path.slice(from).map((p) => p.node), dep].map((node) => ({ name: node.name, definedAt: node.layer.definedAt })));
       }
       state.set(dep, "visiting");
       path.push({ node: dep, next: edges(dep).reverse() });

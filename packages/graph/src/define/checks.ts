@@ -1,6 +1,8 @@
-// Owns the checks every definition function shares: names, absolute paths, string maps.
+// Owns the checks every definition function shares: names, absolute paths, string maps, and
+// options the function does not take (a misspelling is an error naming the closest option).
 
 import { posix } from "node:path";
+import { didYouMean } from "./closest";
 import type { SiteRef } from "./site";
 import { DefinitionError } from "./errors";
 
@@ -50,4 +52,30 @@ export function checkStrings(value: unknown, what: string, site: SiteRef): strin
     throw new DefinitionError(`${what} must be an array of strings`, site);
   }
   return value as string[];
+}
+
+/**
+ * The option names of an options type, checked by tsc to be all of them: a new option left out
+ * of the list does not compile.
+ */
+export function optionNames<T>() {
+  return <const L extends readonly (keyof T & string)[]>(
+    names: L & ([Exclude<keyof T, L[number]>] extends [never] ? unknown : { missing: Exclude<keyof T, L[number]> }),
+  ): readonly string[] => names;
+}
+
+/**
+ * Refuses options the function does not take: `runDep: [...]` would otherwise be ignored and the
+ * build fail later for a reason far from the typo.
+ */
+export function checkKnownOptions(options: unknown, known: readonly string[], what: string, site: SiteRef): void {
+  if (typeof options !== "object" || options === null) return;
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    throw new DefinitionError(
+      `${what}: unknown option "${key}"${didYouMean(key, known)}; the options are ${known.join(", ")}`,
+      site,
+      { option: key, known },
+    );
+  }
 }

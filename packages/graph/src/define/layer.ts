@@ -3,7 +3,7 @@
 
 import { parseSize } from "@castle/sandbox";
 import { LAYER_BRAND, isLayer, isSource, type BuildLayer, type BuildLimits, type ImportLayer, type LayerRef, type MergeLayer, type Mountable, type Source } from "../types";
-import { checkMountPath, checkName, checkStringMap, checkStrings } from "./checks";
+import { checkKnownOptions, checkMountPath, checkName, checkStringMap, checkStrings, optionNames } from "./checks";
 import { DefinitionError } from "./errors";
 import { captureSite, withSite } from "./site";
 import type { SiteRef } from "./site";
@@ -42,6 +42,8 @@ export interface LayerOptions {
   limits?: { pids?: number | "none"; memory?: number | string; tmp?: number | string };
 }
 
+const LAYER_OPTIONS = optionNames<LayerOptions>()(["name", "script", "buildDeps", "runDeps", "deps", "mounts", "env", "cwd", "network", "caches", "shell", "limits"]);
+
 /**
  * Declares a layer built by a shell script in a sandbox. Its output is what the script wrote
  * into the root (deletions become whiteouts); writes into mounts and /tmp are discarded.
@@ -59,6 +61,7 @@ export function layer(options: LayerOptions): BuildLayer {
   if (typeof options !== "object" || options === null) {
     throw new DefinitionError("layer() takes an options object", site);
   }
+  checkKnownOptions(options, LAYER_OPTIONS, `layer(${describeName(options.name)})`, site);
   const name = checkName(options.name, "layer", site);
   if (typeof options.script !== "string" || options.script.trim() === "") {
     throw new DefinitionError(`layer ${name}: script must be a non-empty string`, site);
@@ -102,6 +105,8 @@ export interface ImportOptions {
   runDeps?: LayerRef[];
 }
 
+const IMPORT_OPTIONS = optionNames<ImportOptions>()(["name", "from", "runDeps"]);
+
 /**
  * Declares a layer whose output is a source's files, as they are: a base rootfs from a tarball
  * or a directory, prebuilt files, a git checkout.
@@ -111,6 +116,7 @@ export interface ImportOptions {
  */
 function importLayer(options: ImportOptions): ImportLayer {
   const site = captureSite();
+  checkKnownOptions(options, IMPORT_OPTIONS, `layer.import(${describeName(options?.name)})`, site);
   const name = checkName(options?.name, "layer", site);
   if (!isSource(options.from)) {
     throw new DefinitionError(`layer ${name}: from must be a source (source.local, source.http, ...)`, site);
@@ -132,6 +138,8 @@ export interface MergeOptions {
   layers: LayerRef[];
 }
 
+const MERGE_OPTIONS = optionNames<MergeOptions>()(["name", "layers"]);
+
 /**
  * Declares a layer that is the composition of others: one name for a group of layers. Later
  * layers take precedence where paths collide; a symlink is replaced, never followed.
@@ -141,6 +149,7 @@ export interface MergeOptions {
  */
 function mergeLayer(options: MergeOptions): MergeLayer {
   const site = captureSite();
+  checkKnownOptions(options, MERGE_OPTIONS, `layer.merge(${describeName(options?.name)})`, site);
   const name = checkName(options?.name, "layer", site);
   const layers = refs(options.layers, `layer ${name}: layers`, site);
   if (layers.length === 0) throw new DefinitionError(`layer ${name}: layers must not be empty`, site);
@@ -156,6 +165,11 @@ function mergeLayer(options: MergeOptions): MergeLayer {
 
 layer.import = importLayer;
 layer.merge = mergeLayer;
+
+/** How an error names the call before its name is checked: `"musl"`, or nothing. */
+export function describeName(name: unknown): string {
+  return typeof name === "string" ? JSON.stringify(name) : "";
+}
 
 function refs(value: unknown, what: string, site: SiteRef): LayerRef[] {
   if (value === undefined) return [];

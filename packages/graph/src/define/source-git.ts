@@ -1,7 +1,7 @@
 // Owns `source.git()`: a tree from a git repository, pinned to a commit, fetched with isomorphic-git.
 
 import { SOURCE_BRAND, type Source } from "../types";
-import { checkName } from "./checks";
+import { checkKnownOptions, checkName, optionNames } from "./checks";
 import { DefinitionError } from "./errors";
 import { captureSite, withSite } from "./site";
 
@@ -25,8 +25,11 @@ export interface GitSourceOptions {
  * const app = source.git({ url: "https://example.org/app.git", ref: "main",
  *   commit: "0123456789abcdef0123456789abcdef01234567" });
  */
+const GIT_OPTIONS = optionNames<GitSourceOptions>()(["url", "commit", "ref", "subdir", "name"]);
+
 export function gitSource(options: GitSourceOptions): Source {
   const site = captureSite();
+  checkKnownOptions(options, GIT_OPTIONS, "source.git", site);
   if (typeof options?.url !== "string" || options.url === "") {
     throw new DefinitionError("source.git: url must be a non-empty string", site);
   }

@@ -1,7 +1,7 @@
 // Owns `source.http()`: an archive or file fetched over http(s), pinned by sha256, with mirrors.
 
 import { SOURCE_BRAND, type Source } from "../types";
-import { checkName, checkStrings } from "./checks";
+import { checkKnownOptions, checkName, checkStrings, optionNames } from "./checks";
 import { DefinitionError } from "./errors";
 import { captureSite, withSite } from "./site";
 import type { SiteRef } from "./site";
@@ -23,6 +23,8 @@ export interface HttpSourceOptions {
   strip?: number;
 }
 
+const HTTP_OPTIONS = optionNames<HttpSourceOptions>()(["url", "sha256", "mirrors", "name", "extract", "strip"]);
+
 const ARCHIVE = /\.(tar|tgz|tbz2?|txz|tar\.(gz|bz2|xz|zst|lz|lzma))$/;
 
 /**
@@ -38,6 +40,7 @@ const ARCHIVE = /\.(tar|tgz|tbz2?|txz|tar\.(gz|bz2|xz|zst|lz|lzma))$/;
  */
 export function httpSource(options: HttpSourceOptions): Source {
   const site = captureSite();
+  checkKnownOptions(options, HTTP_OPTIONS, "source.http", site);
   const url = checkUrl(options?.url, "url", site);
   const sha256 = String(options.sha256 ?? "").toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(sha256)) {

@@ -2,7 +2,7 @@
 
 import { posix } from "node:path";
 import { SOURCE_BRAND, type Source } from "../types";
-import { checkName } from "./checks";
+import { checkKnownOptions, checkName, optionNames } from "./checks";
 import { DefinitionError } from "./errors";
 import { captureSite, withSite } from "./site";
 
@@ -14,8 +14,16 @@ export type InlineFile = string | { content: string; mode?: number };
  * @example
  * const etc = source.inline({ "hostname": "castle\n", "bin/hello": { content: "#!/bin/sh\necho hi\n", mode: 0o755 } });
  */
-export function inlineSource(files: Record<string, InlineFile>, options: { name?: string } = {}): Source {
+export interface InlineSourceOptions {
+  /** Name for overrides. Default "inline". */
+  name?: string;
+}
+
+const INLINE_OPTIONS = optionNames<InlineSourceOptions>()(["name"]);
+
+export function inlineSource(files: Record<string, InlineFile>, options: InlineSourceOptions = {}): Source {
   const site = captureSite();
+  checkKnownOptions(options, INLINE_OPTIONS, "source.inline", site);
   if (typeof files !== "object" || files === null) {
     throw new DefinitionError("source.inline takes an object of files", site);
   }

@@ -2,7 +2,7 @@
 
 import { basename, resolve } from "node:path";
 import { SOURCE_BRAND, type Source } from "../types";
-import { checkName, checkStrings } from "./checks";
+import { checkKnownOptions, checkName, checkStrings, optionNames } from "./checks";
 import { DefinitionError } from "./errors";
 import { callerDir, captureSite, withSite } from "./site";
 
@@ -21,8 +21,11 @@ export interface LocalSourceOptions {
  * @example
  * const rootfs = source.local("./rootfs", { ignore: ["*.tmp"] });
  */
+const LOCAL_OPTIONS = optionNames<LocalSourceOptions>()(["ignore", "name"]);
+
 export function localSource(dir: string, options: LocalSourceOptions = {}): Source {
   const site = captureSite();
+  checkKnownOptions(options, LOCAL_OPTIONS, `source.local(${typeof dir === "string" ? JSON.stringify(dir) : ""})`, site);
   if (typeof dir !== "string" || dir === "") {
     throw new DefinitionError("source.local: dir must be a non-empty path", site);
   }

@@ -1,8 +1,9 @@
 // Owns `system()`: the top of a definition, naming the layers that make up the running system.
 
 import { SYSTEM_BRAND, isLayer, type LayerRef, type System } from "../types";
-import { checkMountPath, checkName, checkStringMap, checkStrings } from "./checks";
+import { checkKnownOptions, checkMountPath, checkName, checkStringMap, checkStrings, optionNames } from "./checks";
 import { DefinitionError } from "./errors";
+import { describeName } from "./layer";
 import { captureSite, withSite } from "./site";
 
 export interface SystemOptions {
@@ -32,6 +33,8 @@ export interface SystemOptions {
   edit?: string[];
 }
 
+const SYSTEM_OPTIONS = optionNames<SystemOptions>()(["name", "layers", "entrypoint", "env", "cwd", "hostname", "castle", "edit"]);
+
 /**
  * Declares a system: what `castle build` builds and `castle run` runs. A castle.ts file
  * default-exports one.
@@ -46,6 +49,7 @@ export function system(options: SystemOptions): System {
   if (typeof options !== "object" || options === null) {
     throw new DefinitionError("system() takes an options object", site);
   }
+  checkKnownOptions(options, SYSTEM_OPTIONS, `system(${describeName(options.name)})`, site);
   const name = checkName(options.name, "system", site);
   if (!Array.isArray(options.layers) || options.layers.length === 0) {
     throw new DefinitionError(`system ${name}: layers must be a non-empty array`, site);
