@@ -23,6 +23,8 @@ const COMMANDS: Record<string, () => Promise<{ main(argv: string[]): Promise<num
   source: () => import("./commands/source"),
   edit: () => import("./commands/edit"),
   config: () => import("./commands/config"),
+  log: () => import("./commands/log"),
+  history: () => import("./commands/history"),
 };
 
 const HELP = `castle: build whole Linux systems from TypeScript and run them, without root
@@ -34,6 +36,9 @@ commands:
   shell <git-url|dir> [branch] [subdir]             a shell in the system
   build <git-url|dir> [branch] [subdir]             build only; print the system's digest
   why <git-url|dir> [branch] [subdir]               which layers would rebuild, and why
+  why [--run last|N]                                what a recorded run did, and why
+  log <layer> [-f]                                  a layer's build log (or follow a build)
+  history [--timings]                               recorded runs; a run's timeline as HTML
   exec <instance> [-- cmd...]                       run a command in a running instance
   ps                                                list running instances
   kill <instance>                                   stop a running instance

@@ -41,6 +41,7 @@ export const ERROR_CATALOGUE = {
   CASTLE_KEY_INVALID: { exit: S.usage, meaning: "a signing key or trusted key is malformed or cannot be read" },
   CASTLE_KEY_EXISTS: { exit: S.usage, meaning: "castle cache keygen would replace a key that exists" },
   CASTLE_INSTANCE_BUSY: { exit: S.usage, meaning: "the system is already running (one persistent instance at a time)" },
+  CASTLE_RUN_NOT_FOUND: { exit: S.usage, meaning: "no recorded run matches what was asked (castle why --run, castle log, castle history)" },
 
   // The definition
   CASTLE_DEFINITION: { exit: S.definition, meaning: "a call in the definition has a bad option, name or path" },
@@ -79,6 +80,7 @@ export const ERROR_CATALOGUE = {
   CASTLE_CACHE_MISSING_TREE: { exit: S.cache, meaning: "a layer's record names a tree that is not in the store" },
   CASTLE_DIR_UNUSABLE: { exit: S.cache, meaning: "one of Castle's own directories (store, state, data) cannot be made: HOME missing or not the user's" },
   CASTLE_CACHE_NO_SPACE: { exit: S.cache, meaning: "a layer to pull states an unpacked size larger than the store's free space" },
+  CASTLE_LOG_MISSING: { exit: S.cache, meaning: "a layer's build log is not in the store (pruned, or the layer was never built here)" },
   CASTLE_STORE_PRUNED: { exit: S.cache, meaning: "a cache prune ran while a build looked up its layers (the build retries)" },
   CASTLE_DIGEST_MISMATCH: { exit: S.cache, meaning: "a tree or blob does not have the digest it should" },
   CASTLE_ARCHIVE_CORRUPT: { exit: S.cache, meaning: "a layer archive is damaged or truncated" },

@@ -23,6 +23,7 @@ export const SYSTEM_OPTIONS = {
   "build-pids": { type: "string" },
   "build-memory": { type: "string" },
   "build-tmp": { type: "string" },
+  timings: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
 
@@ -49,6 +50,8 @@ export const SYSTEM_OPTIONS_HELP = `  --import-cache URL                  pull l
                                       "none" lifts one)
   --plain                             plain log lines instead of the live view
   -v, --verbose                       show build logs as they run
+  --timings                           write the run's timeline as an HTML page (its path is
+                                      printed; also later: castle history --timings)
   -h, --help                          this help`;
 
 export interface SystemFlags {
@@ -65,6 +68,7 @@ export interface SystemFlags {
   offline: boolean;
   verify: boolean;
   buildLimits: BuildLimitOverrides;
+  timings: boolean;
 }
 
 type Values = { [K in keyof typeof SYSTEM_OPTIONS]?: unknown };
@@ -101,6 +105,7 @@ export function systemFlags(values: Values, env: NodeJS.ProcessEnv, command: str
     offline: Boolean(values.offline),
     verify: Boolean(values.verify),
     buildLimits: parseBuildLimits(values as Record<string, string | undefined>, command),
+    timings: Boolean(values.timings),
   };
 }
 

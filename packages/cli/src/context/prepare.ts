@@ -5,7 +5,6 @@
 // definition shows too.
 
 import { existsSync, readFileSync } from "node:fs";
-import { isatty } from "node:tty";
 import { pinnedClaim, type CorruptTree, type LayerPin, type LocalStore, type Remote, type StoreClaim } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
 import {
@@ -15,8 +14,7 @@ import {
 import { spawn } from "@castle/sandbox";
 import { editOverrides } from "../inside/inside-info";
 import { addToTotals } from "./cache-stats";
-import type { Reporter } from "../ui/reporter";
-import { deferredReporter } from "./deferred-reporter";
+import { startBuildReporter, type BuildReporter } from "./build-reporter";
 import { explainDiskFull } from "./disk-full";
 import { definitionTarget, locateDefinition, type DefinitionLocation } from "./locate-definition";
 import type { Config } from "../config/load-config";
@@ -34,8 +32,8 @@ export interface PreparedSystem {
   claim?: StoreClaim;
   /** What the build's walks of local sources stat'ed (for the fast path, see fastpath/). */
   localReads: FileRead[];
-  /** For a build: where its progress goes, from the first step on. */
-  reporter?: Reporter;
+  /** For a build: where its progress goes (and its record), from the first step on. */
+  reporter?: BuildReporter;
 }
 
 /** Finds, loads and checks a system; `forBuild` also begins the build's claim on the store. */
@@ -44,7 +42,7 @@ export async function prepareSystem(positionals: string[], flags: SystemFlags, c
   // From before the first look-up to the root record, so a `cache prune` never removes a layer
   // this build has found or made but not yet recorded (see StoreClaim).
   const claim = forBuild ? claimStore(store) : undefined;
-  const reporter = forBuild ? startReporter(flags) : undefined;
+  const reporter = forBuild ? startBuildReporter(flags, command) : undefined;
   try {
     return await prepare(store, positionals, flags, command, claim, reporter);
   } catch (error) {
@@ -54,7 +52,7 @@ export async function prepareSystem(positionals: string[], flags: SystemFlags, c
 }
 
 async function prepare(
-  store: LocalStore, positionals: string[], flags: SystemFlags, command: string, claim: StoreClaim | undefined, reporter: Reporter | undefined,
+  store: LocalStore, positionals: string[], flags: SystemFlags, command: string, claim: StoreClaim | undefined, reporter: BuildReporter | undefined,
 ): Promise<PreparedSystem> {
   const location = await locateDefinition(definitionTarget(positionals, command), store, {
     offline: flags.offline,
@@ -64,6 +62,7 @@ async function prepare(
   // A changed definition, or a forced rebuild, will most likely write: take the lock meanwhile.
   if (claim && (!loaded.cached || flags.rebuild.length > 0)) void claim.hold().catch(() => undefined);
   const graph = buildGraph(loaded.system);
+  reporter?.identify({ system: graph.system.name, definition: location.label });
   // Sources edited with `castle edit` inside a system first; CASTLE_OVERRIDE_* and --override win.
   const overrides = new Map([...editedSources(graph), ...parseOverrides(process.env, flags.overrides)]);
   const known = new Map([...graph.sources.keys()].map((name) => [normaliseSourceName(name), name]));
@@ -77,20 +76,6 @@ async function prepare(
     }
   }
   return { store, location, loaded, graph, overrides, flags, localReads: [], ...(claim ? { claim } : {}), ...(reporter ? { reporter } : {}) };
-}
-
-/** The build's reporter: the live view on a terminal, plain lines otherwise, loaded when needed. */
-function startReporter(flags: SystemFlags): Reporter {
-  const ui = () => import("../ui/index");
-  return deferredReporter(
-    async () => {
-      const { chooseMode, createReporter } = await ui();
-      const mode = chooseMode({ plain: flags.plain, isTTY: isatty(2), env: process.env });
-      // Elapsed times count from the start of the process: that is when the user started waiting.
-      return createReporter({ mode, verbose: flags.verbose, stream: process.stderr, since: Math.round(performance.timeOrigin) });
-    },
-    { warmUp: () => void ui().then((loaded) => loaded.warmUpReporter({ plain: flags.plain, isTTY: isatty(2), env: process.env })).catch(() => undefined) },
-  );
 }
 
 function warnCorrupt(tree: CorruptTree): void {
@@ -175,7 +160,7 @@ export interface BuildPreparedOptions {
 export async function buildPrepared(prepared: PreparedSystem, options: BuildPreparedOptions = {}): Promise<BuildOutcome> {
   const { flags, store } = prepared;
   const claim = prepared.claim ?? claimStore(store);
-  const reporter = prepared.reporter ?? startReporter(flags);
+  const reporter = prepared.reporter ?? startBuildReporter(flags, "build");
   let remotes: { imports: Remote[]; exportTo: Remote | undefined };
   try {
     remotes = await openRemoteCaches(flags, store);
@@ -210,5 +195,7 @@ export async function buildPrepared(prepared: PreparedSystem, options: BuildPrep
   } finally {
     for (const signal of CANCELLING) process.off(signal, onSignal);
     await Promise.all([reporter.close(), ...[...remotes.imports, remotes.exportTo].map((r) => r?.close())]);
+    const timings = reporter.writeTimings();
+    if (timings) process.stderr.write(`castle: timings of this run: ${timings}\n`);
   }
 }

@@ -6,6 +6,7 @@ import { dirname } from "node:path";
 import { writeFileAtomic, type Store } from "@castle/cache/store";
 import type { KeyInputs, KeyedDep } from "../hash/layer-key";
 import type { BuildReason } from "../types";
+import type { SourceChangeDetail } from "./source-changes";
 
 /** What was last used for a layer name in a system: its key, inputs and build time. */
 export interface LastUse {
@@ -35,8 +36,15 @@ export function recordUse(store: Store, system: string, layer: string, use: Last
 
 const short = (digest: string) => digest.slice(0, 12);
 
-/** The differences between two sets of inputs, one line each, most telling first. */
-export function describeChanges(before: KeyInputs | undefined, now: KeyInputs): BuildReason {
+/**
+ * The differences between two sets of inputs, one line each, most telling first. `sourceDetail`
+ * may say which files of a changed source changed (see source-changes.ts).
+ */
+export function describeChanges(before: KeyInputs | undefined, now: KeyInputs, sourceDetail?: SourceChangeDetail): BuildReason {
+  const detail = (name: string, old: string, id: string) => {
+    const files = sourceDetail?.({ name, before: old, now: id });
+    return files ? ` (${files})` : "";
+  };
   if (!before) return { kind: "new", changes: ["never built before under this name"] };
   const changes: string[] = [];
   if (before.schema !== now.schema) changes.push(`Castle's build schema changed (${before.schema} → ${now.schema})`);
@@ -50,7 +58,8 @@ export function describeChanges(before: KeyInputs | undefined, now: KeyInputs): 
   if (JSON.stringify(before.cachePaths) !== JSON.stringify(now.cachePaths)) changes.push("cache paths changed");
   changes.push(...depChanges("dependency", before.root ?? [], now.root ?? []));
   if (before.from?.id !== now.from?.id) {
-    changes.push(`source ${now.from?.name ?? before.from?.name}: ${before.from?.id ?? "none"} → ${now.from?.id ?? "none"}`);
+    const files = before.from && now.from ? detail(now.from.name, before.from.id, now.from.id) : "";
+    changes.push(`source ${now.from?.name ?? before.from?.name}: ${describeId(before.from?.id ?? "none")} → ${describeId(now.from?.id ?? "none")}${files}`);
   }
   const mountsBefore = new Map((before.mounts ?? []).map((m) => [m.path, m]));
   for (const mount of now.mounts ?? []) {
@@ -58,7 +67,9 @@ export function describeChanges(before: KeyInputs | undefined, now: KeyInputs): 
     mountsBefore.delete(mount.path);
     if (!old) changes.push(`new mount ${mount.path} (${mount.name})`);
     else if (mount.kind === "source" && old.kind === "source") {
-      if (old.id !== mount.id) changes.push(`source ${mount.name} at ${mount.path}: ${describeId(old.id)} → ${describeId(mount.id)}`);
+      if (old.id !== mount.id) {
+        changes.push(`source ${mount.name} at ${mount.path}: ${describeId(old.id)} → ${describeId(mount.id)}${detail(mount.name, old.id, mount.id)}`);
+      }
     } else if (mount.kind === "layer" && old.kind === "layer") {
       changes.push(...depChanges(`layer mounted at ${mount.path}:`, old.layers, mount.layers));
     } else changes.push(`mount ${mount.path} changed kind`);

@@ -4,6 +4,7 @@
 import type { LayerKey, OutputDigest, Remote, Store } from "@castle/cache";
 import { edges, type LayerGraph, type LayerNode } from "../dag/graph";
 import { describeChanges, lastUse } from "../explain/explain";
+import { localSourceChanges } from "../explain/source-changes";
 import type { SourceContext } from "../sources";
 import type { BuildEvent, BuildReason } from "../types";
 import { RemoteGuard } from "./remote-guard";
@@ -36,6 +37,7 @@ export async function planSystem(graph: LayerGraph, options: PlanOptions): Promi
   const digests = new Map<LayerNode, OutputDigest>();
   const mustBuild = new Set<LayerNode>();
   const plans: LayerPlan[] = [];
+  const sourceDetail = localSourceChanges(options.store, graph.sources, options.sources.overrides);
   for (const node of graph.order) {
     if (node.layer.kind === "merge") {
       plans.push({ layer: node.name, status: "merge" });
@@ -52,7 +54,7 @@ export async function planSystem(graph: LayerGraph, options: PlanOptions): Promi
     if (resolution.where === "missing" || digest === undefined) {
       mustBuild.add(node);
       const before = lastUse(options.store, graph.system.name, node.name);
-      plans.push({ layer: node.name, status: "build", key: resolution.key, reason: describeChanges(before?.inputs, resolution.inputs) });
+      plans.push({ layer: node.name, status: "build", key: resolution.key, reason: describeChanges(before?.inputs, resolution.inputs, sourceDetail) });
     } else {
       digests.set(node, digest);
       plans.push({ layer: node.name, status: resolution.where, key: resolution.key, digest });

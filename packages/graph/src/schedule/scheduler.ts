@@ -10,6 +10,7 @@ import { CastleError, isCastleError, messageOf } from "@castle/errors";
 import type { KeyRecord, OutputDigest, Remote, Store, StoreClaim, WriteGuard } from "@castle/cache";
 import { buildRootClosure, runClosure, type LayerGraph, type LayerNode } from "../dag/graph";
 import { describeChanges, lastUse, recordUse, type LastUse } from "../explain/explain";
+import { localSourceChanges } from "../explain/source-changes";
 import { layerKey } from "../hash/layer-key";
 import { sourceKey, type SourceContext } from "../sources";
 import type { BuildEvent, BuildLayer, BuildStats } from "../types";
@@ -373,7 +374,7 @@ class Scheduler {
           const jobs = jobShare(this.cores, Math.min(this.builds.concurrency, this.running + 1 + this.builds.size));
           const reason = this.options.force?.has(node.name)
             ? { kind: "forced" as const, changes: ["asked to rebuild"] }
-            : describeChanges(run.lastUse?.inputs, resolution.inputs);
+            : describeChanges(run.lastUse?.inputs, resolution.inputs, localSourceChanges(store, this.graph.sources, this.options.sources.overrides));
           emit({ type: "building", layer: node.name, key: resolution.key, reason, logPath: store.logPath(resolution.key), jobs });
           this.running++;
           try {

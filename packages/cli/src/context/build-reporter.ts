@@ -1,0 +1,53 @@
+// Owns where a build's events go: the progress view (deferred: drawn once there is work, or once
+// the run lasts — see deferred-reporter.ts) and the run's record in the history (recorder.ts);
+// and, with --timings, the timings page of the run once it is over.
+
+import { isatty } from "node:tty";
+import { writeFileSync } from "node:fs";
+import { createRecorder, type RunIdentity } from "../history/recorder";
+import { readRun } from "../history/run-file";
+import { timelineOf } from "../history/timeline";
+import { timingsHtml } from "../history/timings-html";
+import type { Reporter } from "../ui/reporter";
+import { deferredReporter } from "./deferred-reporter";
+import type { SystemFlags } from "./options";
+import { castlePaths } from "./paths";
+
+export interface BuildReporter extends Reporter {
+  /** Names the run (for its record) once the definition is loaded. */
+  identify(identity: RunIdentity): void;
+  /** With --timings, after close(): writes the run's timings page and returns its path. */
+  writeTimings(): string | undefined;
+}
+
+export function startBuildReporter(flags: SystemFlags, command: string): BuildReporter {
+  const startedAt = Math.round(performance.timeOrigin);
+  const stateDir = castlePaths().state;
+  const recorder = createRecorder({ stateDir, command, startedAt, always: flags.timings });
+  const ui = () => import("../ui/index");
+  const view = deferredReporter(
+    async () => {
+      const { chooseMode, createReporter } = await ui();
+      const mode = chooseMode({ plain: flags.plain, isTTY: isatty(2), env: process.env });
+      // Elapsed times count from the start of the process: that is when the user started waiting.
+      return createReporter({ mode, verbose: flags.verbose, stream: process.stderr, since: startedAt });
+    },
+    { warmUp: () => void ui().then((loaded) => loaded.warmUpReporter({ plain: flags.plain, isTTY: isatty(2), env: process.env })).catch(() => undefined) },
+  );
+  return {
+    onEvent(event) {
+      view.onEvent(event);
+      recorder.onEvent(event);
+    },
+    identify: (identity) => recorder.identify(identity),
+    async close() {
+      await Promise.all([view.close(), recorder.close()]);
+    },
+    writeTimings() {
+      if (!flags.timings || !recorder.file) return undefined;
+      const page = recorder.file.replace(/\.jsonl$/, ".html");
+      writeFileSync(page, timingsHtml(timelineOf(readRun(recorder.file))));
+      return page;
+    },
+  };
+}
