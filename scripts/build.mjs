@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Owns the install-time build (run by `npm ci` through the root postinstall, or `npm run build`):
 // compiles the C programs with the system cc (no node-gyp), bundles the CLI with esbuild, and
-// assembles the runtime that `castle run` mounts into every system (scripts/build-runtime.mjs).
+// assembles the runtime that `castle run` mounts into every system (scripts/build-runtime.mjs),
+// then links the `castle` bin that npm could not (see linkBin).
 // Each step says what it does; a missing compiler is a clear error naming the apt package.
 
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -48,6 +49,21 @@ async function assembleRuntime() {
   await buildRuntime(root);
 }
 
+/**
+ * npm links a workspace's bins before this build has written them, and skips a bin whose file is
+ * missing: after `npm ci`, `npx castle` would find no `castle`. Link it now, as npm would have
+ * (node_modules/.bin/castle -> ../castle/dist/castle), unless a working link is there.
+ */
+function linkBin() {
+  const bin = join(root, "node_modules/.bin");
+  const link = join(bin, "castle");
+  if (!existsSync(join(root, "node_modules/castle/dist/castle")) || existsSync(link)) return;
+  mkdirSync(bin, { recursive: true });
+  rmSync(link, { force: true }); // a dangling link
+  symlinkSync("../castle/dist/castle", link);
+}
+
 compileNative();
 await bundleCli();
 await assembleRuntime();
+linkBin();

@@ -10,6 +10,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, re
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { removeTree } from "@castle/cache";
+import { reachableByOthers, stageExternals } from "../../fixtures/reachable";
 import { busyboxMissing, makeBusyboxRootfs } from "../../fixtures/rootfs";
 
 export const ROOT = resolve(import.meta.dirname, "../../..");
@@ -250,7 +251,8 @@ export function giveToUser(path: string): void {
 
 /**
  * Copies packages/cli/dist (built first if missing) into dir/dist, retrying when a concurrent
- * rebuild replaced it mid-copy, and links node_modules beside it for the one external (esbuild).
+ * rebuild replaced it mid-copy, and links node_modules beside it for the one external (esbuild)
+ * — or copies esbuild there when uid 65534 cannot reach the checkout (a clone under /root).
  * The runtime is snapshotted beside it as hard links (a rebuild makes new files, so the links keep
  * this one), and must hold the same bundle.
  */
@@ -275,7 +277,9 @@ function snapshotBundle(dir: string): string {
       execFileSync("sleep", ["1"]);
     }
   }
-  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+  // The bundle's external (esbuild) must resolve for the unprivileged user too.
+  if (reachableByOthers(join(ROOT, "node_modules"))) symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+  else stageExternals(dir);
   execFileSync("chmod", ["-R", "a+rX", dir]);
   return join(target, "castle.cjs");
 }

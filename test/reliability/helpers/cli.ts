@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { reachableByOthers, stageExternals } from "../../fixtures/reachable";
 
 export const REPO = resolve(import.meta.dirname, "../../..");
 const DIST = join(REPO, "packages/cli/dist");
@@ -31,8 +32,13 @@ export function cliMissing(): string | undefined {
     if (Date.now() > deadline) return `${DIST} is not built (npm run build)`;
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
   }
-  const parent = join(REPO, "node_modules", ".castle-reliability");
+  // Beside node_modules; or, when uid 65534 cannot reach the checkout, in a temp dir with its own
+  // copy of the bundle's external packages.
+  const inRepo = reachableByOthers(join(REPO, "node_modules"));
+  const parent = inRepo ? join(REPO, "node_modules", ".castle-reliability") : join(tmpdir(), "castle-reliability-cli");
   mkdirSync(parent, { recursive: true, mode: 0o755 });
+  chmodSync(parent, 0o755);
+
   // Copies of test processes that are gone (vitest may end its workers without "exit").
   for (const name of readdirSync(parent)) {
     const pid = Number(/^dist-(\d+)-/.exec(name)?.[1]);
@@ -40,6 +46,7 @@ export function cliMissing(): string | undefined {
   }
   const dir = join(parent, `dist-${process.pid}-${Date.now()}`);
   cpSync(DIST, dir, { recursive: true });
+  if (!inRepo) stageExternals(dir);
   chmodSync(dir, 0o755);
   snapshot = dir;
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
