@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGitServer } from "../../packages/graph/test/helpers/git-server";
-import type { TestServer } from "../../packages/graph/test/helpers/http-server";
+import { startHttpServer, type TestServer } from "../../packages/graph/test/helpers/http-server";
 import { commitAll, git, initRepo } from "./helpers/cli-git";
 import { CliWorld, cliMissing, definition, writeFiles, type CliHome } from "./helpers/cli-harness";
 
@@ -145,6 +145,25 @@ export default system({ name: "gitdemo", layers: [motd], entrypoint: ["/bin/cat"
     const notRepo = await home.run(["run", world.rootfs, "main"]);
     expect(notRepo.code).toBe(4);
     expect(notRepo.stderr).toMatch(/^castle: .*is not a git repository/);
+  });
+
+  it("says in words that a URL has no repository behind it (404, or a web page)", async () => {
+    const web = await startHttpServer((req, res) => {
+      res.statusCode = req.url?.startsWith("/missing") ? 404 : 200;
+      res.setHeader("content-type", "text/html");
+      res.end("<html><body>Sign in to continue</body></html>");
+    });
+    try {
+      const missing = await home.run(["run", `${web.url}/missing/repo.git`]);
+      expect(missing.code).toBe(4);
+      expect(missing.stderr).toMatch(/^castle: cannot fetch http:\/\/\S+\/missing\/repo\.git: there is no repository there \(HTTP 404 Not Found\)\nhint: check the URL: it is the repository's clone URL/);
+      const page = await home.run(["run", `${web.url}/team/project`]);
+      expect(page.code).toBe(4);
+      expect(page.stderr).toMatch(/^castle: cannot fetch \S+: it did not answer as a git repository \(it sent "<html><body>Sign in to continue<\/body><\/html>"\)$/m);
+      expect(page.stderr).not.toMatch(/SmartHttpError|001e# service/);
+    } finally {
+      await web.close();
+    }
   });
 
   it("reports a repository that is not there", async () => {

@@ -42,4 +42,30 @@ describe("deferredReporter", () => {
     expect(log.closed).toBe(1);
     expect(log.events).toEqual(events);
   });
+
+  it("creates it after the grace period when the run lasts without work, and never without one", async () => {
+    const log = recording();
+    const reporter = deferredReporter(log.create, { graceMs: 50 });
+    reporter.onEvent({ type: "started", jobs: 2 });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(log.created).toBe(1);
+    expect(log.events).toEqual([{ type: "started", jobs: 2 }]);
+    await reporter.close();
+    const plain = recording();
+    const never = deferredReporter(plain.create, { graceMs: Infinity });
+    never.onEvent({ type: "started", jobs: 2 });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(plain.created).toBe(0);
+    await never.close();
+  });
+
+  it("warms up what the reporter needs after a while, unless closed first", async () => {
+    let warmed = 0;
+    const quick = deferredReporter(recording().create, { warmUp: () => warmed++, warmUpMs: 50, graceMs: Infinity });
+    await quick.close();
+    const slow = deferredReporter(recording().create, { warmUp: () => warmed++, warmUpMs: 50, graceMs: Infinity });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await slow.close();
+    expect(warmed).toBe(1);
+  });
 });

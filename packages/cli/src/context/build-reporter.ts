@@ -8,6 +8,7 @@ import { createRecorder, type RunIdentity } from "../history/recorder";
 import { readRun } from "../history/run-file";
 import { timelineOf } from "../history/timeline";
 import { timingsHtml } from "../history/timings-html";
+import { chooseMode } from "../ui/mode";
 import type { Reporter } from "../ui/reporter";
 import { deferredReporter } from "./deferred-reporter";
 import type { SystemFlags } from "./options";
@@ -25,14 +26,17 @@ export function startBuildReporter(flags: SystemFlags, command: string): BuildRe
   const stateDir = castlePaths().state;
   const recorder = createRecorder({ stateDir, command, startedAt, always: flags.timings });
   const ui = () => import("../ui/index");
+  const mode = chooseMode({ plain: flags.plain, isTTY: isatty(2), env: process.env });
   const view = deferredReporter(
     async () => {
-      const { chooseMode, createReporter } = await ui();
-      const mode = chooseMode({ plain: flags.plain, isTTY: isatty(2), env: process.env });
+      const { createReporter } = await ui();
       // Elapsed times count from the start of the process: that is when the user started waiting.
       return createReporter({ mode, verbose: flags.verbose, stream: process.stderr, since: startedAt });
     },
-    { warmUp: () => void ui().then((loaded) => loaded.warmUpReporter({ plain: flags.plain, isTTY: isatty(2), env: process.env })).catch(() => undefined) },
+    // A terminal shows that something is going on once the run lasts; plain lines only for work.
+    mode === "tty"
+      ? { warmUp: () => void ui().then((loaded) => loaded.warmUpReporter({ plain: flags.plain, isTTY: true, env: process.env })).catch(() => undefined) }
+      : { graceMs: Infinity },
   );
   return {
     onEvent(event) {

@@ -17,7 +17,7 @@ export const DEFAULT_GRACE_MS = 200;
 export const DEFAULT_WARM_UP_MS = 100;
 
 export interface DeferredReporterOptions {
-  /** Create the real reporter after this long even without work (ms). Default DEFAULT_GRACE_MS. */
+  /** Create the real reporter after this long even without work (ms; Infinity: only for work). Default DEFAULT_GRACE_MS. */
   graceMs?: number;
   /** Called after warmUpMs unless the reporter was closed: start loading what it needs. */
   warmUp?: () => void;
@@ -40,10 +40,12 @@ export function deferredReporter(
       return reporter;
     }));
   };
-  const timer = setTimeout(() => {
-    if (!closed && !real) void start();
-  }, graceMs);
-  timer.unref();
+  const timer = Number.isFinite(graceMs)
+    ? setTimeout(() => {
+        if (!closed && !real) void start();
+      }, graceMs)
+    : undefined;
+  timer?.unref();
   const warming = warmUp
     ? setTimeout(() => {
         if (!closed) warmUp();

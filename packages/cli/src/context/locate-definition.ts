@@ -75,7 +75,8 @@ export async function locateDefinition(
     // Reported like a source, so the first cold run shows the clone as it happens.
     const source = repositoryName(url);
     const report = (phase: SourceProgress["phase"], bytesDone = 0) => options.onProgress?.({ source, phase, bytesDone });
-    report("clone");
+    // Only a remote repository is downloaded; a local one is only read (then written out below).
+    if (/^https?:\/\//i.test(url)) report("clone");
     const fetched = await fetchGitCommit({
       url, commit, fs, http, cacheDir: store.dir("git"), signal: options.signal, ...(where.branch ? { ref: where.branch } : {}),
       onBytes: (received) => report("clone", received),

@@ -90,7 +90,10 @@ export function createPlainReporter({ stream = process.stderr, verbose = false, 
       const before = state;
       state = reduce(state, event, at);
       if (state === before && event.type !== "log") return;
-      for (const entry of state.transcript.slice(entriesPrinted)) write(transcriptLine(entry, state.counters.total));
+      for (const entry of state.transcript.slice(entriesPrinted)) {
+        const line = transcriptLine(entry, state.counters.total);
+        if (line !== undefined) write(line);
+      }
       entriesPrinted = state.transcript.length;
       for (const line of liveLines(event, at)) write(line);
       if (state.result) {
@@ -104,14 +107,20 @@ export function createPlainReporter({ stream = process.stderr, verbose = false, 
   };
 }
 
-function transcriptLine(entry: TranscriptEntry, total: number): string {
+/** A source made ready quickly from local files is not worth a line of its own. */
+const QUIET_SOURCE_MS = 1000;
+
+function transcriptLine(entry: TranscriptEntry, total: number): string | undefined {
   switch (entry.kind) {
     case "building":
       return `building ${entry.layer} (${describeReason(entry.reason)})`;
     case "finished":
       return `${counterPrefix(entry.position, total)} ${finishedLine(entry.layer)}`;
-    case "fetched":
-      return fetchedLine(entry.source);
+    case "fetched": {
+      const { source } = entry;
+      const took = (source.finishedAt ?? source.startedAt) - source.startedAt;
+      return source.fetchedBytes > 0 || took >= QUIET_SOURCE_MS ? fetchedLine(source) : undefined;
+    }
     case "pushed":
       return `pushed ${entry.layer} (${entry.bytes > 0 ? formatBytes(entry.bytes) : "already in the remote"})`;
     case "note":
@@ -119,7 +128,7 @@ function transcriptLine(entry: TranscriptEntry, total: number): string {
     case "warning":
       return `warning: ${stripTerminalControls(entry.message)}`;
     default:
-      return "";
+      return undefined;
   }
 }
 

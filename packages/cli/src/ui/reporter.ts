@@ -5,6 +5,7 @@
 
 import type { Writable } from "node:stream";
 import type { BuildEvent } from "@castle/graph";
+import { chooseMode, type ModeInputs, type ReporterMode } from "./mode";
 import { startPlaceholderLine } from "./placeholder-line";
 import { createPlainReporter } from "./plain-reporter";
 
@@ -20,7 +21,7 @@ export interface Reporter {
   close(): Promise<void>;
 }
 
-export type ReporterMode = "tty" | "plain";
+export { chooseMode, type ModeInputs, type ReporterMode } from "./mode";
 
 export interface ReporterOptions {
   /**
@@ -62,26 +63,3 @@ function hasTerminalSize(stream: Writable): boolean {
   return typeof rows === "number" && rows > 0;
 }
 
-export interface ModeInputs {
-  /** The `--plain` flag. */
-  plain?: boolean;
-  /** Whether the progress stream is a terminal (e.g. process.stderr.isTTY). */
-  isTTY: boolean | undefined;
-  /** Default: process.env. */
-  env?: Readonly<Record<string, string | undefined>>;
-}
-
-/** "plain" for `--plain`, a stream that is not a terminal, CI, or TERM=dumb; else "tty". */
-export function chooseMode({ plain = false, isTTY, env = process.env }: ModeInputs): ReporterMode {
-  if (plain || !isTTY) return "plain";
-  if (isSet(env.CI) || isSet(env.CONTINUOUS_INTEGRATION) || env.TERM === "dumb") return "plain";
-  return "tty";
-}
-
-/**
- * Set to anything but "0" or "false" — the rule ink itself uses (is-in-ci) to stop drawing live,
- * so the two never disagree.
- */
-function isSet(value: string | undefined): boolean {
-  return value !== undefined && value !== "0" && value !== "false";
-}

@@ -104,14 +104,32 @@ export function gitFetchError(error: unknown, url: string, ref: string | undefin
     return refMissing(url, ref ?? "HEAD", error);
   }
   let reason = reasonOf(error);
+  let hint = "check the URL and your network";
   if (code === "HttpError") {
     const data = (error as { data?: { statusCode?: number; statusMessage?: string } }).data;
-    reason = `HTTP ${data?.statusCode ?? "?"} ${data?.statusMessage ?? ""}`.trim();
+    const status = data?.statusCode;
+    reason = `HTTP ${status ?? "?"} ${data?.statusMessage ?? ""}`.trim();
+    if (status === 404) {
+      reason = `there is no repository there (${reason})`;
+      hint = "check the URL: it is the repository's clone URL, often ending in .git";
+    } else if (status === 401 || status === 403) {
+      reason = `the server refused access (${reason})`;
+      hint = "a private repository needs credentials Castle does not have; clone it yourself and give its directory";
+    }
+  } else if (code === "SmartHttpError") {
+    // A web page where a repository should be: a wrong URL, or a login page.
+    const received = /but received:\s*([\s\S]*)$/.exec(messageText(error))?.[1]?.replace(/\s+/g, " ").trim().slice(0, 60);
+    reason = `it did not answer as a git repository${received ? ` (it sent "${received}${received.length >= 60 ? "…" : ""}")` : ""}`;
+    hint = "check the URL: it is the repository's clone URL, often ending in .git; a private repository needs credentials";
   }
   return new SourceError("CASTLE_FETCH_FAILED", `cannot fetch ${url}${ref ? ` (${ref})` : ""}: ${reason}`, {
     cause: error, data: { url, ref, commit, attempts: [{ url, reason }] },
-    hint: "check the URL and your network",
+    hint,
   });
+}
+
+function messageText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 export function refMissing(url: string, ref: string, cause?: unknown, available: string[] = []): SourceError {
