@@ -53,7 +53,8 @@ export default system({ name: "ov", layers: [tools, top], entrypoint: ["/bin/cat
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe("v2\ntop-v2\ntools\n");
     expect(built(r.stderr)).toEqual(["app", "top"]);
-    expect(r.stderr).toMatch(/^building app \(source app-src at \/src: local:\w+ → local:\w+\)$/m);
+    // The reason names the files that differ between the source and the override.
+    expect(r.stderr).toMatch(/^building app \(source app-src at \/src: local:\w+ → local:\w+ \(changed [^)]+\)\)$/m);
     expect(r.stderr).toMatch(/^building top \(dependency app: output \w+ → \w+\)$/m);
     expect(r.stderr).toMatch(/cached tools/);
   });

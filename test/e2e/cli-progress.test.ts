@@ -143,6 +143,28 @@ export default system({ name: "failing", layers: [broken] });`,
       }
     });
 
+    it("Ctrl-C says the build was interrupted (not that a layer failed) and exits 130", async () => {
+      const slow = world.dir(`interrupt-${Date.now()}`, {
+        "castle.ts": definition(world.rootfs, `const slow = layer({ name: "slow", runDeps: [base], script: "for i in $(seq 1 100); do echo step-$i; sleep 0.2; done" });
+export default system({ name: "interrupt", layers: [slow] });`),
+      });
+      // bash runs castle on the pty: it goes on after a child that handled the Ctrl-C itself
+      // (dash, /bin/sh, would die of the SIGINT too, before printing the exit status).
+      const term = new Terminal(world.home("tty-interrupt"), ["build", slow], { env: { SHELL: "/bin/bash" } });
+      try {
+        await term.expect(/step-3/, 0, 30_000);
+        term.type("\x03");
+        expect(await term.status()).toBe(130);
+      } finally {
+        term.kill();
+      }
+      expect(term.text).toMatch(/⚠ interrupted \(Ctrl-C\): stopping what is running; what is done is kept/);
+      expect(term.text).toMatch(/- stopped slow: the build was interrupted/);
+      expect(term.text).toMatch(/interrupted: 2 layers \(1 built, 0 pulled, 0 cached, 1 stopped\)/);
+      expect(term.text).toMatch(/^castle: interrupted \(Ctrl-C\): nothing half-built was kept; what was done is cached$/m);
+      expect(term.text).not.toMatch(/error: slow failed/);
+    });
+
     it("ends a failed build with the failure block", async () => {
       const term = new Terminal(world.home("tty-failure"), ["build", failing]);
       try {

@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EXIT, EXIT_TABLE, exitCodeFor } from "./context/exit-codes";
 import { rememberLaunchEnv } from "./context/launch-env";
-import { formatError } from "./context/report-error";
+import { formatError, signalName } from "./context/report-error";
 import { UsageError } from "./context/usage-error";
 
 const COMMANDS: Record<string, () => Promise<{ main(argv: string[]): Promise<number> }>> = {
@@ -123,6 +123,15 @@ export function cli(argv: string[] = process.argv.slice(2)): void {
   locateOwnFiles();
   // Node 20 is Castle's supported runtime; the AWS SDK's notice about its future plans is noise here.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  // Ctrl-C where no step handles it (loading, fetching the definition): say so, exit 130.
+  // A build or a running system installs its own handler, which then does the work.
+  const interrupted = (signal: NodeJS.Signals) => {
+    if (process.listenerCount(signal) > 1) return;
+    process.stderr.write(`\ncastle: interrupted (${signalName(signal)})\n`);
+    process.exit(128 + (signal === "SIGINT" ? 2 : 15));
+  };
+  process.on("SIGINT", interrupted);
+  process.on("SIGTERM", interrupted);
   main(argv).then(
     (code) => process.exit(code),
     (error) => process.exit(report(error)),

@@ -17,7 +17,8 @@ describe("finishedLine", () => {
     expect(finishedLine(layer(done("local", { cacheHit: true })))).toBe("cached musl");
     expect(finishedLine(layer(done("local")))).toBe("ready musl");
     expect(finishedLine(layer(done("merged")))).toBe("ready musl");
-    expect(finishedLine(layer({ kind: "failed", message: "it broke\nhint: x", code: undefined }))).toBe("failed musl: it broke");
+    expect(finishedLine(layer({ kind: "failed", message: "it broke\nhint: x", code: undefined, stopped: false }))).toBe("failed musl: it broke");
+    expect(finishedLine(layer({ kind: "failed", message: "killed", code: undefined, stopped: true }))).toBe("stopped musl: the build was interrupted");
     expect(finishedLine(layer({ kind: "skipped", because: "lua failed" }))).toBe("skipped musl: lua failed");
   });
 });

@@ -147,8 +147,20 @@ describe("reduce", () => {
     expect(state.failures).toEqual([
       { layer: "lua", message: "it broke", code: "CASTLE_BUILD_FAILED", logPath: "/l", logTail },
     ]);
-    expect(phaseOf(state, "lua")).toEqual({ kind: "failed", message: "it broke", code: "CASTLE_BUILD_FAILED" });
+    expect(phaseOf(state, "lua")).toEqual({ kind: "failed", message: "it broke", code: "CASTLE_BUILD_FAILED", stopped: false });
     expect(state.counters).toMatchObject({ failed: 1, finished: 1 });
+  });
+
+  it("after an interruption, a killed build is stopped, not failed: no failure block", () => {
+    let state = reduceAll(initialState(), [queued("a"), queued("b")], 0);
+    state = reduce(state, { type: "building", layer: "a", key: "k", reason: { kind: "new", changes: [] }, logPath: "/l", jobs: 1 }, 1);
+    state = reduce(state, { type: "cancelled", signal: "SIGINT" }, 2);
+    state = reduce(state, { type: "cancelled", signal: "SIGINT" }, 2);
+    state = reduce(state, { type: "failed", layer: "a", message: "the sandbox was aborted and killed", logTail: ["x"], logPath: "/l" }, 3);
+    expect(state.interrupted).toEqual({ signal: "SIGINT" });
+    expect(phaseOf(state, "a")).toMatchObject({ kind: "failed", stopped: true });
+    expect(state.failures).toEqual([]);
+    expect(state.transcript.map((e) => e.kind)).toEqual(["building", "interrupted", "finished"]);
   });
 
   it("writes warnings with their layer once, and pushes, into the transcript", () => {

@@ -167,6 +167,8 @@ export type BuildEvent =
   /** `logTail` holds at most LOG_TAIL_LINES lines. */
   | { type: "failed"; layer: string; message: string; code?: string; logPath?: string; logTail: string[] }
   | { type: "skipped"; layer: string; because: string }
+  /** The build was cancelled (a signal, e.g. Ctrl-C): what still runs is stopped, nothing partial kept. */
+  | { type: "cancelled"; signal: string | undefined }
   | { type: "finished"; ok: boolean; stats: BuildStats };
 
 export interface BuildStats {

@@ -8,7 +8,17 @@
 import type { BuildEvent } from "@castle/graph";
 import type { Reporter } from "../ui/reporter";
 
-const WORK: ReadonlySet<BuildEvent["type"]> = new Set(["source", "waiting", "building", "pulling", "warning", "failed"]);
+const WORK: ReadonlySet<BuildEvent["type"]> = new Set(["waiting", "building", "pulling", "warning", "failed"]);
+
+/**
+ * Whether an event means real work: a build, a pull, a download or clone over the network, a
+ * layer waiting for a slot, a warning or a failure. Copying a local directory into the store is
+ * not (it is quick, and a run that only does that is as good as cached to the user).
+ */
+export function meansWork(event: BuildEvent): boolean {
+  if (event.type === "source") return event.phase === "download" || event.phase === "clone";
+  return WORK.has(event.type);
+}
 
 /** How long a run may go without showing anything. */
 export const DEFAULT_GRACE_MS = 200;
@@ -54,7 +64,7 @@ export function deferredReporter(
   warming?.unref();
   return {
     onEvent(event) {
-      if (!real && !WORK.has(event.type)) {
+      if (!real && !meansWork(event)) {
         held.push(event);
         return;
       }

@@ -6,6 +6,10 @@
 import { isCastleError, messageOf } from "@castle/errors";
 
 export function formatError(error: unknown, verbose: boolean): string {
+  if (isCastleError(error) && error.code === "CASTLE_CANCELLED" && typeof error.data.signal === "string") {
+    // Stopped on purpose: say so plainly, and what is left (the exit status says which signal).
+    return `castle: interrupted (${signalName(error.data.signal)}): nothing half-built was kept; what was done is cached\n`;
+  }
   if (isCastleError(error)) {
     let text = `castle: ${error.message}\n`;
     if (error.hint) text += `hint: ${error.hint}\n`;
@@ -13,4 +17,8 @@ export function formatError(error: unknown, verbose: boolean): string {
     return text;
   }
   return `castle: internal error: ${messageOf(error)}\n${(error as Error)?.stack ?? ""}\nplease report this with the command you ran\n`;
+}
+
+export function signalName(signal: string): string {
+  return signal === "SIGINT" ? "Ctrl-C" : signal;
 }

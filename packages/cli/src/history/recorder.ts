@@ -6,10 +6,10 @@
 
 import { cpus } from "node:os";
 import type { BuildEvent } from "@castle/graph";
+import { meansWork } from "../context/deferred-reporter";
 import type { Reporter } from "../ui/reporter";
 import { RunFile, newRunId, pruneRuns, type RunHeader, type RunLine } from "./run-file";
 
-const WORK: ReadonlySet<BuildEvent["type"]> = new Set(["source", "waiting", "building", "pulling", "failed"]);
 /** Progress of one layer or source is kept at most this often (its phase changes and end always). */
 const PROGRESS_EVERY_MS = 1000;
 const CPU_SAMPLE_MS = 500;
@@ -83,7 +83,7 @@ export function createRecorder({ stateDir, command, startedAt = Date.now(), alwa
       if (closed || event.type === "log") return;
       const t = now() - startedAt;
       if (!keep(event, t, lastProgress)) return;
-      if (WORK.has(event.type)) worked = true;
+      if (meansWork(event)) worked = true;
       write({ t, event });
     },
     async close() {

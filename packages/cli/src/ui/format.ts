@@ -76,6 +76,8 @@ export interface SummaryExtras {
   sourceBytes: number;
   /** About how long building what came from a cache would have taken (see estimateSaved). */
   savedMs: number | undefined;
+  /** The build was interrupted (by this signal, if one is named): its failures are stops. */
+  interrupted?: { signal: string | undefined } | undefined;
 }
 
 /** The one-line outcome of a build, shared by both views. */
@@ -86,9 +88,10 @@ export function summarizeBuild(ok: boolean, stats: BuildStats, extras: SummaryEx
 /** The outcome in parts: counts and wall time, then what was moved, then time saved (when any). */
 export function summarizeBuildParts(ok: boolean, stats: BuildStats, extras: SummaryExtras): string[] {
   const counts = [`${stats.built} built`, `${stats.pulled} pulled`, `${stats.cached} cached`];
-  if (stats.failed > 0) counts.push(`${stats.failed} failed`);
+  if (stats.failed > 0) counts.push(`${stats.failed} ${extras.interrupted ? "stopped" : "failed"}`);
   if (extras.skipped > 0) counts.push(`${extras.skipped} skipped`);
-  const parts = [`${ok ? "done" : "failed"}: ${plural(stats.layers, "layer")} (${counts.join(", ")}) in ${formatDuration(stats.wallMs)}`];
+  const outcome = extras.interrupted ? "interrupted" : ok ? "done" : "failed";
+  const parts = [`${outcome}: ${plural(stats.layers, "layer")} (${counts.join(", ")}) in ${formatDuration(stats.wallMs)}`];
   const transfers: string[] = [];
   if (extras.sources > 0) {
     transfers.push(`fetched ${plural(extras.sources, "source")}${extras.sourceBytes > 0 ? ` (${formatBytes(extras.sourceBytes)})` : ""}`);

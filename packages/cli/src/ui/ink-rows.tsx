@@ -7,7 +7,7 @@
 import { Box, Text } from "ink";
 import type { BuildStats } from "@castle/graph";
 import { describeReason, formatByteProgress, formatBytes, formatDuration, formatRate, stripTerminalControls, summarizeBuildParts, type SummaryExtras } from "./format";
-import { failureBlock, fetchedLine, finishedLine } from "./layer-lines";
+import { failureBlock, fetchedLine, finishedLine, interruptedLine } from "./layer-lines";
 import { activityOf } from "./log-activity";
 import type { ProgressEstimate } from "./progress-estimate";
 import { phaseWord, type SourceView } from "./source-state";
@@ -41,6 +41,8 @@ export function TranscriptRow({ entry }: { entry: TranscriptEntry }) {
       return <FinishedRow layer={entry.layer} />;
     case "fetched":
       return <Text dimColor wrap="truncate-end">↓ {fetchedLine(entry.source)}</Text>;
+    case "interrupted":
+      return <Text color="yellow" wrap="truncate-end">⚠ {interruptedLine(entry.signal)}</Text>;
     default:
       return null;
   }
@@ -49,7 +51,7 @@ export function TranscriptRow({ entry }: { entry: TranscriptEntry }) {
 function FinishedRow({ layer }: { layer: LayerView }) {
   const phase = layer.phase;
   const text = finishedLine(layer);
-  if (phase.kind === "failed") return <Text color="red" wrap="truncate-end">✗ {text}</Text>;
+  if (phase.kind === "failed") return <Text color={phase.stopped ? "yellow" : "red"} wrap="truncate-end">{phase.stopped ? "-" : "✗"} {text}</Text>;
   if (phase.kind === "skipped") return <Text color="yellow" wrap="truncate-end">- {text}</Text>;
   if (phase.kind === "done" && phase.origin === "built") return <Text wrap="truncate-end"><Text color="green">✔</Text> {text}</Text>;
   if (phase.kind === "done" && phase.origin === "pulled") return <Text wrap="truncate-end"><Text color="cyan">↓</Text> {text}</Text>;
@@ -167,10 +169,11 @@ export function Outcome({ result, counters, extras, elapsedMs }: OutcomeProps) {
     ? summarizeBuildParts(result.ok, result.stats, extras)
     : [`stopped: ${counters.finished}/${counters.total} layers finished in ${formatDuration(elapsedMs)}`];
   const ok = result?.ok === true;
+  const interrupted = extras.interrupted !== undefined;
   return (
     <Box flexDirection="column" marginTop={1}>
       <Text dimColor>{cacheLine}</Text>
-      <Text color={ok ? "green" : "red"} bold>{outcome}</Text>
+      <Text color={ok ? "green" : interrupted ? "yellow" : "red"} bold>{outcome}</Text>
       {details.length > 0 && <Text dimColor>{details.join("; ")}</Text>}
     </Box>
   );

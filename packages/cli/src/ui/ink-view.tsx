@@ -89,7 +89,7 @@ function formatSeconds(ms: number): string {
  * entry alone, so the printed list only ever grows at its end (as <Static> needs).
  */
 function isWorthPrinting(entry: TranscriptEntry): boolean {
-  if (entry.kind === "warning" || entry.kind === "note") return true;
+  if (entry.kind === "warning" || entry.kind === "note" || entry.kind === "interrupted") return true;
   if (entry.kind === "pushed" || entry.kind === "building" || entry.kind === "fetched") return false;
   const phase = entry.layer.phase;
   return phase.kind === "failed" || (phase.kind === "done" && (phase.origin === "built" || phase.origin === "pulled"));

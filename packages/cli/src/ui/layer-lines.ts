@@ -20,12 +20,22 @@ export function finishedLine(layer: LayerView): string {
       }
       return phase.cacheHit ? `cached ${layer.name}` : `ready ${layer.name}`;
     case "failed":
-      return `failed ${layer.name}: ${firstLine(phase.message)}`;
+      return phase.stopped ? `stopped ${layer.name}: the build was interrupted` : `failed ${layer.name}: ${firstLine(phase.message)}`;
     case "skipped":
       return `skipped ${layer.name}: ${phase.because}`;
     default:
       return `${phase.kind} ${layer.name}`;
   }
+}
+
+/** "interrupted (Ctrl-C): stopping what is running; what is done is kept". */
+export function interruptedLine(signal: string | undefined): string {
+  return `interrupted${signal ? ` (${signalName(signal)})` : ""}: stopping what is running; what is done is kept`;
+}
+
+/** "Ctrl-C" for SIGINT, the signal's name otherwise. */
+export function signalName(signal: string): string {
+  return signal === "SIGINT" ? "Ctrl-C" : signal;
 }
 
 /** A source made ready: "fetched musl-src (1.1 MB in 0.8s)", "copied rootfs (…)". */

@@ -8,7 +8,7 @@
 import type { Writable } from "node:stream";
 import type { BuildEvent } from "@castle/graph";
 import { describeReason, formatByteProgress, formatBytes, formatRate, stripTerminalControls, summarizeBuild } from "./format";
-import { failureBlock, fetchedLine, finishedLine } from "./layer-lines";
+import { failureBlock, fetchedLine, finishedLine, interruptedLine } from "./layer-lines";
 import { summaryExtras } from "./progress-estimate";
 import type { Reporter } from "./reporter";
 import { isFetchPhase, phaseWord } from "./source-state";
@@ -107,20 +107,17 @@ export function createPlainReporter({ stream = process.stderr, verbose = false, 
   };
 }
 
-/** A source made ready quickly from local files is not worth a line of its own. */
-const QUIET_SOURCE_MS = 1000;
-
 function transcriptLine(entry: TranscriptEntry, total: number): string | undefined {
   switch (entry.kind) {
     case "building":
       return `building ${entry.layer} (${describeReason(entry.reason)})`;
     case "finished":
       return `${counterPrefix(entry.position, total)} ${finishedLine(entry.layer)}`;
-    case "fetched": {
-      const { source } = entry;
-      const took = (source.finishedAt ?? source.startedAt) - source.startedAt;
-      return source.fetchedBytes > 0 || took >= QUIET_SOURCE_MS ? fetchedLine(source) : undefined;
-    }
+    case "fetched":
+      // What came over the network; a local copy shows only while it lasts (a progress line).
+      return entry.source.fetchedBytes > 0 ? fetchedLine(entry.source) : undefined;
+    case "interrupted":
+      return interruptedLine(entry.signal);
     case "pushed":
       return `pushed ${entry.layer} (${entry.bytes > 0 ? formatBytes(entry.bytes) : "already in the remote"})`;
     case "note":

@@ -113,5 +113,8 @@ export function estimateSaved(state: ViewState): number | undefined {
 
 /** What the summary line adds to the scheduler's stats: skipped layers, sources, time saved. */
 export function summaryExtras(state: ViewState): SummaryExtras {
-  return { skipped: state.counters.skipped, sources: state.counters.fetched, sourceBytes: state.counters.fetchedBytes, savedMs: estimateSaved(state) };
+  return {
+    skipped: state.counters.skipped, sources: state.counters.fetched, sourceBytes: state.counters.fetchedBytes, savedMs: estimateSaved(state),
+    interrupted: state.interrupted,
+  };
 }

@@ -37,7 +37,8 @@ export type LayerPhase =
       /** Size of the layer's tree when recorded; for pulls, the bytes transferred. */
       bytes: number | undefined;
     }
-  | { kind: "failed"; message: string; code: string | undefined }
+  /** `stopped`: it was killed because the build was interrupted, not because it went wrong. */
+  | { kind: "failed"; message: string; code: string | undefined; stopped: boolean }
   | { kind: "skipped"; because: string };
 
 export interface LayerView {
@@ -67,6 +68,7 @@ export type TranscriptEntry =
   | { kind: "building"; layer: string; reason: BuildReason }
   | { kind: "finished"; layer: LayerView; position: number }
   | { kind: "fetched"; source: SourceView }
+  | { kind: "interrupted"; signal: string | undefined }
   | { kind: "warning"; layer: string | undefined; message: string }
   | { kind: "note"; message: string }
   | { kind: "pushed"; layer: string; bytes: number };
@@ -110,6 +112,8 @@ export interface ViewState {
   readonly warnings: readonly string[];
   /** Layers that failed, first failure first. */
   readonly failures: readonly FailureView[];
+  /** Set by `cancelled`: the build was interrupted (by this signal, if one). */
+  readonly interrupted: { readonly signal: string | undefined } | undefined;
   /** Set by `finished`; the reducer ignores events after it. */
   readonly result: { readonly ok: boolean; readonly stats: BuildStats } | undefined;
 }
@@ -130,6 +134,7 @@ export function initialState(): ViewState {
     transcript: [],
     warnings: [],
     failures: [],
+    interrupted: undefined,
     result: undefined,
   };
 }
@@ -189,9 +194,14 @@ export function reduce(state: ViewState, event: BuildEvent, now: number): ViewSt
         transcript: [...started.transcript, { kind: "warning", layer: event.layer, message }],
       };
     }
+    case "cancelled":
+      if (started.interrupted) return started;
+      return { ...started, interrupted: { signal: event.signal }, transcript: [...started.transcript, { kind: "interrupted", signal: event.signal }] };
     case "failed": {
-      const failed = changePhase(started, event.layer, () => ({ kind: "failed", message: event.message, code: event.code }));
-      if (failed.counters.failed === started.counters.failed) return failed;
+      // A build killed because the whole build was interrupted did not go wrong: no failure block.
+      const stopped = started.interrupted !== undefined;
+      const failed = changePhase(started, event.layer, () => ({ kind: "failed", message: event.message, code: event.code, stopped }));
+      if (failed.counters.failed === started.counters.failed || stopped) return failed;
       const failure: FailureView = {
         layer: event.layer,
         message: event.message,

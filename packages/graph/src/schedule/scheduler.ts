@@ -455,6 +455,7 @@ class Scheduler {
 
   private cancel(reason: unknown): void {
     const signal = typeof reason === "string" && reason.startsWith("SIG") ? reason : undefined;
+    this.emit({ type: "cancelled", signal });
     this.fail(new CastleError("CASTLE_CANCELLED", `the build was cancelled${signal ? ` (${signal})` : ""}`, { data: { signal } }));
     for (const run of this.runs.values()) this.dirty.add(run);
     this.pump();
