@@ -10,6 +10,8 @@ import { parseCommand, splitCommand, SYSTEM_OPTIONS, SYSTEM_OPTIONS_HELP, system
 import { buildPrepared, prepareSystem } from "../context/prepare";
 import { parseLimits } from "../context/resources";
 import { launchEnv } from "../context/launch-env";
+import { confirmStateChoice, reportDiscarded } from "../context/fresh-state";
+import { castlePaths } from "../context/paths";
 import { runSystem } from "../context/run-system";
 import { recordFastPath } from "../fastpath/record-run";
 import { UsageError } from "../context/usage-error";
@@ -17,7 +19,9 @@ import { UsageError } from "../context/usage-error";
 export const RUN_OPTIONS = {
   ...SYSTEM_OPTIONS,
   fresh: { type: "boolean" },
+  yes: { type: "boolean" },
   ephemeral: { type: "boolean" },
+  snapshot: { type: "boolean" },
   network: { type: "string" },
   memory: { type: "string" },
   pids: { type: "string" },
@@ -28,8 +32,13 @@ export const RUN_OPTIONS = {
 } as const;
 
 export const RUN_OPTIONS_HELP = `${SYSTEM_OPTIONS_HELP}
-  --fresh                             start from a clean state (discard what earlier runs wrote)
-  --ephemeral                         use a throwaway state, removed when the command exits
+  --fresh                             discard what earlier runs wrote and start clean (asks on a
+                                      terminal; elsewhere it needs --yes); says what it discarded
+  --yes                               with --fresh: discard without asking
+  --ephemeral                         a throwaway state that starts EMPTY (the layers alone) and
+                                      is removed when the command exits; the system's files stay
+  --snapshot                          a throwaway state that starts from the system's files (what
+                                      earlier runs wrote); they stay as they were
   --network host|none                 share the host's network (default) or only loopback
   --memory SIZE, --pids N, --cpus N   the system's limits: cgroups where Castle may create them
                                       (v2 delegated, v1 as root), else rlimits (a warning says so)
@@ -80,6 +89,10 @@ export async function main(argv: string[], shell?: { help: string }): Promise<nu
   const limits = parseLimits(values, name);
   const mounts = parseMountFlags(values.mount, name);
   const env = envFlags(values.env, name);
+  const state = { fresh: Boolean(values.fresh), ephemeral: Boolean(values.ephemeral), snapshot: Boolean(values.snapshot), yes: Boolean(values.yes) };
+  if (state.snapshot && (state.fresh || state.ephemeral)) {
+    throw new UsageError("--snapshot starts from the system's files: it cannot be combined with --fresh or --ephemeral", name);
+  }
   const prepared = await prepareSystem(positionals, flags, name, true);
   const { system } = prepared.graph;
   const castle = !values["no-castle"];
@@ -88,12 +101,16 @@ export async function main(argv: string[], shell?: { help: string }): Promise<nu
   const pin = pinLayers(prepared.store);
   try {
     const outcome = await buildPrepared(prepared, { pin });
+    // Asked once the progress view is gone; the build itself never touches the system's files.
+    const discarded = await confirmStateChoice(castlePaths().data, system.name, state, name);
+    if (discarded) reportDiscarded(system.name, discarded);
     return await runSystem({
       system,
       outcome,
       command: shell ? ["/bin/sh", "-l"] : command,
-      fresh: Boolean(values.fresh),
-      ephemeral: Boolean(values.ephemeral),
+      fresh: state.fresh,
+      ephemeral: state.ephemeral,
+      snapshot: state.snapshot,
       network: (values.network as "host" | "none" | undefined) ?? "host",
       limits,
       definition: prepared.location.label,

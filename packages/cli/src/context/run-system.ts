@@ -45,6 +45,8 @@ export interface RunRequest {
   command?: string[];
   fresh: boolean;
   ephemeral: boolean;
+  /** A throwaway state on top of the persistent one (see system-state.ts); it claims the system too. */
+  snapshot?: boolean;
   network: "host" | "none";
   limits: ResourceLimits;
   definition: string;
@@ -73,9 +75,10 @@ export async function runSystem(request: RunRequest): Promise<number> {
   const { system } = request;
   const paths = castlePaths();
   const registry = new InstanceRegistry(paths.state);
-  const id = request.ephemeral ? `${registry.newId(system.name)}.e` : registry.newId(system.name);
+  const id = request.snapshot ? `${registry.newId(system.name)}.s` : request.ephemeral ? `${registry.newId(system.name)}.e` : registry.newId(system.name);
   // One persistent instance per system, claimed in one atomic step before its upper dir is
-  // touched (two instances on one upper dir is undefined behaviour in overlayfs).
+  // touched (two instances on one upper dir is undefined behaviour in overlayfs). A snapshot
+  // claims it too: it reads the persistent upper as a lower layer, which must not change meanwhile.
   const claim = request.ephemeral ? undefined : await registry.claimSystem(system.name, id);
   try {
     ensureDir(paths.data, "data");
@@ -106,10 +109,10 @@ async function runClaimed(request: RunRequest, registry: InstanceRegistry, id: s
   }
   for (const note of inside.notes) warn(note);
   // Decided before the command runs (it may create or remove the directory).
-  const cwdIn = existsInRoot(system.cwd, [inside.bottom, ...request.outcome.lowers], state.upper);
+  const cwdIn = existsInRoot(system.cwd, [inside.bottom, ...request.outcome.lowers, ...state.above], state.upper);
   const spec: SandboxSpec = {
     // Castle's bottom layer holds every mount point, so none is written into the system's files.
-    root: { lowers: [inside.bottom, ...request.outcome.lowers], upper: state.upper, work: state.work },
+    root: { lowers: [inside.bottom, ...request.outcome.lowers, ...state.above], upper: state.upper, work: state.work },
     mounts: inside.mounts,
     argv,
     env: {

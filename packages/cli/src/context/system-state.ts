@@ -1,15 +1,18 @@
 // Owns a system's persistent state: the upper dir that keeps what the user writes (home, /etc
 // edits, installed files) across runs and across rebuilds of the layers beneath it, under
 // $XDG_DATA_HOME/castle/systems/<name>. `--fresh` starts it clean; `--ephemeral` uses a
-// throwaway one that is removed after the run.
+// throwaway one, empty, that is removed after the run; `--snapshot` a throwaway one on top of
+// the persistent state (which it reads, never writes).
 
-import { mkdirSync, readdirSync, rmdirSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import { ownedName, removeDeadOwners, removeTree } from "@castle/cache/store";
 
 export interface UpperDir {
   /** The system's state dir (holding the rest). */
   dir: string;
+  /** Trees to put on top of the system's layers, bottom first (the persistent state, for a snapshot). */
+  above: string[];
   upper: string;
   work: string;
   /** A plain directory (not on an overlay) for the Castle inside: its store, instances, systems. */
@@ -18,8 +21,8 @@ export interface UpperDir {
   release(): void;
 }
 
-export function systemUpper(dataDir: string, system: string, mode: { fresh: boolean; ephemeral: boolean }): UpperDir {
-  if (mode.ephemeral) {
+export function systemUpper(dataDir: string, system: string, mode: { fresh: boolean; ephemeral: boolean; snapshot?: boolean }): UpperDir {
+  if (mode.ephemeral || mode.snapshot) {
     const tmp = join(dataDir, "tmp");
     mkdirSync(tmp, { recursive: true });
     removeDeadOwners(tmp);
@@ -28,14 +31,59 @@ export function systemUpper(dataDir: string, system: string, mode: { fresh: bool
     mkdirSync(join(dir, "upper"), { recursive: true });
     mkdirSync(join(dir, "work"));
     mkdirSync(join(dir, "castle-store"));
-    return { dir, upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, "castle-store"), release: () => removeTree(dir) };
+    const persistent = join(persistentDir(dataDir, system), "upper");
+    const above = mode.snapshot && hasEntries(persistent) ? [persistent] : [];
+    return { dir, above, upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, "castle-store"), release: () => removeTree(dir) };
   }
-  const dir = join(dataDir, "systems", system);
+  const dir = persistentDir(dataDir, system);
   if (mode.fresh) removeTree(dir);
   mkdirSync(join(dir, "upper"), { recursive: true });
   emptyWorkDir(join(dir, "work"));
   mkdirSync(join(dir, "castle-store"), { recursive: true });
-  return { dir, upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, "castle-store"), release: () => {} };
+  return { dir, above: [], upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, "castle-store"), release: () => {} };
+}
+
+function persistentDir(dataDir: string, system: string): string {
+  return join(dataDir, "systems", system);
+}
+
+/** What earlier runs of a system wrote: where, and how many files (links, whiteouts) and bytes. */
+export interface StoredState {
+  dir: string;
+  files: number;
+  bytes: number;
+}
+
+/** The system's persistent state, or undefined when no run wrote anything. */
+export function storedState(dataDir: string, system: string): StoredState | undefined {
+  const dir = join(persistentDir(dataDir, system), "upper");
+  let files = 0;
+  let bytes = 0;
+  const visit = (path: string): void => {
+    for (const name of readdirQuiet(path)) {
+      const entry = join(path, name);
+      const st = lstatSync(entry);
+      if (st.isDirectory()) visit(entry);
+      else {
+        files++;
+        bytes += st.isFile() ? st.size : 0;
+      }
+    }
+  };
+  visit(dir);
+  return files > 0 ? { dir, files, bytes } : undefined;
+}
+
+function hasEntries(dir: string): boolean {
+  return readdirQuiet(dir).length > 0;
+}
+
+function readdirQuiet(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }
 
 /**
