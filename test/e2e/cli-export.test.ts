@@ -58,6 +58,11 @@ export default system({ name: "exported", layers: [app], entrypoint: ["/bin/sh",
     expect(listing).toMatch(/ etc\/motd$/m);
     expect(listing).not.toMatch(/ bin\/vi( |$)/m); // deleted by the app layer: a whiteout, applied
     expect(listing).not.toMatch(/\.wh\./);
+    // The mount points a root needs in a chroot or a container, though no layer made them.
+    expect(listing).toMatch(/^drwxr-xr-x root\/root +0 1980-01-01 00:00 dev\/$/m);
+    expect(listing).toMatch(/^dr-xr-xr-x root\/root +0 1980-01-01 00:00 proc\/$/m);
+    expect(listing).toMatch(/^dr-xr-xr-x root\/root +0 1980-01-01 00:00 sys\/$/m);
+    expect(listing).toMatch(/ tmp\/$/m);
     expect(execFileSync("tar", ["xOf", tar, "etc/motd"], { encoding: "utf8" })).toBe("exported\n");
 
     const again = join(out, "again.tar");

@@ -10,6 +10,7 @@ import { parseCommand, SYSTEM_OPTIONS, SYSTEM_OPTIONS_HELP, systemFlags } from "
 import { buildPrepared, prepareSystem, type PreparedSystem } from "../context/prepare";
 import { UsageError } from "../context/usage-error";
 import { flattenLayers } from "../export/flatten";
+import { withMountPoints } from "../export/mount-points";
 import { writeOciLayout } from "../export/write-oci";
 import { writeTar } from "../export/write-tar";
 
@@ -55,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
 async function writeExport(prepared: PreparedSystem, outcome: BuildOutcome, values: { tar?: string; oci?: string }): Promise<number> {
   if (values.tar !== undefined) {
     const file = resolve(values.tar);
-    await writeTar(flattenLayers(outcome.lowers), file, /\.t?gz$/.test(file));
+    await writeTar(withMountPoints(flattenLayers(outcome.lowers)), file, /\.t?gz$/.test(file));
     process.stdout.write(`${file}\n`);
   } else {
     const dir = resolve(values.oci!);
