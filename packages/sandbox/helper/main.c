@@ -75,6 +75,19 @@ static void loopback_up(void) {
   if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) die_errno("bring lo up");
 }
 
+/* Inside, init shows as "castle-init": ps reads /proc/1/cmdline, where the helper's host path
+ * and its protocol fds mean nothing (and say where Castle lives on the host). The argument
+ * strings are one block of memory: overwrite it, and name the thread too (ps -o comm). */
+static void name_init(int argc, char **argv) {
+  static const char name[] = "castle-init";
+  char *start = argv[0];
+  char *end = argv[argc - 1] + strlen(argv[argc - 1]);
+  size_t room = (size_t)(end - start);
+  memset(start, 0, room);
+  memcpy(start, name, room < sizeof name - 1 ? room : sizeof name - 1);
+  if (prctl(PR_SET_NAME, name, 0, 0, 0) < 0) die_errno("PR_SET_NAME");
+}
+
 int main(int argc, char **argv) {
   /* Every failure from here on is one "castle-sandbox: ..." line and exit 125. */
   die_program("castle-sandbox", EXIT_SETUP);
@@ -189,6 +202,8 @@ int main(int argc, char **argv) {
   if (!join_cgroups) close(life[0]);
   /* Not dumpable: processes inside cannot ptrace init or open its fds (the caller's stdio). */
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die_errno("PR_SET_DUMPABLE");
+
+  name_init(argc, argv);
 
   /* Namespaced state that needs no filesystem: loopback and hostname. */
   if (!spec.net_host) loopback_up();

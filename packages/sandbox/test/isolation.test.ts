@@ -106,6 +106,13 @@ describe.skipIf(skipAll)("isolation", () => {
       expect(stats.filter((line) => line.split(" ")[2] === "Z")).toEqual([]);
     });
 
+    it.skipIf(missing)("shows init as castle-init, not the helper's host path", async () => {
+      // The rest of the old argument block reads as NULs (ps shows nothing for them).
+      const r = await sh("tr -d '\\0' < /proc/1/cmdline; echo; cat /proc/1/comm");
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe("castle-init\ncastle-init\n");
+    });
+
     it.skipIf(missing)("cannot reach host files or the host root", async () => {
       const r = await sh(`cat /etc/shadow; test -e ${base}/secret && echo host-visible; ls /; ls -d /oldroot /newroot`);
       expect(r.stdout).not.toContain("host-visible");
