@@ -1,9 +1,12 @@
 // Owns where a build's events go: the progress view (deferred: drawn once there is work, or once
 // the run lasts — see deferred-reporter.ts) and the run's record in the history (recorder.ts);
-// and, with --timings, the timings page of the run once it is over.
+// and, with --timings, the timings page of the run once it is over. A layer the store has no
+// build time for gets the one its recorded runs had (a wiped store still has a history).
 
 import { isatty } from "node:tty";
 import { writeFileSync } from "node:fs";
+import type { BuildEvent } from "@castle/graph";
+import { recordedTimes } from "../history/expected-times";
 import { createRecorder, type RunIdentity } from "../history/recorder";
 import { readRun } from "../history/run-file";
 import { timelineOf } from "../history/timeline";
@@ -38,12 +41,25 @@ export function startBuildReporter(flags: SystemFlags, command: string): BuildRe
       ? { warmUp: () => void ui().then((loaded) => loaded.warmUpReporter({ plain: flags.plain, isTTY: true, env: process.env })).catch(() => undefined) }
       : { graceMs: Infinity },
   );
+  let system: string | undefined;
+  let times: Map<string, number> | undefined;
+  /** A queued layer's expected time from the history when the store has none (read once, lazily). */
+  const withExpectedTime = (event: BuildEvent): BuildEvent => {
+    if (event.type !== "queued" || event.expectedMs !== undefined || system === undefined) return event;
+    times ??= safely(() => recordedTimes(stateDir, system!)) ?? new Map();
+    const expectedMs = times.get(event.layer);
+    return expectedMs === undefined ? event : { ...event, expectedMs };
+  };
   return {
-    onEvent(event) {
+    onEvent(raw) {
+      const event = withExpectedTime(raw);
       view.onEvent(event);
       recorder.onEvent(event);
     },
-    identify: (identity) => recorder.identify(identity),
+    identify: (identity) => {
+      system = identity.system;
+      recorder.identify(identity);
+    },
     async close() {
       await Promise.all([view.close(), recorder.close()]);
     },
@@ -54,4 +70,13 @@ export function startBuildReporter(flags: SystemFlags, command: string): BuildRe
       return page;
     },
   };
+}
+
+/** The history is a convenience: reading it must never fail a build. */
+function safely<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
 }
