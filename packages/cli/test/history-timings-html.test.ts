@@ -71,3 +71,19 @@ function count(picture: ReturnType<typeof screenshot>, colour: [number, number, 
   for (let y = 0; y < picture.height; y++) for (let x = 0; x < picture.width; x++) if (same(picture.at(x, y), colour)) n++;
   return n;
 }
+
+describe("the timings page of a run with many sources", () => {
+  it("draws the slowest twenty, and counts the rest", () => {
+    const run = recordedRun();
+    for (let i = 0; i < 25; i++) {
+      run.lines.push({ t: 100, event: { type: "source", source: `deb-${i}`, phase: "download", bytesDone: 0, bytesTotal: 10 } });
+      run.lines.push({ t: 100 + 10 * i, event: { type: "source", source: `deb-${i}`, phase: "done", bytesDone: 10, bytesTotal: 10 } });
+    }
+    run.lines.sort((a, b) => a.t - b.t);
+    const html = timingsHtml(timelineOf(run));
+    expect(html.match(/<rect class="source"/g)).toHaveLength(20);
+    expect(html).toContain('data-source="deb-24"');
+    expect(html).not.toContain('data-source="deb-0"');
+    expect(html).toContain("and 6 more sources, each ready in 0.1s or less");
+  });
+});

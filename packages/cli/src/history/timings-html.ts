@@ -92,16 +92,28 @@ function ganttSvg(rows: LayerTimeline[], timeline: RunTimeline, x: (t: number) =
   return parts.join("\n");
 }
 
+/** Sources shown as rows: the slowest ones; the rest are counted in a line below. */
+const SOURCE_ROWS = 20;
+
 function sourcesSvg(timeline: RunTimeline, x: (t: number) => number): string {
-  const sources = [...timeline.sources].sort((a, b) => a.startedAt - b.startedAt);
-  const height = sources.length * 12 + 24;
+  const took = (s: { startedAt: number; endedAt: number | undefined }) => (s.endedAt ?? timeline.endedAt) - s.startedAt;
+  const slowest = [...timeline.sources].sort((a, b) => took(b) - took(a)).slice(0, SOURCE_ROWS);
+  const sources = slowest.sort((a, b) => a.startedAt - b.startedAt);
+  const rest = timeline.sources.length - sources.length;
+  const height = sources.length * 16 + 24;
   const parts = [`<svg id="sources" xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}">`, axis(timeline.endedAt, x, height - 18)];
   sources.forEach((source, i) => {
     const end = source.endedAt ?? timeline.endedAt;
+    const y = i * 16 + 2;
     const what = `${source.name}: ${source.fetchedBytes > 0 ? `fetched ${formatBytes(source.fetchedBytes)} in ` : ""}${formatDuration(end - source.startedAt)}`;
-    parts.push(`<rect class="source" data-source="${escape(source.name)}" x="${x(source.startedAt).toFixed(1)}" y="${i * 12 + 2}" width="${Math.max(1, x(end) - x(source.startedAt)).toFixed(1)}" height="9" fill="${COLOURS.fetch}"><title>${escape(what)}</title></rect>`);
+    parts.push(`<text x="4" y="${y + 10}">${escape(clip(source.name, 26))}</text>`);
+    parts.push(`<rect class="source" data-source="${escape(source.name)}" x="${x(source.startedAt).toFixed(1)}" y="${y}" width="${Math.max(1, x(end) - x(source.startedAt)).toFixed(1)}" height="11" fill="${COLOURS.fetch}"><title>${escape(what)}</title></rect>`);
   });
   parts.push("</svg>");
+  if (rest > 0) {
+    const longest = Math.max(0, ...timeline.sources.filter((s) => !sources.includes(s)).map(took));
+    parts.push(`<p id="more-sources">and ${rest} more ${rest === 1 ? "source" : "sources"}, each ready in ${formatDuration(longest)} or less</p>`);
+  }
   return parts.join("\n");
 }
 
