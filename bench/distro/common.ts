@@ -134,9 +134,10 @@ export async function plainBuild(work: string, files: string): Promise<Run & { p
   return { ...result, phases: result.stdout.match(/^plain: unpack-s.*$/m)?.[0] ?? "" };
 }
 
-/** Layer names by outcome in `--plain` output (`[ 3/10] built musl in 4.0s`). */
+/** Layer names by outcome in `--plain` output (`[ 3/10] built musl in 4.0s`; `imported`, said of
+ * a layer whose source was fetched, counts as built). */
 export function outcomes(stderr: string): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  for (const m of stderr.matchAll(/^\[\s*\d+\/\d+\] (\w+) ([\w.-]+)/gm)) (out[m[1]!] ??= []).push(m[2]!);
+  for (const m of stderr.matchAll(/^\[\s*\d+\/\d+\] (\w+) ([\w.-]+)/gm)) (out[m[1] === "imported" ? "built" : m[1]!] ??= []).push(m[2]!);
   return out;
 }

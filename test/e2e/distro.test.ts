@@ -42,11 +42,12 @@ const NOT_MUSL = RUNTIME.filter((n) => n !== "musl");
 /** The README's patch: musl's _Exit prints `RIP <status>` on stderr through a raw write(2). */
 const RIP_EXIT_C = readFileSync(join(ROOT, "examples/distro/patches/rip-exit.c"), "utf8");
 
-/** Layer names by what happened to them, from `--plain` lines such as `[ 3/10] built musl in 4.0s`. */
+/** Layer names by what happened to them, from `--plain` lines such as `[ 3/10] built musl in 4.0s`
+ * (an import layer, whose source was fetched, says `imported`: counted as built). */
 function outcomes(stderr: string): Record<"built" | "cached" | "pulled" | "skipped" | "failed", string[]> {
   const out = { built: [] as string[], cached: [] as string[], pulled: [] as string[], skipped: [] as string[], failed: [] as string[] };
-  for (const m of stderr.matchAll(/^\[\s*\d+\/\d+\] (built|cached|pulled|skipped|failed) ([\w.-]+)/gm)) {
-    out[m[1] as keyof typeof out].push(m[2]!);
+  for (const m of stderr.matchAll(/^\[\s*\d+\/\d+\] (built|imported|cached|pulled|skipped|failed) ([\w.-]+)/gm)) {
+    out[(m[1] === "imported" ? "built" : m[1]) as keyof typeof out].push(m[2]!);
   }
   for (const list of Object.values(out)) list.sort();
   return out;
@@ -65,12 +66,12 @@ describe.skipIf(skip)("examples/distro", () => {
   let s3env: Record<string, string>;
 
   /** `castle args...` as uid 65534, with the S3 endpoint and the user's Debian mirror setting. */
-  const castle = (who: CliHome, args: string[], env: Record<string, string> = {}, timeoutMs = 5 * MINUTE): Promise<CliResult> => {
+  const castle = (who: CliHome, args: string[], env: Record<string, string> = {}, timeoutMs = 5 * MINUTE, input?: string): Promise<CliResult> => {
     const passed: Record<string, string> = {};
     for (const name of ["CASTLE_DEBIAN_MIRROR", "CASTLE_DEBIAN_SECURITY_MIRROR", "CASTLE_MIRRORS"]) {
       if (process.env[name]) passed[name] = process.env[name]!;
     }
-    return who.run(args, { env: { ...passed, ...s3env, ...env }, timeoutMs });
+    return who.run(args, { env: { ...passed, ...s3env, ...env }, timeoutMs, ...(input === undefined ? {} : { input }) });
   };
   const distro = () => [repo, "main", "examples/distro"];
   /** musl's source unpacked by `castle source` and patched with the RIP _Exit, made once, by
@@ -141,6 +142,9 @@ describe.skipIf(skip)("examples/distro", () => {
       "echo round-trip | xz | xz -d",
       "echo round-trip | bzip2 | bzip2 -d",
       "dropbearkey -t ed25519 -f /tmp/key > /dev/null && echo dropbear-ok",
+      // musl's own ldd (the toolchain's glibc one cannot read musl programs), and init's name.
+      "echo ldd-start; ldd /tmp/hello; echo ldd-end",
+      "ps -o pid,args | awk '$1 == 1'",
       "echo keep-me > /root/notes.txt",
     ].join("\n");
     const run = await castle(home, ["run", ...distro(), "--", "/bin/sh", "-c", script]);
@@ -155,6 +159,11 @@ describe.skipIf(skip)("examples/distro", () => {
     expect(out).toContain("42\n");
     expect(out.match(/^round-trip$/gm)).toHaveLength(2);
     expect(out).toContain("dropbear-ok\n");
+    expect(out).toMatch(/ldd-start\n(\s+\S+ \(0x[0-9a-f]+\)\n)*\s+libc\.so => \/lib\/ld-musl-x86_64\.so\.1 \(0x[0-9a-f]+\)\n(\s+.*\n)*ldd-end/);
+    expect(out).toMatch(/^\s*1 castle-init\s*$/m);
+    // The prompt says # for root: \$ reaches the shell's prompt expansion (it is root inside).
+    const prompt = await castle(home, ["run", ...distro(), "--", "/bin/sh", "-il"], {}, 5 * MINUTE, "exit\n");
+    expect(prompt.stderr).toMatch(/castle-distro:~# /);
 
     const warm = await castle(home, ["run", ...distro(), "--", "true"]);
     expect(warm.code, warm.stderr).toBe(0);
