@@ -85,6 +85,26 @@ describe("local sources", () => {
     expect(phases).toEqual([]);
   });
 
+  it("link the files that did not change from the tree last made from the same directory", async () => {
+    const dir = temp("edited");
+    writeProject(dir);
+    const store = tempStore(temp);
+    const src = source.local(dir);
+    const first = await realizeSource(src, sourceContext(store));
+    writeFileSync(join(dir, "src/main.c"), "int main(void) { return 7; }\n");
+    const second = await realizeSource(src, sourceContext(store));
+    expect(second).not.toBe(first);
+    const inode = (digest: string, path: string) => statSync(join(store.treePath(digest), path)).ino;
+    // run.sh did not change: the same file (one inode, two trees); main.c did: a new file.
+    expect(inode(second, "run.sh")).toBe(inode(first, "run.sh"));
+    expect(inode(second, "build/keep")).toBe(inode(first, "build/keep"));
+    expect(inode(second, "src/main.c")).not.toBe(inode(first, "src/main.c"));
+    expect(readFileSync(join(store.treePath(second), "src/main.c"), "utf8")).toBe("int main(void) { return 7; }\n");
+    expect(readFileSync(join(store.treePath(first), "src/main.c"), "utf8")).not.toContain("return 7");
+    // The stored digest is still the content's: the linked tree is what the directory holds.
+    expect(second).toBe(digestLocalDir(dir, { ignore: [".git"] }).digest);
+  });
+
   it("retry a copy that raced with a write, and fail clearly when the dir keeps changing", async () => {
     const dir = temp("proj");
     writeProject(dir);

@@ -4,7 +4,7 @@
 import { chmodSync, cpSync, existsSync, readdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { CastleError } from "@castle/errors";
-import { normaliseSourceName, realizeSource } from "@castle/graph";
+import { normaliseSourceName, realizeSource, rememberLocalTree } from "@castle/graph";
 import { EXIT } from "../context/exit-codes";
 import { parseCommand, sourceEnv, SYSTEM_OPTIONS, systemFlags } from "../context/options";
 import { prepareSystem } from "../context/prepare";
@@ -57,6 +57,8 @@ export async function main(argv: string[]): Promise<number> {
   cpSync(prepared.store.treePath(digest), out, { recursive: true, verbatimSymlinks: true });
   // The store's tree is sealed (its own directory read-only); the user's checkout is theirs to edit.
   chmodSync(out, 0o755);
+  // Built with as an override later, its unchanged files are linked from that tree, not copied.
+  rememberLocalTree(prepared.store, out, digest);
   process.stdout.write(`${out}\n`);
   process.stderr.write(`build with it: CASTLE_OVERRIDE_${normaliseSourceName(source.name)}=${values.out} castle run ${positionals.join(" ")}\n`);
   return EXIT.ok;

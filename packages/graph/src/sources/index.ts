@@ -3,7 +3,7 @@
 export type { SourceContext, SourceIdentity, SourcePhase, SourceProgress } from "./context";
 export { SourceError, type SourceErrorCode } from "./errors";
 export { sourceIdentity, sourceKey } from "./identity";
-export { realizeSource } from "./realize";
+export { realizeSource, rememberLocalTree } from "./realize";
 export { normaliseSourceName, parseOverrides } from "./overrides";
 export { digestLocalDir, type LocalDigest, type LocalDigestOptions, type LocalEntry } from "./local-digest";
 export { compileIgnore, type IgnoreMatcher } from "./ignore";

@@ -15,7 +15,8 @@ import { loadStatCache, saveStatCache, statCachePath, type CachedDir, type Cache
 
 export type LocalEntry =
   | { kind: "dir"; path: string; mode: number }
-  | { kind: "file"; path: string; mode: number; size: number }
+  /** sha256 of the contents, as digested. */
+  | { kind: "file"; path: string; mode: number; size: number; sha256: string }
   | { kind: "symlink"; path: string; target: string };
 
 export interface LocalDigestOptions {
@@ -111,7 +112,7 @@ export function digestLocalDir(dir: string, options: LocalDigestOptions): LocalD
         }
         fresh.set(path, { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, sha256 });
         bytes += st.size;
-        entries.push({ kind: "file", path, mode, size: st.size });
+        entries.push({ kind: "file", path, mode, size: st.size, sha256 });
         record(entryRecord({ kind: "file", path, mode, size: st.size, absPath: abs }, sha256));
       } else if (st.isSymbolicLink()) {
         const target = listing[listing.length - 1]![1]!;

@@ -7,10 +7,15 @@
 // else: the kernel clears a file's setuid bit when someone without CAP_FSETID writes to it, so
 // a file whose mode has such bits gets its mode again (as the digest walk saw it) after its data.
 // Directories get theirs last, deepest first. (They mean nothing inside the sandbox, which runs
-// everything with no_new_privs.) Copies are synchronous calls (fast), but the event loop gets a
-// turn every YIELD_EVERY_MS, so a large directory never freezes the progress view.
+// everything with no_new_privs.) Given the tree last realized from the same directory (a source
+// being edited, such as an override), a file found there unchanged — same size, mode and sha256 —
+// is hard-linked from it instead of copied: stored trees never change, and a link costs a
+// fraction of a copy. Copies are synchronous calls (fast), but the event loop gets a turn every
+// YIELD_EVERY_MS, so a large directory never freezes the progress view.
 
-import { chmodSync, constants, copyFileSync, mkdirSync, symlinkSync } from "node:fs";
+import { chmodSync, constants, copyFileSync, linkSync, lstatSync, mkdirSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
+import { hashFile } from "@castle/cache/store";
 import type { LocalEntry } from "./local-digest";
 
 /** setuid, setgid, sticky: the bits a write by an unprivileged process may clear. */
@@ -23,7 +28,10 @@ export interface CopyProgress {
 const YIELD_EVERY_MS = 50;
 
 /** Copies entries (relative to src, parents before children) into dest, an empty directory. */
-export async function copyLocalEntries(src: string, entries: readonly LocalEntry[], dest: string, onProgress?: CopyProgress): Promise<void> {
+export async function copyLocalEntries(
+  src: string, entries: readonly LocalEntry[], dest: string, onProgress?: CopyProgress, reuseTree?: string,
+): Promise<{ linked: number }> {
+  let linked = 0;
   const total = entries.reduce((n, e) => n + (e.kind === "file" ? e.size : 0), 0);
   let done = 0;
   let lastReport = 0;
@@ -43,9 +51,12 @@ export async function copyLocalEntries(src: string, entries: readonly LocalEntry
         dirs.push({ path: to, mode: entry.mode });
         break;
       case "file":
-        // copyFile copies the mode too, before the data; the digest check catches content changed meanwhile.
-        copyFileSync(from, to, constants.COPYFILE_FICLONE);
-        if (entry.mode & SPECIAL_BITS) chmodSync(to, entry.mode);
+        if (reuseTree && linkUnchanged(join(reuseTree, entry.path), entry, to)) linked++;
+        else {
+          // copyFile copies the mode too, before the data; the digest check catches content changed meanwhile.
+          copyFileSync(from, to, constants.COPYFILE_FICLONE);
+          if (entry.mode & SPECIAL_BITS) chmodSync(to, entry.mode);
+        }
         done += entry.size;
         if (onProgress && Date.now() - lastReport >= 100) {
           lastReport = Date.now();
@@ -62,4 +73,18 @@ export async function copyLocalEntries(src: string, entries: readonly LocalEntry
   // Directory modes last, deepest first, so a read-only directory can still be filled.
   for (let i = dirs.length - 1; i >= 0; i--) chmodSync(dirs[i]!.path, dirs[i]!.mode);
   onProgress?.(done, total);
+  return { linked };
+}
+
+/** Links `old` at `to` when it holds what the entry says the source file holds. */
+function linkUnchanged(old: string, entry: Extract<LocalEntry, { kind: "file" }>, to: string): boolean {
+  try {
+    const st = lstatSync(old, { throwIfNoEntry: false });
+    if (!st?.isFile() || st.size !== entry.size || (st.mode & 0o7777) !== entry.mode) return false;
+    if (hashFile(old, entry.mode) !== entry.sha256) return false;
+    linkSync(old, to);
+    return true;
+  } catch {
+    return false; // another filesystem, a link limit...: copy instead
+  }
 }

@@ -3,7 +3,8 @@
 // staging dir that the store digests and commits atomically; the key lock serialises concurrent
 // realizations of one source (threads or processes), and the store is checked again under it.
 
-import type { Staging } from "@castle/cache";
+import { resolve } from "node:path";
+import type { Staging, Store } from "@castle/cache";
 import { isCastleError, messageOf } from "@castle/errors";
 import type { Source } from "../types";
 import type { SourceContext } from "./context";
@@ -15,6 +16,7 @@ import { identityOf, sourceKey } from "./identity";
 import { writeInlineFiles } from "./inline";
 import { copyLocalEntries } from "./local";
 import { digestLocalDir } from "./local-digest";
+import { loadLastTree, saveLastTree } from "./stat-cache";
 import { effectiveSource } from "./overrides";
 
 /** Ensures the source's files are a tree in the store; returns its OutputDigest. */
@@ -51,6 +53,14 @@ async function realize(source: Source, ctx: SourceContext): Promise<string> {
       await staging.discard();
     }
   });
+}
+
+/**
+ * Notes that `dir` holds a copy of the stored tree `digest` (e.g. `castle source --out dir`), so
+ * that realizing `dir` later (as an override) links its unchanged files from that tree.
+ */
+export function rememberLocalTree(store: Store, dir: string, digest: string): void {
+  saveLastTree(store.dir("stat-cache"), resolve(dir), digest);
 }
 
 /** A phase without byte counts of its own (storing, done), as a progress report. */
@@ -99,20 +109,30 @@ async function realizeLocal(source: Source, ctx: SourceContext): Promise<string>
     });
     const key = sourceKey(`local:${local.digest}`);
     const hit = ctx.store.lookup(key);
-    if (hit) return hit.digest;
+    if (hit) {
+      saveLastTree(statCacheDir, spec.dir, hit.digest);
+      return hit.digest;
+    }
+    // The tree last made from this directory: its unchanged files are linked, not copied (not
+    // on a second attempt, after a file changed while it was being copied).
+    const previous = attempt === 0 ? loadLastTree(statCacheDir, spec.dir) : undefined;
+    const reuse = previous && ctx.store.hasTree(previous) ? ctx.store.treePath(previous) : undefined;
     try {
       return await ctx.store.withKeyLock(key, async () => {
         const again = ctx.store.lookup(key);
         if (again) return again.digest;
         const started = Date.now();
-        if (ctx.store.hasTree(local.digest)) return ctx.store.link(key, local.digest, meta(source, started)).digest;
+        if (ctx.store.hasTree(local.digest)) {
+          saveLastTree(statCacheDir, spec.dir, local.digest);
+          return ctx.store.link(key, local.digest, meta(source, started)).digest;
+        }
         const staging = await ctx.store.stage(`source-${source.name}`);
         try {
           await copyLocalEntries(spec.dir, local.entries, staging.tree, (bytesDone, bytesTotal) =>
-            ctx.onProgress?.({ source: source.name, phase: "copy", bytesDone, bytesTotal }),
-          );
+            ctx.onProgress?.({ source: source.name, phase: "copy", bytesDone, bytesTotal }), reuse);
           report(ctx, source.name, "store");
           const record = await ctx.store.commit(staging, key, { ...meta(source, started), expectDigest: local.digest });
+          saveLastTree(statCacheDir, spec.dir, record.digest);
           report(ctx, source.name, "done", record.bytes);
           return record.digest;
         } finally {

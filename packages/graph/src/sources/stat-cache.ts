@@ -30,6 +30,29 @@ export interface CachedDir {
 
 const VERSION = 3;
 
+/** Where the digest of the tree last realized from a source directory is kept (see local.ts). */
+export function lastTreePath(cacheDir: string, absoluteDir: string): string {
+  return join(cacheDir, `${createHash("sha256").update(absoluteDir).digest("hex")}.tree`);
+}
+
+/** The digest of the tree last realized from this directory, if one was recorded. */
+export function loadLastTree(cacheDir: string, absoluteDir: string): string | undefined {
+  try {
+    const digest = readFileSync(lastTreePath(cacheDir, absoluteDir), "utf8").trim();
+    return /^[0-9a-f]{64}$/.test(digest) ? digest : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function saveLastTree(cacheDir: string, absoluteDir: string, digest: string): void {
+  try {
+    writeFileAtomic(lastTreePath(cacheDir, absoluteDir), `${digest}\n`, { durable: false });
+  } catch {
+    // Only saves time next time.
+  }
+}
+
 /** The cache file for one source directory: named by a hash of its absolute path. */
 export function statCachePath(cacheDir: string, absoluteDir: string): string {
   return join(cacheDir, `${createHash("sha256").update(absoluteDir).digest("hex")}.json`);
