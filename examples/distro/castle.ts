@@ -28,7 +28,9 @@ const etc = layer.import({
   name: "etc",
   from: source.inline(
     {
-      "etc/profile": 'export PS1="castle-distro:\\w\\$ "\nexport PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin\n',
+      // Single quotes: in double quotes the shell would turn \$ into $ before the prompt sees it,
+      // and the prompt would say $ even for root (it says # then).
+      "etc/profile": "export PS1='castle-distro:\\w\\$ '\nexport PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin\n",
       "etc/os-release": 'NAME="Castle distro"\nID=castle-distro\nPRETTY_NAME="Castle distro (musl 1.2.3, busybox 1.35.0)"\n',
       "root/.keep": "",
     },

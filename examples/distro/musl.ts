@@ -62,7 +62,10 @@ export function muslLayers(toolchain: Layer, mirrors: DebianMirrors): { musl: La
         cd /cache/obj
       fi
       make -j"$CASTLE_JOBS"
-      make install
+      # coreutils install, not musl's tools/install.sh: a shell script per file (~280 of them)
+      # was most of an incremental rebuild (2 s of 3). It has no -l, so the link is made here.
+      make install INSTALL=install
+      ln -sf ${MUSL_LIB}/libc.so /lib/ld-musl-x86_64.so.1
       mv /tmp/files /cache/files
       # Libraries built against musl live beside it; the dynamic linker searches there first.
       mkdir -p /etc
@@ -73,6 +76,10 @@ export function muslLayers(toolchain: Layer, mirrors: DebianMirrors): { musl: La
       ln -s ../asm-generic asm-generic
       ln -s ../x86_64-linux-gnu/asm asm
       ln -s ../mtd mtd
+      # musl's dynamic linker is its ldd when called by that name; the toolchain's ldd is glibc's
+      # and cannot read musl programs. This layer comes after the toolchain's, so it wins.
+      mkdir -p /usr/bin
+      ln -sf /lib/ld-musl-x86_64.so.1 /usr/bin/ldd
     `,
   });
 
