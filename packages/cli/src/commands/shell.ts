@@ -11,7 +11,7 @@ change there persists for the next run or shell of the same system.
 examples:
   castle shell ./my-system
   castle shell https://example.org/distro.git main examples/distro
-  castle shell . --ephemeral          # try something out; nothing is kept
+  castle shell . --snapshot           # try something on the system's files; nothing is kept
 
 options:
 ${RUN_OPTIONS_HELP}
