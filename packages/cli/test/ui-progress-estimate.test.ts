@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from "vitest";
 import type { BuildEvent } from "@castle/graph";
-import { estimateProgress, estimateSaved } from "../src/ui/progress-estimate";
+import { estimateProgress, estimateSaved, paceOf } from "../src/ui/progress-estimate";
 import { initialState, reduce, reduceAll, type ViewState } from "../src/ui/view-state";
 import { keyRecord, queued, scriptedBuild } from "./helpers/ui-scripted-build";
 
@@ -98,6 +98,22 @@ describe("estimateProgress", () => {
     state = reduce(state, { type: "pulling", layer: "b", key: "k", bytesDone: 0, bytesTotal: 3000 }, 0);
     state = reduce(state, { type: "pulling", layer: "b", key: "k", bytesDone: 1000, bytesTotal: 3000 }, 1000);
     expect(estimateProgress(state, 1000).etaMs).toBe(2000);
+  });
+
+  it("scales what is left by this run's pace against its records, as far as the finished work tells", () => {
+    const layers = [queued("done1", { expectedMs: 20_000 }), queued("done2", { expectedMs: 20_000 }), queued("next", { expectedMs: 40_000 })];
+    let state = reduceAll(initialState(), [{ type: "started", jobs: 1 }, ...layers], 0);
+    expect(paceOf(state)).toBe(1);
+    // The first two took half their recorded time: half the work is done at that pace.
+    state = reduceAll(state, [building("done1")], 0);
+    state = reduce(state, built("done1", 10_000), 10_000);
+    // 20 s of records took 10 s: pace 0.5, trusted by a quarter (20 of 80 s) → 0.875.
+    expect(paceOf(state)).toBeCloseTo(0.875);
+    state = reduce(state, building("done2"), 10_000);
+    state = reduce(state, built("done2", 10_000), 20_000);
+    // 40 s of records took 20 s: pace 0.5, trusted by half (40 of 80 s) → 0.75.
+    expect(paceOf(state)).toBeCloseTo(0.75);
+    expect(estimateProgress(state, 20_000).etaMs).toBe(30_000);
   });
 
   it("is complete with no time left once finished", () => {

@@ -1,9 +1,10 @@
 // Owns the overall progress, the ETA and what the cache saved, computed from the view state at
 // a given time (pure, so the live view can ask every frame). The ETA simulates the rest of the
-// build (schedule-simulation.ts) from each layer's recorded build time, what running builds have
-// done, pull rates and the build slots. A layer that must still be built and has no recorded
-// time makes the ETA a lower bound ("at least"), or unknown when nothing left is known: it never
-// grows with elapsed time or stands still while a build overruns.
+// build (schedule-simulation.ts) from each layer's recorded build time — scaled by how fast this
+// run has gone so far against its records (a busier or quieter machine than last time) — what
+// running builds have done, pull rates and the build slots. A layer that must still be built
+// and has no recorded time makes the ETA a lower bound ("at least"), or unknown when nothing
+// left is known: it never grows with elapsed time or stands still while a build overruns.
 
 import type { SummaryExtras } from "./format";
 import { simulateSchedule, type SimulatedLayer } from "./schedule-simulation";
@@ -28,6 +29,10 @@ export interface ProgressEstimate {
 const MAX_RUNNING_SHARE = 0.95;
 /** What a build that overran its recorded time is still expected to need, as a share of it. */
 const OVERRUN_SHARE = 0.05;
+/** Recorded time of the builds finished in this run before their pace counts (ms)... */
+const PACE_EVIDENCE_MS = 10_000;
+/** ...and how far it may scale the rest. */
+const PACE_RANGE: [number, number] = [0.25, 4];
 
 export function estimateProgress(state: ViewState, now: number): ProgressEstimate {
   const { finished, total } = state.counters;
@@ -64,6 +69,7 @@ function shareDone(layer: LayerView, now: number): number {
 
 /** The simulated time until the last layer is done, and whether some layers' times are unknown. */
 function timeLeft(state: ViewState, now: number): { etaMs: number | undefined; unknown: boolean } {
+  const pace = paceOf(state);
   let unknown = false;
   let anyKnown = false;
   const layers: SimulatedLayer[] = [];
@@ -75,7 +81,7 @@ function timeLeft(state: ViewState, now: number): { etaMs: number | undefined; u
     if (phase.kind === "pulling") {
       if (phase.bytesPerSecond > 0) remainingMs = (Math.max(0, phase.bytesTotal - phase.bytesDone) / phase.bytesPerSecond) * 1000;
     } else if (layer.kind !== "merge") {
-      const expected = layer.expectedMs;
+      const expected = layer.expectedMs === undefined ? undefined : layer.expectedMs * pace;
       if (expected === undefined || expected <= 0) unknown = true;
       else {
         anyKnown = true;
@@ -87,6 +93,30 @@ function timeLeft(state: ViewState, now: number): { etaMs: number | undefined; u
   }
   if (!anyKnown && unknown) return { etaMs: undefined, unknown };
   return { etaMs: Math.round(simulateSchedule(layers, state.jobs ?? 1)), unknown };
+}
+
+/**
+ * How this run's builds compare with their records: the time the finished ones took over the
+ * time they took last time (1 until enough of them finished to tell).
+ */
+export function paceOf(state: ViewState): number {
+  let recorded = 0;
+  let took = 0;
+  let left = 0;
+  for (const layer of state.layers) {
+    const phase = layer.phase;
+    if (!layer.expectedMs || layer.kind !== "build") continue;
+    if (phase.kind === "done" && phase.origin === "built" && phase.durationMs > 0) {
+      recorded += layer.expectedMs;
+      took += phase.durationMs;
+    } else if (!isFinished(phase) && phase.kind !== "cached") left += layer.expectedMs;
+  }
+  if (recorded < PACE_EVIDENCE_MS) return 1;
+  const measured = Math.min(PACE_RANGE[1], Math.max(PACE_RANGE[0], took / recorded));
+  // Trusted as far as it is the evidence of a good share of the work: one layer that went
+  // faster or slower than last time says little about the rest.
+  const weight = recorded / (recorded + left);
+  return 1 + weight * (measured - 1);
 }
 
 /**
