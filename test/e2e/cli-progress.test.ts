@@ -1,12 +1,13 @@
 // Build progress through the bundled binary as uid 65534: one plain line per event and no escape
 // codes when stderr is not a terminal, with --plain, or with CI set (even on a pty); the live view
 // on a real pseudo-terminal; -v shows build logs; and a failure names the layer, shows the last
-// 30 lines of its log and the path of the full log, and exits 1 — in both views.
+// 30 lines of its log and the path of the full log, and exits 1 — in both views. An edited
+// rebuild's ETA, drawn from the last run's times, stays close to what is really left.
 
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CliWorld, cliMissing, definition, type CliHome } from "./helpers/cli-harness";
+import { CliWorld, cliMissing, definition, visible, type CliHome } from "./helpers/cli-harness";
 import { scriptMissing, Terminal } from "./helpers/cli-pty";
 
 const skip = cliMissing();
@@ -163,6 +164,55 @@ export default system({ name: "interrupt", layers: [slow] });`),
       expect(term.text).toMatch(/interrupted: 2 layers \(1 built, 0 pulled, 0 cached, 1 stopped\)/);
       expect(term.text).toMatch(/^castle: interrupted \(Ctrl-C\): nothing half-built was kept; what was done is cached$/m);
       expect(term.text).not.toMatch(/error: slow failed/);
+    });
+
+    it("an edited rebuild's ETA comes from the last run's times and holds to the end", async () => {
+      // Two layers in a row, about 3 s each; the second build edits both scripts (new keys, no
+      // stored record), so its expected times can only come from the history of the first run.
+      const dir = world.dir(`eta-${Date.now()}`);
+      const write = (version: number) =>
+        writeFileSync(
+          join(dir, "castle.ts"),
+          definition(
+            world.rootfs,
+            `const first = layer({ name: "first", runDeps: [base], script: "for i in 1 2 3 4 5 6; do echo first-$i-v${version}; sleep 0.5; done; echo > /first" });
+const second = layer({ name: "second", runDeps: [first], script: "for i in 1 2 3 4 5 6; do echo second-$i-v${version}; sleep 0.5; done; echo > /second" });
+export default system({ name: "eta", layers: [second] });`,
+          ),
+        );
+      const etaHome = world.home("tty-eta");
+      write(1);
+      const before = await etaHome.run(["build", dir, "--plain"]);
+      expect(before.code, before.stderr).toBe(0);
+      write(2);
+      const term = new Terminal(etaHome, ["build", dir]);
+      try {
+        expect(await term.status(60_000)).toBe(0);
+      } finally {
+        term.kill();
+      }
+      const end = term.chunks.find((chunk) => visible(chunk.text).includes("done:"))?.at;
+      expect(end, term.text).toBeDefined();
+      const samples = term.chunks.flatMap((chunk) => {
+        const match = /ETA (≥ )?(?:(\d+)m)?(\d+\.?\d*)s/.exec(visible(chunk.text));
+        if (!match) return [];
+        const etaMs = (Number(match[2] ?? 0) * 60 + Number(match[3])) * 1000;
+        return [{ left: end! - chunk.at, etaMs }];
+      });
+      expect(term.text).not.toMatch(/ETA unknown/);
+      const first = samples[0]?.left ?? 0;
+      const judged = samples.filter((sample) => sample.left < first - 1000 && sample.left > 1000);
+      const errors = judged.map((sample) => Math.abs(sample.etaMs - sample.left) / sample.left);
+      console.log(
+        `[eta] ${samples.length} ETAs over ${first} ms; judged ${judged.length}; ` +
+          `worst error ${Math.round(100 * Math.max(...errors))}% (` +
+          judged.filter((_, i) => i % Math.ceil(judged.length / 6) === 0).map((s) => `${(s.etaMs / 1000).toFixed(1)}/${(s.left / 1000).toFixed(1)}s`).join(" ") +
+          ")",
+      );
+      expect(judged.length).toBeGreaterThan(3);
+      // Loose (a loaded machine stretches the builds' overhead, not their sleeps): within 40 % of
+      // what was really left, or 1.5 s.
+      for (const sample of judged) expect(Math.abs(sample.etaMs - sample.left)).toBeLessThan(Math.max(1500, 0.4 * sample.left));
     });
 
     it("ends a failed build with the failure block", async () => {
