@@ -99,7 +99,7 @@ export default system({ name: "slow", layers: [s] });`),
     build.child.kill("SIGINT");
     const r = await build.exited;
     expect(r.code).toBe(130);
-    expect(r.stderr).toMatch(/^castle: the build was cancelled \(SIGINT\)$/m);
+    expect(r.stderr).toMatch(/^castle: interrupted \(Ctrl-C\): nothing half-built was kept; what was done is cached$/m);
     expect(r.stdout).toBe("");
     // Nothing half-built was kept, and nothing is left locked.
     const records = JSON.parse((await home.run(["cache", "ls", "--json"])).stdout) as { name: string }[];

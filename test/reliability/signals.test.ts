@@ -88,7 +88,7 @@ export default system({ name: "slow", layers: [slow] });`),
     started.child.kill("SIGHUP");
     const exit = await started.exited;
     expect(exit.code, started.stderr).toBe(129);
-    expect(exit.stderr).toMatch(/^castle: the build was cancelled \(SIGHUP\)$/m);
+    expect(exit.stderr).toMatch(/^castle: interrupted \(SIGHUP\): nothing half-built was kept; what was done is cached$/m);
     const tmp = join(home.cacheDir, "tmp");
     expect(existsSync(tmp) ? readdirSync(tmp) : []).toEqual([]);
   });

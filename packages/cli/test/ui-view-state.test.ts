@@ -163,6 +163,15 @@ describe("reduce", () => {
     expect(state.transcript.map((e) => e.kind)).toEqual(["building", "interrupted", "finished"]);
   });
 
+  it("after an interruption, a layer behind a stopped one was skipped by the interruption, not by a failure", () => {
+    let state = reduceAll(initialState(), [queued("base"), queued("app")], 0);
+    state = reduce(state, { type: "cancelled", signal: "SIGTERM" }, 1);
+    state = reduce(state, { type: "skipped", layer: "base", because: "the build was stopped" }, 2);
+    state = reduce(state, { type: "skipped", layer: "app", because: "base failed" }, 2);
+    expect(phaseOf(state, "app")).toEqual({ kind: "skipped", because: "the build was interrupted" });
+    expect(phaseOf(state, "base")).toEqual({ kind: "skipped", because: "the build was interrupted" });
+  });
+
   it("writes warnings with their layer once, and pushes, into the transcript", () => {
     let state = reduce(initialState(), queued("zlib"), 0);
     state = reduce(state, { type: "warning", layer: "zlib", message: "remote unreachable" }, 1);

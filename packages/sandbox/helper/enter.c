@@ -150,6 +150,12 @@ static bool is_helper(const struct proc_info *info) {
   return strncmp(info->comm, "castle-sandbox", 14) == 0;
 }
 
+/* A sandbox's init names itself "castle-init" once it runs (main.c's name_init); before that
+ * it is still "castle-sandbox". */
+static bool is_init(const struct proc_info *info) {
+  return is_helper(info) || strcmp(info->comm, "castle-init") == 0;
+}
+
 struct target {
   pid_t init, monitor;
   int ns[NS_KINDS]; /* -1: not held (net of a "net host" sandbox) */
@@ -245,7 +251,7 @@ static void find_target(pid_t pid, struct target *t) {
   if (init.nspid_count < 2 || init.nspid_last != 1)
     die_reason(NOT_SANDBOX, 0, "enter %d: not a sandbox: \"%s\" is not the init of a pid namespace "
                "below ours", (int)pid, init.comm);
-  if (!is_helper(&init))
+  if (!is_init(&init))
     die_reason(NOT_SANDBOX, 0, "enter %d: not a sandbox: it runs \"%s\", not castle-sandbox",
                (int)pid, init.comm);
   /* A root caller's sandbox runs as SHIFT_ID (shift.c). */

@@ -211,8 +211,12 @@ export function reduce(state: ViewState, event: BuildEvent, now: number): ViewSt
       };
       return { ...failed, failures: [...failed.failures, failure] };
     }
-    case "skipped":
-      return changePhase(started, event.layer, () => ({ kind: "skipped", because: event.because }));
+    case "skipped": {
+      // Once the build is interrupted, nothing is skipped because something "failed": a layer
+      // behind a stopped one was not started because of the interruption.
+      const because = started.interrupted ? "the build was interrupted" : event.because;
+      return changePhase(started, event.layer, () => ({ kind: "skipped", because }));
+    }
     case "finished":
       return { ...started, result: { ok: event.ok, stats: event.stats } };
     default:
