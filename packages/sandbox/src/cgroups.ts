@@ -5,6 +5,7 @@
 
 import { chownSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { processAlive } from "./process-alive";
 
 export type Controller = "pids" | "memory" | "cpu";
 
@@ -186,20 +187,11 @@ export function sweepStale(parent: string): void {
   }
   for (const name of names) {
     const pid = Number(/^castle-(\d+)-\d+$/.exec(name)?.[1]);
-    if (!pid || pid === process.pid || alive(pid)) continue;
+    if (!pid || processAlive(pid)) continue;
     try {
       rmdirSync(join(parent, name));
     } catch {
       // Still has processes (a sandbox outliving its Castle), or not ours to remove.
     }
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }

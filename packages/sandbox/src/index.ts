@@ -9,6 +9,7 @@ export { enter } from "./enter";
 export { validateSpec, serializeSpec, validateEnterSpec, serializeEnterSpec, SPEC_LIMITS, DEFAULT_PATH, ROOT_CALLER_ID } from "./spec";
 export { applyLimits, describeUnenforced, formatBytes, parseSize, type AppliedLimits } from "./limits";
 export { helperPath } from "./helper-path";
+export { processAlive } from "./process-alive";
 export { probe, type SandboxSupport, type SandboxFeature } from "./probe";
 export {
   SandboxSpecError,

@@ -14,6 +14,7 @@ import {
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { CastleError } from "@castle/errors";
+import { processAlive } from "@castle/sandbox";
 import type { CommitMeta, KeyRecord, LayerKey, OutputDigest, Staging, Store } from "../types";
 import { digestTree, digestTreeAsync } from "./digest-tree";
 import { withLock } from "./file-lock";
@@ -23,7 +24,7 @@ import { removeTree } from "./remove-tree";
 import { LocalStoreClaim } from "./store-claim";
 import { isTreeDir, removeTreeEntry, sealTree } from "./trees";
 import { takeTrustedDigest } from "./trusted-digest";
-import { ownedName, processAlive, removeDeadOwners, uniqueHex } from "./owned-names";
+import { ownedName, removeDeadOwners, uniqueHex } from "./owned-names";
 
 const HEX64 = /^[0-9a-f]{64}$/;
 

@@ -4,6 +4,7 @@
 
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { processAlive } from "@castle/sandbox";
 import { removeTree } from "./remove-tree";
 
 const OWNED = /-(\d+)-[0-9a-f]{8}(\.tmp)?$/;
@@ -19,16 +20,6 @@ export function ownerOf(name: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-/** True while a process with this pid exists (one we may not signal counts: it exists). */
-export function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** Removes the entries of dir whose owner is gone; returns how many. */
 export function removeDeadOwners(dir: string): number {
