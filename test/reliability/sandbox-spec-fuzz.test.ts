@@ -10,7 +10,7 @@
 
 import { execFileSync, spawn as spawnChild } from "node:child_process";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { helperPath, serializeSpec } from "../../packages/sandbox/src/index";
@@ -254,7 +254,8 @@ describe.skipIf(busyboxMissing())("sandbox spec fuzz", () => {
   beforeAll(() => {
     before = snapshot();
     rootfs = makeRootfs(tempDir("castle-rel-fuzz-"));
-    const dir = join(helperPath(), "..");
+    // Built from the helper's sources (helperPath() may be a staged copy, see test/setup).
+    const dir = resolve(import.meta.dirname, "../../packages/sandbox/helper");
     try {
       execFileSync("make", ["-s", "-C", dir, "asan"], { stdio: "pipe" });
       asan = join(dir, "castle-sandbox-asan");
