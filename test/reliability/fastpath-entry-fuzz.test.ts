@@ -13,6 +13,7 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serializeEntry, type FastPathEntry } from "../../packages/cli/src/fastpath/entry-format";
 import { entryName } from "../../packages/cli/src/fastpath/entry-key";
+import { prng } from "../fixtures/fuzz";
 
 const SLOW = process.env.CASTLE_SLOW_TESTS === "1";
 const CASES = SLOW ? 10_000 : 300;
@@ -20,17 +21,6 @@ const CONCURRENCY = 8;
 const LAUNCHER_DIR = resolve(import.meta.dirname, "../../packages/cli/launcher");
 const MISSING = "/nonexistent-castle-fastpath-fuzz";
 
-/** mulberry32: a seeded PRNG, so a failure names a seed that reproduces it. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const present = { kind: "present" as const, dev: 2049, ino: 1234567, mode: 0o100644, size: 42, mtimeMs: 1796615938878.7559, ctimeMs: 1796615938878.7559 };
 

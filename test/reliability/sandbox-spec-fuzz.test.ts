@@ -18,6 +18,7 @@ import {
   LEAK_MARK, busyboxMissing, cleanup, hostChanges, markedProcessesAfter, snapshot, tempDir, type HostSnapshot,
 } from "./helpers/sandbox-fixture";
 import { makeRootfs } from "../../packages/sandbox/test/fixtures";
+import { pool, prng, type Rng } from "../fixtures/fuzz";
 
 const SLOW = process.env.CASTLE_SLOW_TESTS === "1";
 const CASES = SLOW ? 20_000 : 3_000;
@@ -27,19 +28,7 @@ const CONCURRENCY = 8;
 const HEADER = "castle-sandbox-spec/1";
 const MISSING = "/nonexistent-castle-fuzz";
 
-/** mulberry32: a small seeded PRNG, so a failure names a seed that reproduces it. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-type Rng = () => number;
 const pick = <T>(rng: Rng, items: readonly T[]): T => items[Math.floor(rng() * items.length)] as T;
 const int = (rng: Rng, n: number) => Math.floor(rng() * n);
 
@@ -220,15 +209,6 @@ function runningSpecProblem(o: Outcome): string | undefined {
   return undefined;
 }
 
-async function pool<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < items.length) await work(items[next++] as T);
-    }),
-  );
-}
-
 /** The fuzz corpus for a seed: mutated base specs, vocabulary specs and the hand-written ones. */
 function corpus(seed: number, count: number): [string, Buffer][] {
   const rng = prng(seed);
@@ -270,7 +250,7 @@ describe.skipIf(busyboxMissing())("sandbox spec fuzz", () => {
 
   it(`rejects ${CASES} random and mutated specs cleanly`, async () => {
     const problems: string[] = [];
-    await pool(corpus(SEED, CASES), async ([label, bytes]) => {
+    await pool(corpus(SEED, CASES), CONCURRENCY, async ([label, bytes]) => {
       const problem = badSpecProblem(await runSpec(helperPath(), bytes));
       if (problem) problems.push(`${label}: ${problem}`);
     });
@@ -286,7 +266,7 @@ describe.skipIf(busyboxMissing())("sandbox spec fuzz", () => {
     const tokens = base.toString("latin1").split("\0").slice(0, -1);
     const problems: string[] = [];
     const codes = new Map<number, number>();
-    await pool(Array.from({ length: RUNNING_CASES }, (_, i) => i), async (i) => {
+    await pool(Array.from({ length: RUNNING_CASES }, (_, i) => i), CONCURRENCY, async (i) => {
       const outcome = await runSpec(helperPath(), mutate(rng, tokens));
       codes.set(outcome.code ?? -1, (codes.get(outcome.code ?? -1) ?? 0) + 1);
       const problem = runningSpecProblem(outcome);
@@ -303,7 +283,7 @@ describe.skipIf(busyboxMissing())("sandbox spec fuzz", () => {
       ctx.skip();
     }
     const problems: string[] = [];
-    await pool(corpus(SEED + 2, ASAN_CASES), async ([label, bytes]) => {
+    await pool(corpus(SEED + 2, ASAN_CASES), CONCURRENCY, async ([label, bytes]) => {
       const problem = badSpecProblem(await runSpec(asan as string, bytes));
       if (problem) problems.push(`${label}: ${problem}`);
     });
