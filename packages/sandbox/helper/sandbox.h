@@ -100,6 +100,8 @@ void idmap_plan(struct idmap *map);
 void idmap_check(const struct idmap *map, uint32_t uid, uint32_t gid);
 void idmap_write_self(const struct idmap *map);
 void idmap_write_for(const struct idmap *map, pid_t child);
+/* Writes "0 SHIFT_ID 1" as child's uid and gid maps (host root writing them, see shift.c). */
+void write_shifted_maps(pid_t child);
 /* After the maps are written: a process still holding host root's ids takes root's inside. */
 void idmap_become_root(void);
 

@@ -105,12 +105,8 @@ static int shifted_userns(pid_t *holder) {
     _exit(0);
   }
   close(hold[0]);
-  char path[64], line[32];
-  snprintf(line, sizeof line, "0 %u 1\n", SHIFT_ID);
-  snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
-  write_file(path, line);
-  snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
-  write_file(path, line);
+  write_shifted_maps(pid);
+  char path[64];
   snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) die_errno("open %s", path);

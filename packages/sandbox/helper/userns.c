@@ -168,16 +168,20 @@ static void run_map_tool(const char *tool, pid_t child, unsigned long outer, uns
              status);
 }
 
+void write_shifted_maps(pid_t child) {
+  char path[64], line[32];
+  snprintf(line, sizeof line, "0 %u 1\n", SHIFT_ID);
+  snprintf(path, sizeof path, "/proc/%d/uid_map", (int)child);
+  write_file(path, line);
+  snprintf(path, sizeof path, "/proc/%d/gid_map", (int)child);
+  write_file(path, line);
+}
+
 void idmap_write_for(const struct idmap *map, pid_t child) {
   if (map->shifted) {
     /* We are host root: the kernel takes any map from us, setgroups stays allowed (the child
      * drops host root's groups with it) and no setuid tool is needed. */
-    char path[64], line[32];
-    snprintf(line, sizeof line, "0 %u 1\n", SHIFT_ID);
-    snprintf(path, sizeof path, "/proc/%d/uid_map", (int)child);
-    write_file(path, line);
-    snprintf(path, sizeof path, "/proc/%d/gid_map", (int)child);
-    write_file(path, line);
+    write_shifted_maps(child);
     return;
   }
   run_map_tool(map->newuidmap, child, map->outer_uid, map->uid_start, map->uid_count);
