@@ -1,8 +1,7 @@
 // Owns carrying out the filesystem side of an unpack once tree-writer.ts has checked an entry:
 // making directories and symlinks, creating files, writing their bodies, setting their modes,
-// and hashing contents and digest records. Two implementations, same operations in the same
-// order: DirectExecutor here, on the calling thread, and the unpack worker (unpack-worker.ts),
-// which runs them on a worker thread beside the fifo it reads. An executor never decides
+// and hashing contents and digest records, on the calling thread (the main thread, or the unpack
+// worker's: unpack-thread.ts) as the writer asks. An executor never decides
 // anything: every path it gets was made safe by the writer (created under root, O_EXCL |
 // O_NOFOLLOW, parents it made itself). A failure is reported with the entry's path.
 

@@ -36,16 +36,23 @@ export class TreeWriter {
   private readonly maxEntries: number;
   private readonly maxTotal: number;
   private readonly executor: TreeExecutor;
+  private readonly applyMarks: (root: string, marks: OverlayMark[]) => Promise<void>;
   /** Checks the order and renders the records of the output digest (option digest). */
   private readonly digest: UnpackDigest | undefined;
   entries = 0;
   bytes = 0;
 
-  /** executor: where the filesystem operations run (default: on this thread, as they come). */
-  constructor(private readonly root: string, limits: WriterLimits = {}, options: { digest?: boolean; executor?: TreeExecutor } = {}) {
+  /** applyMarks: how whiteouts and opaque marks are made at the end (default: castle-treeutil's
+   * helper; the unpack worker asks the main thread, where the helper runs). */
+  constructor(
+    private readonly root: string,
+    limits: WriterLimits = {},
+    options: { digest?: boolean; applyMarks?: (root: string, marks: OverlayMark[]) => Promise<void> } = {},
+  ) {
     this.maxEntries = limits.maxEntries ?? 10_000_000;
     this.maxTotal = limits.maxTotalBytes ?? 2 ** 40;
-    this.executor = options.executor ?? new DirectExecutor(options.digest === true);
+    this.executor = new DirectExecutor(options.digest === true);
+    this.applyMarks = options.applyMarks ?? applyOverlayMarksAsync;
     if (options.digest) this.digest = new UnpackDigest((record) => this.executor.record(record));
   }
 
@@ -104,7 +111,7 @@ export class TreeWriter {
   async finish(): Promise<string | undefined> {
     const canonical = this.digest?.finish();
     const digest = await this.executor.finish();
-    if (this.marks.length > 0) await applyOverlayMarksAsync(this.root, this.marks);
+    if (this.marks.length > 0) await this.applyMarks(this.root, this.marks);
     for (let i = this.dirs.length - 1; i >= 0; i--) {
       const [abs, mode] = this.dirs[i] as [string, number];
       this.io(abs, () => chmodSync(abs, mode));

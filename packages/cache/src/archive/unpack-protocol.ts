@@ -1,53 +1,74 @@
 // Owns what the unpack worker's two sides agree on (unpack-worker.ts in the main thread,
-// unpack-thread.ts in the worker): the shared buffer's layout, the operation codes and how many
-// words each takes, the flags a file is created with, and the messages they exchange.
+// unpack-thread.ts in the worker): the job, the messages they exchange, the stop word, and how a
+// failure crosses between threads (a CastleError's code, message, hint and data; anything else
+// as its message alone).
 
 import { constants } from "node:fs";
+import { CastleError, type CastleErrorCode, isCastleError } from "@castle/errors";
+import type { OverlayMark } from "../store/treeutil";
+import type { TarLimits } from "./tar-reader";
+import type { WriterLimits } from "./tree-writer";
 
-/** Bytes per slot of decompressed tar the worker reads into. */
-export const SLOT = 1 << 20;
-export const SLOTS = 4;
-/** Bytes of control words before the slots: [slots released, stop reading, wake-ups posted]. */
-export const CONTROL = 16;
+/** Most bytes of decompressed tar one read of the fifo takes (the fifo holds 1 MiB). */
+export const READ_BYTES = 1 << 20;
+/** Index in the job's stop words: non-zero asks the worker to stop before its next read. */
+export const STOP = 0;
 
 /** Files are created exclusively, never through a symlink. */
 export const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
-/** Filesystem operations the main thread posts, flattened into one array: a code, then its words. */
-export const Op = {
-  Mkdir: 1,
-  Open: 2,
-  Write: 3,
-  Close: 4,
-  Symlink: 5,
-  Record: 6,
-  Release: 7,
-} as const;
-
-/** Words each operation takes in the array, its code included (indexed by code). */
-export const OP_SIZE = [0, 2, 3, 4, 4, 3, 2, 1] as const;
-
 /** The job a worker is given for one unpack. */
 export interface UnpackJob {
+  /** The fifo's read end (blocking), which the main thread closes once the job is over. */
   fd: number;
-  sab: SharedArrayBuffer;
-  port: import("node:worker_threads").MessagePort;
-  slot: number;
-  slots: number;
-  control: number;
+  /** The empty directory to unpack into. */
+  root: string;
+  limits: TarLimits & WriterLimits;
   /** Hash file contents and entry records into the tree's output digest. */
   digest: boolean;
+  /** An Int32Array's buffer: word STOP set means stop. */
+  stop: SharedArrayBuffer;
+  /** For the overlay marks the main thread applies. */
+  port: import("node:worker_threads").MessagePort;
 }
 
-/** What the main thread posts on the job's port. */
-export type ToWorker = { type: "ops"; ops: unknown[] } | { type: "finish" } | { type: "abort" };
+/** A failure, as it crosses threads. */
+export interface SerializedFailure {
+  code?: string;
+  message: string;
+  hint?: string;
+  data?: Record<string, unknown>;
+}
 
-/** What the worker posts back. */
-export interface FromWorker {
-  type: "slot" | "end" | "failed" | "finished";
-  slot?: number;
-  n?: number;
-  error?: string;
-  failed?: { path: string; message: string } | null;
-  digest?: string | null;
+/** What the worker posts: the job's end (on the worker), or a request for marks (on the job's port). */
+export type FromWorker =
+  | { type: "finished"; entries: number; bytes: number; digest: string | null; digestCounts: { entries: number; bytes: number } }
+  | { type: "failed"; failure: SerializedFailure }
+  | { type: "stopped" }
+  | { type: "marks"; marks: OverlayMark[] };
+
+/** The main thread's answer to a request for marks. */
+export interface ToWorker {
+  failure?: SerializedFailure;
+}
+
+export function serializeFailure(error: unknown): SerializedFailure {
+  if (isCastleError(error)) {
+    const castle = error as CastleError;
+    let data: Record<string, unknown> | undefined;
+    try {
+      data = JSON.parse(JSON.stringify(castle.data)) as Record<string, unknown>;
+    } catch {
+      data = undefined;
+    }
+    return { code: castle.code, message: castle.message, ...(castle.hint !== undefined ? { hint: castle.hint } : {}), ...(data ? { data } : {}) };
+  }
+  return { message: String((error as Error | undefined)?.message ?? error) };
+}
+
+export function deserializeFailure(failure: SerializedFailure): Error {
+  if (failure.code === undefined) return new Error(failure.message);
+  return new CastleError(failure.code as CastleErrorCode, failure.message, {
+    ...(failure.hint !== undefined ? { hint: failure.hint } : {}), ...(failure.data ? { data: failure.data } : {}),
+  });
 }

@@ -1,8 +1,8 @@
 // Owns unpacking a compressed archive stream into an empty directory, end to end as a stream:
 // compressed bytes are hashed (the blob digest) as they arrive and piped to a decompressor in
-// another process, whose output is parsed and written straight to disk (when castle-treeutil's
-// helper runs, zstd's output is read from a fifo by a worker thread, which also does the writing
-// while this thread parses and checks: see unpack-worker.ts). With
+// another process, whose output is parsed, checked and written straight to disk (when
+// castle-treeutil's helper runs, zstd's output is read from a fifo by a worker thread that does all
+// of that, so this thread only feeds the compressed bytes: see unpack-worker.ts). With
 // `digest`, the tree's output digest is computed from the entries as they are written
 // (unpack-digest.ts) and handed out as a trusted digest the store accepts without reading the
 // tree back. Whatever goes wrong — an unsafe or corrupt entry, a truncated stream, a digest that
@@ -19,7 +19,7 @@ import { trustTreeDigest } from "../store/trusted-digest";
 import { type Compression, ZSTD_DECOMPRESS_ARGS, sniffCompression, startDecompressor, startServedZstd } from "./compress";
 import { TarReader, type TarLimits } from "./tar-reader";
 import { TreeWriter, type WriterLimits } from "./tree-writer";
-import { UnpackWorker } from "./unpack-worker";
+import { unpackOnWorker } from "./unpack-worker";
 
 export interface UnpackOptions extends TarLimits, WriterLimits {
   /** The sha256 the compressed bytes must have; a mismatch discards everything. */
@@ -51,18 +51,28 @@ export interface UnpackResult {
   treeDigest?: TrustedTreeDigest;
 }
 
-/** A running decompressor, whichever way it was started. */
-interface Decompression {
+/** What unpacking the decompressed tar wrote. */
+interface Written {
+  entries: number;
+  bytes: number;
+  /** The output digest, or undefined when only digesting the tree on disk can tell. */
+  digest: string | undefined;
+  digestCounts: { entries: number; bytes: number };
+}
+
+/** A running decompressor and the unpack of its output, whichever way they were started. */
+interface Unpacking {
   readonly input: Writable;
-  /** Parses every decompressed chunk with reader until the end; stop() ends it early. */
-  drain(reader: TarReader): { done: Promise<void>; stop(): void };
+  /** Resolves once the whole archive is written under root; rejects with the first failure. */
+  readonly written: Promise<Written>;
   /** Settles when the decompressor exited (rejects with its complaint). */
   readonly done: Promise<void>;
+  /** Stops decompressing and unpacking at once (after an error). */
   kill(): void;
-  /** Releases what is left once drain has settled. */
+  /** After a failure: resolves once nothing writes under root any more. */
+  abort(): Promise<void>;
+  /** Releases what is left once everything has settled. */
   close(): void;
-  /** Where the tree is written: a worker fed per fifo slot, else this thread. */
-  writer(root: string, options: UnpackOptions): TreeWriter;
 }
 
 /**
@@ -75,10 +85,9 @@ export async function unpackTree(input: Readable, root: string, options: UnpackO
   if (readdirSync(root).length !== 0) {
     throw new CastleError("CASTLE_ARCHIVE_TARGET", `cannot unpack into ${root}: it is not empty`, { data: { root } });
   }
-  let writer: TreeWriter | undefined;
   const hash = createHash("sha256");
   let size = 0;
-  let codec: Decompression | undefined;
+  let unpacking: Unpacking | undefined;
   let compression: Compression | undefined;
   let inputError: { error: unknown } | undefined;
   const onAbort = () => input.destroy(abortError(options.signal));
@@ -95,10 +104,7 @@ export async function unpackTree(input: Readable, root: string, options: UnpackO
     }
     compression = sniffCompression(head);
     if (!compression) throw corruptBlob("the blob is neither zstd nor gzip compressed");
-    const started = await startDecompression(compression);
-    codec = started;
-    const tree = (writer = started.writer(root, options));
-    const reader = new TarReader((header) => tree.entry(header), options);
+    const started = (unpacking = await startUnpacking(compression, root, options));
     const take = (chunk: Buffer) => {
       hash.update(chunk);
       size += chunk.length;
@@ -125,10 +131,11 @@ export async function unpackTree(input: Readable, root: string, options: UnpackO
       }
       started.input.end();
     })();
-    const draining = started.drain(reader);
-    const parsing = draining.done.then(() => reader.end());
-    await settleTogether([feeding, parsing], () => {
-      draining.stop();
+    let written: Written | undefined;
+    const writing = started.written.then((result) => {
+      written = result;
+    });
+    await settleTogether([feeding, writing], () => {
       started.kill();
       input.destroy();
     });
@@ -145,76 +152,80 @@ export async function unpackTree(input: Readable, root: string, options: UnpackO
         hint: "the blob was damaged or replaced; nothing was kept",
       });
     }
-    const digest = await tree.finish();
+    const tree = written as Written;
     const result: UnpackResult = { blobDigest, size, compression, entries: tree.entries, bytes: tree.bytes };
-    if (digest !== undefined) result.treeDigest = trustTreeDigest(root, { digest, ...tree.digestCounts });
+    if (tree.digest !== undefined) result.treeDigest = trustTreeDigest(root, { digest: tree.digest, ...tree.digestCounts });
     return result;
   } catch (error) {
-    codec?.kill();
+    unpacking?.kill();
     input.destroy();
-    await writer?.close();
+    await unpacking?.abort();
     clearDirectory(root);
     if (inputError?.error === error || error instanceof CastleError) throw error;
     // Anything else came from the decompressor: the blob is not what it claims to be.
     throw corruptBlob(`the blob does not decompress: ${(error as Error).message}`);
   } finally {
-    codec?.close();
+    unpacking?.close();
     options.signal?.removeEventListener("abort", onAbort);
   }
 }
 
-/** zstd through castle-treeutil's helper and a fifo read by a worker when possible, else a child
- * process (or zlib) whose output arrives as stream events. */
-async function startDecompression(compression: Compression): Promise<Decompression> {
+/**
+ * zstd through castle-treeutil's helper and a fifo read by a worker thread, which unpacks there
+ * (unpack-worker.ts), when possible; else a child process (or zlib) whose output arrives as stream
+ * events and is unpacked on this thread.
+ */
+async function startUnpacking(compression: Compression, root: string, options: UnpackOptions): Promise<Unpacking> {
   const served = compression === "zstd" ? await startServedZstd(ZSTD_DECOMPRESS_ARGS, "fifo") : undefined;
   if (served) {
-    let worker: UnpackWorker | undefined;
+    const run = unpackOnWorker(served.outputFd as number, root, options);
     return {
       input: served.input as Writable,
+      written: run.done,
       done: served.done,
-      kill: () => served.kill(),
-      writer: (root, options) => {
-        worker = new UnpackWorker(served.outputFd as number, options.digest === true, root);
-        return new TreeWriter(root, options, { digest: options.digest, executor: worker });
+      kill: () => {
+        run.stop();
+        served.kill();
       },
-      drain: (reader) => {
-        const w = worker as UnpackWorker;
-        return w.read((chunk, slot) => {
-          if (w.failed) throw w.failed;
-          w.setSlot(slot);
-          reader.push(chunk);
-          w.endSlot(); // The worker hands the slot back once it has written its bodies.
-        });
-      },
+      abort: () => run.over,
       // The worker may be in a read of the fifo until its job ends: close the fd only then.
-      close: () => void (worker?.jobOver ?? Promise.resolve()).then(() => served.closeOutput()),
+      close: () => void run.over.then(() => served.closeOutput()),
     };
   }
   const codec = startDecompressor(compression);
+  const writer = new TreeWriter(root, options, { digest: options.digest });
+  const reader = new TarReader((header) => writer.entry(header), options);
+  const output = codec.output;
+  // 'data' events rather than for-await: one call per chunk, no promise per chunk.
+  const parsed = new Promise<void>((resolve, reject) => {
+    output.on("data", (chunk: Buffer) => {
+      try {
+        reader.push(chunk);
+      } catch (error) {
+        output.destroy();
+        reject(error);
+      }
+    });
+    output.once("end", resolve);
+    output.once("error", reject);
+    output.once("close", () => reject(new Error("the decompressor's output closed early")));
+  });
+  const written = parsed.then(async (): Promise<Written> => {
+    reader.end();
+    const digest = await writer.finish();
+    return { entries: writer.entries, bytes: writer.bytes, digest, digestCounts: writer.digestCounts };
+  });
+  written.catch(() => {}); // Observed by the caller.
   return {
     input: codec.input,
+    written,
     done: codec.done,
-    kill: () => codec.kill(),
-    close: () => {},
-    writer: (root, options) => new TreeWriter(root, options, { digest: options.digest }),
-    drain: (reader) => {
-      const output = codec.output;
-      // 'data' events rather than for-await: one call per chunk, no promise per chunk.
-      const done = new Promise<void>((resolve, reject) => {
-        output.on("data", (chunk: Buffer) => {
-          try {
-            reader.push(chunk);
-          } catch (error) {
-            output.destroy();
-            reject(error);
-          }
-        });
-        output.once("end", resolve);
-        output.once("error", reject);
-        output.once("close", () => reject(new Error("the decompressor's output closed early")));
-      });
-      return { done, stop: () => output.destroy() };
+    kill: () => {
+      output.destroy();
+      codec.kill();
     },
+    abort: () => writer.close(),
+    close: () => {},
   };
 }
 
