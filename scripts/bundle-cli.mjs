@@ -95,6 +95,10 @@ export async function bundleCli(root) {
   await esbuild.build({
     ...common,
     format: "cjs",
+    // The worker's code reaches store/treeutil.ts (through the tree writer), which finds files by
+    // import.meta.url: give it this file's URL, as the CLI bundle does.
+    define: { ...common.define, "import.meta.url": "__castleModuleUrl" },
+    banner: { js: 'var __castleModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
     entryPoints: [join(root, "packages/cache/src/archive/unpack-thread.ts")],
     outfile: join(dist, "unpack-thread.cjs"),
   });
