@@ -2,7 +2,9 @@
 // standard tools on the same blobs, at the same concurrency where the tool allows it:
 //  - an OCI registry (Debian's docker-registry, its own process) vs `skopeo copy` of the same
 //    blobs (one OCI manifest naming all of them) to a directory — download only — and skopeo
-//    copy followed by `tar -x --zstd` of each blob (download, then unpack);
+//    copy followed by `tar -x --zstd` of each blob (download, then unpack); and, as the same work
+//    as skopeo's copy, Castle's OCI backend downloading each blob to a file and checking its
+//    sha256 (no unpack, no tree digest, no commit), to show what the unpack costs;
 //  - a static web server (its own process) serving an exported directory vs `curl | tar -x
 //    --zstd` of the same blobs, 4 at once;
 //  - over loopback and over a link limited to CASTLE_BENCH_LINK_MBPS (default 100 MB/s);
@@ -15,8 +17,11 @@
 // Run: npx tsx bench/remote-backends.ts   (exports main() for bench/run.ts)
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createWriteStream, existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { pathToFileURL } from "node:url";
 import PQueue from "p-queue";
 import {
@@ -105,6 +110,28 @@ export async function main(): Promise<BenchRow[]> {
       if (report.outcomes.some((o) => o.status !== "pulled")) throw new Error("a layer was not pulled");
       rmSync(dir, { recursive: true, force: true });
     };
+    // What skopeo's copy does, through Castle's backend: each blob to a file, its sha256 checked.
+    const castleDownload = (url: string) => async (run: number) => {
+      const dir = join(base, `download-${run}`);
+      mkdirSync(dir, { recursive: true });
+      const remote = openRemote(url, { negativeTtlMs: 0 });
+      const queue = new PQueue({ concurrency: CONCURRENCY });
+      await Promise.all(blobs.map((b) => queue.add(async () => {
+        const got = await remote.backend.getBlob(b.blob);
+        if (!got) throw new Error(`blob ${b.blob} is missing`);
+        const hash = createHash("sha256");
+        const hashing = new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            hash.update(chunk);
+            callback(null, chunk);
+          },
+        });
+        await pipeline(got.body, hashing, createWriteStream(join(dir, b.blob)));
+        if (hash.digest("hex") !== b.blob) throw new Error(`blob ${b.blob} does not match its digest`);
+      })));
+      await remote.close();
+      rmSync(dir, { recursive: true, force: true });
+    };
     const untar = async (dir: string, source: (blob: string) => string) => {
       const queue = new PQueue({ concurrency: CONCURRENCY });
       await Promise.all(blobs.map((b) => queue.add(async () => {
@@ -119,6 +146,7 @@ export async function main(): Promise<BenchRow[]> {
       const skopeo = (dir: string) => `mkdir -p ${dir} && skopeo copy -q --src-tls-verify=false docker://${reg}/${REPO}:bench-all dir:${join(dir, "image")}`;
       const times = await measure([
         ["castle-oci", castlePull(`oci://${reg}/${REPO}`, true)],
+        ["castle-oci-download", castleDownload(`oci://${reg}/${REPO}`)],
         ["skopeo", async (run) => {
           const dir = join(base, `skopeo-${run}`);
           await sh(skopeo(dir));
@@ -138,10 +166,11 @@ export async function main(): Promise<BenchRow[]> {
         }],
       ]);
       const rate = (ms: number) => `${(blobMb / (ms / 1000)).toFixed(0)} MB/s`;
-      console.log(`over ${label}: castle oci ${rate(times["castle-oci"]!)}, skopeo ${rate(times.skopeo!)}, skopeo+tar ${rate(times["skopeo-tar"]!)}, castle http ${rate(times["castle-http"]!)}, curl|tar ${rate(times["curl-tar"]!)} (of blobs)`);
+      console.log(`over ${label}: castle oci ${rate(times["castle-oci"]!)}, castle oci download only ${rate(times["castle-oci-download"]!)}, skopeo ${rate(times.skopeo!)}, skopeo+tar ${rate(times["skopeo-tar"]!)}, castle http ${rate(times["castle-http"]!)}, curl|tar ${rate(times["curl-tar"]!)} (of blobs)`);
       rows.push(
         row(`pull ${what} from an OCI registry over ${label}, concurrency ${CONCURRENCY}`, times["castle-oci"]!, times.skopeo!, "skopeo copy to a directory (download only)"),
         row(`pull ${what} from an OCI registry over ${label}, concurrency ${CONCURRENCY}`, times["castle-oci"]!, times["skopeo-tar"]!, "skopeo copy, then tar -x --zstd of each blob"),
+        row(`download the ${records.length} blobs from an OCI registry over ${label} to files, sha256 checked (no unpack), concurrency ${CONCURRENCY}`, times["castle-oci-download"]!, times.skopeo!, "skopeo copy to a directory (download only)"),
         row(`pull ${what} from a static web server over ${label}, concurrency ${CONCURRENCY}`, times["castle-http"]!, times["curl-tar"]!, `curl | tar -x --zstd, ${CONCURRENCY} at once`),
       );
     }
