@@ -3,7 +3,7 @@
 // right code, leave the target empty, and never touch anything around it.
 
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
@@ -189,6 +189,31 @@ describe("unpackTree refuses hostile and damaged archives", () => {
     await expect(unpackTree(Readable.from(broken()), root)).rejects.toMatchObject({ code: "ECONNRESET" });
     expect(readdirSync(root)).toEqual([]);
     expect(snapshot(around)).toEqual(before);
+  });
+
+  it.runIf(hasZstd)("a failed unpack through the worker leaves no file descriptor open, whichever side stops first", async () => {
+    // 64 MiB of file bodies in a few kB of zstd: the worker is still writing when the input fails.
+    const big = await craftArchive([dir("d"), { name: "d/a", body: "x".repeat(32 << 20) }, { name: "d/b", body: "y".repeat(32 << 20) }], "zstd");
+    const openFds = () => readdirSync("/proc/self/fd").length;
+    await unpackTree(streamOf(await craftArchive([dir("d")], "zstd")), root); // Starts the pooled worker (it holds fds of its own).
+    rmSync(join(root, "d"), { recursive: true });
+    const settled = () => new Promise((resolve) => setTimeout(resolve, 20));
+    await settled(); // The warm-up's fifo and socket close on a later turn of the event loop.
+    const baseline = openFds();
+    for (let i = 0; i < 24; i++) {
+      // The input fails at a different point each time: in the first body, in the second, near the end.
+      const cut = Math.max(64, Math.floor((big.length * ((i % 8) + 1)) / 9));
+      async function* broken() {
+        yield big.subarray(0, cut);
+        await new Promise((resolve) => setTimeout(resolve, i % 3));
+        throw Object.assign(new Error("connection reset"), { code: "ECONNRESET" });
+      }
+      await expect(unpackTree(Readable.from(broken()), root)).rejects.toMatchObject({ code: "ECONNRESET" });
+      expect(readdirSync(root)).toEqual([]);
+    }
+    // Sockets close on the event loop's next turn: a leak stays, a close in flight goes.
+    for (let wait = 0; wait < 50 && openFds() > baseline; wait++) await settled();
+    expect(openFds()).toBe(baseline);
   });
 });
 

@@ -29,7 +29,10 @@ async function runJob(job: UnpackJob): Promise<FromWorker> {
     const reader = new TarReader((header) => tree.entry(header), job.limits);
     const buffer = Buffer.allocUnsafe(READ_BYTES);
     for (;;) {
-      if (Atomics.load(stop, STOP) !== 0) return { type: "stopped" };
+      if (Atomics.load(stop, STOP) !== 0) {
+        await tree.close(); // Closes a file left open mid-body; the main thread removes the tree.
+        return { type: "stopped" };
+      }
       // Blocks until zstd writes or exits; every chunk's bodies are written before the next read.
       const n = readSync(job.fd, buffer, 0, READ_BYTES, null);
       if (n === 0) break;
