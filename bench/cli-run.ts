@@ -11,7 +11,7 @@
 // Run: npx tsx bench/cli-run.ts
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseEntry } from "../packages/cli/src/fastpath/entry-format";
@@ -26,7 +26,9 @@ const HELPER = join(dirname(CASTLE), "castle-sandbox");
 
 /** The spawn-timer binary, compiled into a temp dir. */
 function timer(): string {
-  const out = join(mkdtempSync(join(tmpdir(), "castle-bench-timer-")), "spawn-timer");
+  const dir = mkdtempSync(join(tmpdir(), "castle-bench-timer-"));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, "spawn-timer");
   execFileSync("cc", ["-O2", "-o", out, join(import.meta.dirname, "lib/spawn-timer.c")]);
   return out;
 }
