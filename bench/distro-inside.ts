@@ -7,8 +7,8 @@
 // 3. a cached `castle run -- /bin/true` on the host with Castle mounted into the system against
 //    `--no-castle` (target ≤ 1.05×: a few bind mounts, no copy).
 // Both sides of 1 and 2 are timed by the same small Node driver (spawn, wait, hrtime), run on the
-// host or inside with Castle's own node. Castle runs as uid 65534 when the bench runs as root (a
-// sandbox started by real root cannot nest another). Builds the distro first, untimed, into
+// host or inside with Castle's own node. Castle runs as uid 65534 when the bench runs as root
+// (rootless, as users run it). Builds the distro first, untimed, into
 // BENCH_DIR/inside (files from the mirror the other distro benchmarks download).
 // Run: npx tsx bench/distro-inside.ts   (exports main() for bench/run.ts)
 

@@ -6,6 +6,7 @@
 //   out through both levels; a change made inside rebuilds only what it touches, in the inner
 //   store; the system cannot write into the outer store;
 // - a git definition is a work tree of the commit run, kept with the system's state;
+// - Castle nests at any depth: a Castle inside a nested system runs it again;
 // - instances have ids at every level: ps, exec and kill work inside;
 // - a remote cache configured on the host is usable inside: its settings pass in, its
 //   credentials only when asked for (-e); the runtime's zstd unpacks what is pulled.
@@ -87,6 +88,13 @@ describe.skipIf(skip)("castle inside the systems it runs", () => {
     expect(r.stderr).toBe(""); // a fully cached run prints nothing: every layer came from the outer store
     const innerStore = join(home.dataDir, "systems/nest/castle-store/cache");
     expect(readdirSync(join(innerStore, "trees"))).toEqual([]);
+  });
+
+  it("nests at any depth: three levels down the system runs, from the outer store, and its status comes out", async () => {
+    const r = await inside(`castle run --plain -- sh -c "castle run --plain -- sh -c 'cat /etc/motd; exit 43'"`);
+    expect(r.code, r.stderr).toBe(43);
+    expect(r.stdout).toBe("outer motd\n");
+    expect(r.stderr).toBe("");
   });
 
   it("a change made inside rebuilds only that layer, in the inner store; the outer store stays read-only", async () => {

@@ -2,9 +2,10 @@
 // system is not host root (an unprivileged id, ROOT_CALLER_ID), yet its store is portable: the
 // same definition built by root and by uid 65534 gives the same digests, a root store's files
 // stay root's on disk (what root inside writes lands as uid 0, through idmapped views), and
-// builds that modify files of lower layers (copy-up), chown and chmod work as for any user.
+// builds that modify files of lower layers (copy-up), chown and chmod work as for any user, and
+// its systems nest like any user's: Castle inside runs them, at every level.
 
-import { lstatSync, readdirSync } from "node:fs";
+import { cpSync, lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ROOT_CALLER_ID } from "../../packages/sandbox/src/index";
@@ -53,6 +54,25 @@ describe.skipIf(skip)("Castle run as root", () => {
     expect(uid).toBe("0");
     expect(map!.trim().split(/\s+/)).toEqual(["0", String(ROOT_CALLER_ID), "1"]);
     expect(rest.join("\n")).toMatch(/^one\ntwo\nls: \/bin\/yes: No such file or directory$/);
+  });
+
+  it("nests like any user's system: Castle inside runs it again, and a Castle inside that one too", async () => {
+    // Its base beside castle.ts, so that the definition works where Castle mounts it inside.
+    const nest = writeDefinition(temp("nest"), {
+      "castle.ts": `import { layer, source, system } from "castle";
+const base = layer.import({ name: "base", from: source.local("./rootfs") });
+const motd = layer({ name: "motd", runDeps: [base], script: "echo nested > /motd" });
+export default system({ name: "nest", layers: [motd], entrypoint: ["/bin/sh"] });
+`,
+    });
+    cpSync(rootfs, join(nest, "rootfs"), { recursive: true, verbatimSymlinks: true });
+    const home = makeCliHome();
+    const levels = `castle run --plain -- sh -c "castle run --plain -- sh -c 'cat /motd /proc/self/uid_map; exit 43'"`;
+    const r = await runCastle(home, ["run", nest, "--plain", "--", "/bin/sh", "-c", levels], { asCaller: true });
+    // A sandbox whose root is no host root covers nothing of its /proc: the next one mounts its own.
+    expect(r.code, describeRun(r)).toBe(43);
+    expect(r.stdout.split("\n")[0]).toBe("nested");
+    expect(r.stdout.split("\n")[1]!.trim().split(/\s+/)).toEqual(["0", "0", "1"]);
   });
 
   it("a root store holds the same digests as a rootless one, and its files stay root's", async () => {

@@ -211,10 +211,11 @@ int main(int argc, char **argv) {
 
   /* 5. Mounts: host sources first (through the idmapped views for a root caller). When root
    * inside is host root (a caller whose sandbox could not shift), the kernel's plain uid
-   * checks pass for it, so /proc/sys and a few other /proc files get covered (mount.c). */
+   * checks pass for it, so /proc/sys and a few other /proc files get covered (mount.c). Root
+   * of a sandbox running Castle is no host root: its sandboxes nest uncovered, at every level. */
   struct mount_plan plan;
   mounts_stage_host_sources(&spec, &views, &plan);
-  plan.mask_proc = !map.shifted && (map.outer_uid == 0 || map.outer_gid == 0);
+  plan.mask_proc = !map.shifted && map.host_root;
 
   /* 6. pivot_root into the base tmpfs, assemble /newroot, pivot into it, detach the host. */
   mounts_pivot_to_base(&plan);

@@ -89,6 +89,7 @@ void spec_parse(char *buf, size_t len, struct spec *out);
 struct idmap {
   bool range;
   bool shifted; /* root inside is host SHIFT_ID, not the caller (host root); see shift.c */
+  bool host_root; /* the caller is host root: the kernel's plain uid 0 checks pass for it */
   uid_t outer_uid;
   gid_t outer_gid;
   unsigned long uid_start, uid_count, gid_start, gid_count;
@@ -121,6 +122,10 @@ struct host_views {
 /* Whether this root caller's sandbox can run as SHIFT_ID; why not in `why` (then root inside is
  * host root, as for bubblewrap). Dies if SHIFT_ID belongs to a user of this machine. */
 bool shift_possible(char *why, size_t size);
+/* Whether this root caller is host root: root of the initial user namespace, or one whose
+ * writes a host sysctl takes. Root of a sandbox (a rootless caller's, or a root caller's
+ * shifted one) is some other host id, at every level of a nest. */
+bool root_is_host_root(void);
 /* Opens idmapped views of every host dir the spec's paths live in; false (and why) when the
  * kernel or a filesystem refuses them. */
 bool host_views_open(const struct spec *spec, struct host_views *views, char *why, size_t size);

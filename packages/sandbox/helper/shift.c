@@ -42,6 +42,28 @@ static bool id_mapped(const char *path, unsigned long id) {
   return found;
 }
 
+/* Whether the map at path sends every id to itself: the initial user namespace's
+ * "0 0 4294967295", which no other namespace can have unless host root made it. */
+static bool identity_map(const char *path) {
+  FILE *f = fopen(path, "re");
+  if (f == NULL) die_errno("open %s", path);
+  unsigned long inside, outside, count;
+  int lines = 0;
+  bool identity = true;
+  while (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3) {
+    lines++;
+    identity = identity && inside == 0 && outside == 0 && count == 4294967295UL;
+  }
+  fclose(f);
+  return lines == 1 && identity;
+}
+
+bool root_is_host_root(void) {
+  if (identity_map("/proc/self/uid_map") || identity_map("/proc/self/gid_map")) return true;
+  /* A namespace host root made with "0 0 1": the sysctl files check for host uid 0 alone. */
+  return faccessat(AT_FDCWD, "/proc/sys/vm/overcommit_memory", W_OK, AT_EACCESS) == 0;
+}
+
 /* Dies when SHIFT_ID is a user's or group's id on this machine, or inside a subordinate range:
  * that user could then signal or trace every root caller's sandbox. */
 static void check_id_unused(const char *path, size_t field, bool range) {

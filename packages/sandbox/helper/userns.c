@@ -104,6 +104,7 @@ static bool find_range(const char *path, const char *name, unsigned long id, uns
 
 void idmap_plan(struct idmap *map) {
   *map = (struct idmap){.outer_uid = geteuid(), .outer_gid = getegid()};
+  map->host_root = (map->outer_uid == 0 || map->outer_gid == 0) && root_is_host_root();
   if (map->outer_uid == 0) {
     char why[200];
     map->shifted = shift_possible(why, sizeof why);
