@@ -7,12 +7,13 @@
 //   store; the system cannot write into the outer store;
 // - a git definition is a work tree of the commit run, kept with the system's state;
 // - Castle nests at any depth: a Castle inside a nested system runs it again;
+// - a prune on the host counts what the Castles inside use of its store;
 // - instances have ids at every level: ps, exec and kill work inside;
 // - a remote cache configured on the host is usable inside: its settings pass in, its
 //   credentials only when asked for (-e); the runtime's zstd unpacks what is pulled.
 
 import { generateKeyPairSync } from "node:crypto";
-import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3RVER_CREDENTIALS, startS3Server } from "../../packages/cache/test/helpers/s3-server";
@@ -113,6 +114,49 @@ describe.skipIf(skip)("castle inside the systems it runs", () => {
     expect(r.stdout).toMatch(/^remount refused$/m);
     const innerTrees = readdirSync(join(home.dataDir, "systems/nest/castle-store/cache/trees"));
     expect(innerTrees).toHaveLength(1); // the changed layer only; its base came from the outer store
+  });
+
+  it("a prune on the host keeps what a Castle inside uses of the host's store, as long as it would its own", async () => {
+    // A system whose definition dir also holds another system, alt/, built on the host first.
+    const gc = definitionDir(world, world.dir("gc"), "gc motd");
+    writeFiles(gc, {
+      "castle.ts": system("gc motd").replace(`name: "nest"`, `name: "gcnest"`),
+      "alt/castle.ts": `import { layer, source, system } from "castle";
+const base = layer.import({ name: "base", from: source.local("../rootfs") });
+const alt = layer({ name: "alt", runDeps: [base], script: "echo alt > /alt" });
+export default system({ name: "alt", layers: [alt], entrypoint: ["/bin/cat", "/alt"] });
+`,
+    });
+    for (const dir of [gc, join(gc, "alt")]) {
+      const built = await home.run(["build", dir, "--plain"]);
+      expect(built.code, built.stderr).toBe(0);
+    }
+    // Inside gcnest, a Castle builds alt: all of it from the host's store.
+    const inner = await home.run(["run", gc, "--", "/bin/sh", "-c", "castle build ~/castle-src/alt --plain"]);
+    expect(inner.code, inner.stderr).toBe(0);
+    expect(inner.stderr).toBe(""); // fully cached: nothing built or printed
+    const innerRoot = join(home.dataDir, "systems/gcnest/castle-store/cache/roots/alt.json");
+    expect(existsSync(innerRoot)).toBe(true);
+    const age = (file: string, days: number) => {
+      const root = JSON.parse(readFileSync(file, "utf8")) as { usedAt: string };
+      const then = new Date(Date.now() - days * 86400e3);
+      writeFileSync(file, JSON.stringify({ ...root, usedAt: then.toISOString() }));
+      utimesSync(file, then, then);
+    };
+    // The host last used alt 60 days ago; the Castle inside gcnest used it just now.
+    age(join(home.cacheDir, "roots/alt.json"), 60);
+    const kept = await home.run(["cache", "prune"]);
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.stdout).toMatch(/^removed 0 keys and 0 trees/);
+    const again = await home.run(["run", gc, "--", "/bin/sh", "-c", "castle run ~/castle-src/alt --plain"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe("alt\n");
+    expect(again.stderr).toBe(""); // nothing built: alt is still in the host's store
+    // Once the use inside is as old as the host's, alt goes like any layer nobody used for 30 days.
+    age(innerRoot, 60);
+    const pruned = await home.run(["cache", "prune"]);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(pruned.stdout).toMatch(/^removed 1 keys and 1 trees/);
   });
 
   it("says clearly why a store moved onto the system's overlay root cannot build", async () => {

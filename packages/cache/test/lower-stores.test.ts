@@ -1,13 +1,13 @@
 // Tests for a store's read-only lower tiers (the outer stores a nested Castle reads): look-ups
 // fall through to them, their trees are used in place, a record pointing at a lower tree stays
-// valid, a prune never touches them, and a build cache starts from a lower tier's copy with its
-// timestamps. Real stores in temp dirs; the lower one is made read-only where the test can.
+// valid, a prune never touches them, a prune of the lower tier counts what the stores above it
+// use, and a build cache starts from a lower tier's copy with its timestamps. Real stores in temp dirs; the lower one is made read-only where the test can.
 
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { LowerStores, lowerStoreRoots, openStore, pruneStore, recordRoot, removeTree, type LocalStore } from "../src/index";
+import { LowerStores, lowerStoreRoots, openStore, pinLayers, pruneStore, recordRoot, removeTree, type LocalStore } from "../src/index";
 
 const temps: string[] = [];
 function temp(): string {
@@ -96,6 +96,49 @@ describe("a store with lower tiers", () => {
     expect(result.removedRecords).toBe(1);
     expect(readFileSync(join(outer.root, "trees", digest, "f"), "utf8")).toBe("kept");
     expect(outer.lookup(KEY_A)?.digest).toBe(digest);
+  });
+
+  it("a prune of the lower tier counts the roots and, while their system runs, the pins of the stores above", async () => {
+    const DAY = 86400e3;
+    const setUp = async () => {
+      const outer = openStore(join(temp(), "outer"));
+      const a = await commitTree(outer, KEY_A, { f: "a" });
+      const b = await commitTree(outer, KEY_B, { f: "b" });
+      const c = await commitTree(outer, "c".repeat(64), { f: "c" });
+      const inner = openStore(join(temp(), "inner"), { lowers: [outer.root] });
+      // The inner root names a (by the outer key) and c (under a key of the inner store's own).
+      inner.link("d".repeat(64), c, { name: "d", buildMs: 0, origin: "built" });
+      recordRoot(inner, "sys", [inner.lookup(KEY_A)!, inner.lookup("d".repeat(64))!]);
+      return { outer, inner, a, b, c };
+    };
+    const trees = (store: LocalStore) => readdirSync(join(store.root, "trees")).sort();
+
+    // Alone, the outer store keeps nothing (no root of its own names anything).
+    const alone = await setUp();
+    expect((await pruneStore(alone.outer, { keepForMs: DAY })).removedTrees).toBe(3);
+
+    // The inner root was used now: a and c stay, by key and by digest; b goes.
+    const recent = await setUp();
+    await pruneStore(recent.outer, { keepForMs: DAY, nested: [{ root: recent.inner.root, running: false }] });
+    expect(trees(recent.outer)).toEqual([recent.a, recent.c].sort());
+    expect(recent.inner.lookup(KEY_A)?.digest).toBe(recent.a);
+    expect(recent.inner.lookup("d".repeat(64))?.digest).toBe(recent.c);
+
+    // Seen 2 days later, the inner root is as old as any: kept only while its system runs, and
+    // then held (no size limit removes it), with what the inner pins name (b) too.
+    const later = Date.now() + 2 * DAY;
+    const old = await setUp();
+    await pruneStore(old.outer, { keepForMs: DAY, now: later, dryRun: true, nested: [{ root: old.inner.root, running: false }] }).then((r) =>
+      expect(r.removedTrees).toBe(3));
+    const pin = pinLayers(old.inner);
+    pin.hold([old.outer.lookup(KEY_B)!]);
+    const held = await pruneStore(old.outer, { keepForMs: DAY, now: later, maxBytes: 0, nested: [{ root: old.inner.root, running: true }] });
+    expect(held.removedTrees).toBe(0);
+    expect(trees(old.outer)).toEqual([old.a, old.b, old.c].sort());
+    // Pins of a system that is not running protect nothing (their processes are gone).
+    await pruneStore(old.outer, { keepForMs: DAY, now: later, nested: [{ root: old.inner.root, running: false }] });
+    expect(trees(old.outer)).toEqual([]);
+    pin.release();
   });
 
   it("starts a build cache from a lower tier's copy, timestamps kept, and then keeps its own", () => {

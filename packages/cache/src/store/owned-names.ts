@@ -21,6 +21,12 @@ export function ownerOf(name: string): number | undefined {
 }
 
 
+/** Whether name was made by ownedName for a process that still lives (else false). */
+export function ownerLives(name: string): boolean {
+  const owner = ownerOf(name);
+  return owner !== undefined && processAlive(owner);
+}
+
 /** Removes the entries of dir whose owner is gone; returns how many. */
 export function removeDeadOwners(dir: string): number {
   let removed = 0;
@@ -31,8 +37,7 @@ export function removeDeadOwners(dir: string): number {
     return 0;
   }
   for (const name of names) {
-    const owner = ownerOf(name);
-    if (owner === undefined || processAlive(owner)) continue;
+    if (ownerOf(name) === undefined || ownerLives(name)) continue;
     removeTree(join(dir, name));
     removed++;
   }

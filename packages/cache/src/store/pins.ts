@@ -80,26 +80,51 @@ export interface Pinned {
 
 /** What live processes have pinned; the pins of dead ones are removed on the way. */
 export function readPins(store: Store): Pinned {
-  const dir = store.dir("pins");
   const pinned: Pinned = { keys: new Set(), digests: new Set() };
-  for (const name of readdirSync(dir)) {
-    if (!name.endsWith(".json")) continue;
-    let pin: PinFile;
-    try {
-      pin = JSON.parse(readFileSync(join(dir, name), "utf8")) as PinFile;
-    } catch {
-      continue; // being replaced this instant (writes are atomic): its next version is read next time
-    }
+  for (const { file, pin } of pinFilesIn(store.dir("pins"))) {
     if (typeof pin.pid !== "number" || !processLives(pin.pid, pin.pidStart ?? 0)) {
       try {
-        unlinkSync(join(dir, name));
+        unlinkSync(file);
       } catch {
         // someone else cleared it
       }
       continue;
     }
-    for (const key of pin.keys ?? []) pinned.keys.add(key);
-    for (const digest of pin.digests ?? []) pinned.digests.add(digest);
+    addPin(pinned, pin);
   }
   return pinned;
+}
+
+/**
+ * Everything the pins in a store's pins/ dir name, without asking whose process lives: for the
+ * store of a Castle nested in a running system, whose pids are of another pid namespace. Reads only.
+ */
+export function readPinsIn(dir: string): Pinned {
+  const pinned: Pinned = { keys: new Set(), digests: new Set() };
+  for (const { pin } of pinFilesIn(dir)) addPin(pinned, pin);
+  return pinned;
+}
+
+function pinFilesIn(dir: string): { file: string; pin: PinFile }[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out: { file: string; pin: PinFile }[] = [];
+  for (const name of names) {
+    if (!name.endsWith(".json")) continue;
+    try {
+      out.push({ file: join(dir, name), pin: JSON.parse(readFileSync(join(dir, name), "utf8")) as PinFile });
+    } catch {
+      // being replaced this instant (writes are atomic): its next version is read next time
+    }
+  }
+  return out;
+}
+
+function addPin(pinned: Pinned, pin: PinFile): void {
+  for (const key of pin.keys ?? []) pinned.keys.add(key);
+  for (const digest of pin.digests ?? []) pinned.digests.add(digest);
 }

@@ -9,13 +9,16 @@
 // fully cached build check afterwards that no prune ran, instead of taking the lock (see
 // store-claim.ts). Running systems are protected by their pins (pins.ts: the exact layers each
 // live process uses) and by their roots, which callers name in keepSystems: under every option,
-// --max-size included, a pinned layer or a kept system's layer is never removed.
+// --max-size included, a pinned layer or a kept system's layer is never removed. The Castles
+// nested in this store's systems read it as a lower tier: their roots count like this store's
+// own, and while the system holding one runs, its roots and pins are held (nested-use.ts).
 
 import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { KeyRecord, Store } from "../types";
 import { acquireLock, type HeldLock, withLock } from "./file-lock";
 import { writeFileAtomic, type LocalStore } from "./local-store";
+import { readNestedUse, type NestedStore } from "./nested-use";
 import { readPins } from "./pins";
 import { readRoots } from "./roots";
 
@@ -31,6 +34,8 @@ export interface PruneOptions {
   keepSystems?: Iterable<string>;
   /** Called once when running builds hold the store, so the prune waits for them. */
   onWait?: () => void;
+  /** The stores of Castles nested in this store's systems, which read this one (nested-use.ts). */
+  nested?: readonly NestedStore[];
 }
 
 export interface PruneResult {
@@ -100,22 +105,35 @@ function pruneHeld(store: LocalStore, options: PruneOptions): PruneResult {
   const pins = readPins(store);
   const heldKeys = new Set(pins.keys);
   const lastUse = new Map<string, number>();
+  const use = (key: string, used: number, held: boolean) => {
+    lastUse.set(key, Math.max(lastUse.get(key) ?? 0, used));
+    if (held) heldKeys.add(key);
+  };
   for (const root of readRoots(store)) {
     const held = keptSystems.has(root.system);
     const used = held ? now : Date.parse(root.usedAt);
     if (!(used >= cutoff)) continue;
-    for (const key of root.keys) {
-      lastUse.set(key, Math.max(lastUse.get(key) ?? 0, used));
-      if (held) heldKeys.add(key);
+    for (const key of root.keys) use(key, used, held);
+  }
+  // A nested Castle may also hold one of this store's trees under a key of its own: its digests count.
+  const heldDigests = new Set(pins.digests);
+  const digestUse = new Map<string, number>();
+  for (const nested of readNestedUse(options.nested ?? [], now)) {
+    if (!(nested.usedAt >= cutoff)) continue;
+    for (const key of nested.keys) use(key, nested.usedAt, nested.held);
+    for (const digest of nested.digests) {
+      digestUse.set(digest, Math.max(digestUse.get(digest) ?? 0, nested.usedAt));
+      if (nested.held) heldDigests.add(digest);
     }
   }
+  const usedAt = (record: KeyRecord) => Math.max(lastUse.get(record.key) ?? 0, digestUse.get(record.digest) ?? 0);
   const records = store.records();
   const held: KeyRecord[] = [];
   const keep: KeyRecord[] = [];
   const drop: KeyRecord[] = [];
   for (const record of records) {
-    if (heldKeys.has(record.key) || pins.digests.has(record.digest)) held.push(record);
-    else (lastUse.has(record.key) ? keep : drop).push(record);
+    if (heldKeys.has(record.key) || heldDigests.has(record.digest)) held.push(record);
+    else (lastUse.has(record.key) || digestUse.has(record.digest) ? keep : drop).push(record);
   }
   const treeBytes = (list: KeyRecord[]) => {
     const sizes = new Map(list.map((r) => [r.digest, r.bytes]));
@@ -123,17 +141,18 @@ function pruneHeld(store: LocalStore, options: PruneOptions): PruneResult {
   };
   if (options.maxBytes !== undefined) {
     // Least recently used first; what is held counts towards the size but is never a candidate.
-    keep.sort((a, b) => (lastUse.get(a.key) ?? 0) - (lastUse.get(b.key) ?? 0));
+    keep.sort((a, b) => usedAt(a) - usedAt(b));
     while (keep.length > 0 && treeBytes([...held, ...keep]) > options.maxBytes) drop.push(keep.shift()!);
   }
   keep.push(...held);
-  const kept = new Set([...keep.map((r) => r.digest), ...pins.digests]);
+  const kept = new Set([...keep.map((r) => r.digest), ...heldDigests]);
   const doomedTrees = new Map<string, number>();
   for (const record of drop) if (!kept.has(record.digest)) doomedTrees.set(record.digest, record.bytes);
   // Trees no record points at at all (e.g. left by an interrupted prune) go too.
   const referenced = new Set(records.map((r) => r.digest));
   for (const digest of readdirSync(join(store.root, "trees"))) {
-    if (!referenced.has(digest) && !kept.has(digest) && !doomedTrees.has(digest)) doomedTrees.set(digest, 0);
+    if (referenced.has(digest) || kept.has(digest) || digestUse.has(digest) || doomedTrees.has(digest)) continue;
+    doomedTrees.set(digest, 0);
   }
   const result: PruneResult = {
     removedRecords: drop.length,

@@ -61,9 +61,19 @@ function readRoot(file: string): RootRecord | undefined {
 }
 
 export function readRoots(store: Store): RootRecord[] {
-  const dir = store.dir("roots");
+  return readRootsIn(store.dir("roots"));
+}
+
+/** The roots in a store's roots/ dir (missing: none); reads only (another Castle's store too). */
+export function readRootsIn(dir: string): RootRecord[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
   const out: RootRecord[] = [];
-  for (const name of readdirSync(dir)) {
+  for (const name of names) {
     if (!name.endsWith(".json")) continue;
     const root = readRoot(join(dir, name));
     if (root && Array.isArray(root.keys)) out.push(root);

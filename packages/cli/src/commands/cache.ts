@@ -9,6 +9,7 @@ import { readTotals } from "../context/cache-stats";
 import { noPositionals, parseCommand } from "../context/options";
 import { castlePaths, openCastleStore } from "../context/paths";
 import { InstanceRegistry } from "../context/instances";
+import { nestedStores } from "../context/system-state";
 import { parseBytes } from "../context/resources";
 import { UsageError } from "../context/usage-error";
 import { formatBytes, formatDuration as formatMs } from "../ui/format";
@@ -116,10 +117,12 @@ async function prune(store: LocalStore, argv: string[]): Promise<number> {
   noPositionals(positionals, "cache");
   const days = values["keep-days"] === undefined ? 30 : Number(values["keep-days"]);
   if (!(days >= 0)) throw new UsageError(`--keep-days takes a number, got "${values["keep-days"]}"`, "cache");
-  const running = new InstanceRegistry(castlePaths().state).list().map((instance) => instance.system);
+  const paths = castlePaths();
+  const running = new InstanceRegistry(paths.state).list().map((instance) => instance.system);
   const result = await pruneStore(store, {
     keepForMs: days * 86400e3,
     keepSystems: running,
+    nested: nestedStores(paths.data, new Set(running)),
     onWait: () => process.stderr.write("castle: waiting for running builds to finish before pruning…\n"),
     ...(values["max-size"] !== undefined ? { maxBytes: parseBytes(values["max-size"], "--max-size", "cache") } : {}),
     dryRun: Boolean(values["dry-run"]),

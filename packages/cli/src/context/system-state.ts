@@ -2,11 +2,17 @@
 // edits, installed files) across runs and across rebuilds of the layers beneath it, under
 // $XDG_DATA_HOME/castle/systems/<name>. `--fresh` starts it clean; `--ephemeral` uses a
 // throwaway one, empty, that is removed after the run; `--snapshot` a throwaway one on top of
-// the persistent state (which it reads, never writes).
+// the persistent state (which it reads, never writes). Each system's castle-store/ holds the
+// dirs of the Castle inside it, whose stores the outer prune must count (nestedStores).
 
-import { lstatSync, mkdirSync, readdirSync, rmdirSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
-import { ownedName, removeDeadOwners, removeTree } from "@castle/cache/store";
+import { ownedName, ownerLives, removeDeadOwners, removeTree, type NestedStore } from "@castle/cache/store";
+
+/** The dirs of the Castle inside a system, in its castle-store/: its store, instances, data. */
+export const NESTED_DIRS = { cache: "cache", state: "state", data: "data" } as const;
+/** How deep nestedStores looks: deeper nests than this are not expected of anyone. */
+const MAX_NEST_DEPTH = 16;
 
 export interface UpperDir {
   /** The system's state dir (holding the rest). */
@@ -41,6 +47,31 @@ export function systemUpper(dataDir: string, system: string, mode: { fresh: bool
   emptyWorkDir(join(dir, "work"));
   mkdirSync(join(dir, "castle-store"), { recursive: true });
   return { dir, above: [], upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, "castle-store"), release: () => {} };
+}
+
+/**
+ * The stores of the Castles inside this Castle's systems (each reads this Castle's store as a
+ * lower tier), deeper nests included, and whether the system holding each may be running: a
+ * persistent one when `running` names it, an ephemeral one while the process that made it
+ * lives; whatever is nested in a running system counts as running (its pids are another
+ * namespace's, and none lives once its outer system stops).
+ */
+export function nestedStores(dataDir: string, running: ReadonlySet<string>): NestedStore[] {
+  const found: NestedStore[] = [];
+  const visit = (data: string, depth: number, isRunning: (name: string, ephemeral: boolean) => boolean): void => {
+    if (depth >= MAX_NEST_DEPTH) return;
+    for (const [parent, ephemeral] of [[join(data, "systems"), false], [join(data, "tmp"), true]] as const) {
+      for (const name of readdirQuiet(parent)) {
+        const nested = join(parent, name, "castle-store");
+        if (!existsSync(join(nested, NESTED_DIRS.cache))) continue;
+        const live = isRunning(name, ephemeral);
+        found.push({ root: join(nested, NESTED_DIRS.cache), running: live });
+        visit(join(nested, NESTED_DIRS.data), depth + 1, () => live);
+      }
+    }
+  };
+  visit(dataDir, 0, (name, ephemeral) => (ephemeral ? ownerLives(name) : running.has(name)));
+  return found;
 }
 
 function persistentDir(dataDir: string, system: string): string {

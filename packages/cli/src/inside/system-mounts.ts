@@ -16,6 +16,7 @@
 import { existsSync, lstatSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { MountSpec } from "@castle/sandbox";
+import { NESTED_DIRS } from "../context/system-state";
 import type { DefinitionTree } from "./definition-tree";
 import { hostPath, insideInfo, type InsideInfo } from "./inside-info";
 import { mountPointLayer, type MountPointEntry } from "./mount-points";
@@ -137,9 +138,9 @@ export function systemMounts(request: SystemMountsRequest, env: NodeJS.ProcessEn
     // What pulls are trusted is a setting the nested Castle must share, wherever it came from here.
     if (request.trustedKeys.length > 0) outEnv.CASTLE_TRUSTED_KEYS = request.trustedKeys.join(" ");
     Object.assign(outEnv, {
-      CASTLE_CACHE_DIR: `${NESTED_STATE}/cache`,
-      CASTLE_STATE_DIR: `${NESTED_STATE}/state`,
-      CASTLE_DATA_DIR: `${NESTED_STATE}/data`,
+      CASTLE_CACHE_DIR: `${NESTED_STATE}/${NESTED_DIRS.cache}`,
+      CASTLE_STATE_DIR: `${NESTED_STATE}/${NESTED_DIRS.state}`,
+      CASTLE_DATA_DIR: `${NESTED_STATE}/${NESTED_DIRS.data}`,
       CASTLE_STORE_LOWERS: stores.map((_, i) => lowerStoreMount(i)).join(":"),
       ...(definition ? { CASTLE_DEFINITION: definition } : {}),
       CASTLE_INSIDE: JSON.stringify(info),
