@@ -7,7 +7,8 @@
 //   store; the system cannot write into the outer store;
 // - a git definition is a work tree of the commit run, kept with the system's state;
 // - Castle nests at any depth: a Castle inside a nested system runs it again;
-// - a prune on the host counts what the Castles inside use of its store;
+// - a prune on the host counts what the Castles inside use of its store; `--verify` inside checks
+//   the outer store's trees too, and makes a corrupt one again in the inner store;
 // - instances have ids at every level: ps, exec and kill work inside;
 // - a remote cache configured on the host is usable inside: its settings pass in, its
 //   credentials only when asked for (-e); the runtime's zstd unpacks what is pulled.
@@ -127,10 +128,12 @@ const alt = layer({ name: "alt", runDeps: [base], script: "echo alt > /alt" });
 export default system({ name: "alt", layers: [alt], entrypoint: ["/bin/cat", "/alt"] });
 `,
     });
-    for (const dir of [gc, join(gc, "alt")]) {
-      const built = await home.run(["build", dir, "--plain"]);
-      expect(built.code, built.stderr).toBe(0);
-    }
+    const built = await home.run(["build", gc, "--plain"]);
+    expect(built.code, built.stderr).toBe(0);
+    const builtAlt = await home.run(["build", join(gc, "alt"), "--json"]);
+    expect(builtAlt.code, builtAlt.stderr).toBe(0);
+    const alt = (JSON.parse(builtAlt.stdout) as { layers: { name: string; digest: string }[] }).layers.find((l) => l.name === "alt")!;
+    const altTree = join(home.cacheDir, "trees", alt.digest);
     // Inside gcnest, a Castle builds alt: all of it from the host's store.
     const inner = await home.run(["run", gc, "--", "/bin/sh", "-c", "castle build ~/castle-src/alt --plain"]);
     expect(inner.code, inner.stderr).toBe(0);
@@ -147,7 +150,7 @@ export default system({ name: "alt", layers: [alt], entrypoint: ["/bin/cat", "/a
     age(join(home.cacheDir, "roots/alt.json"), 60);
     const kept = await home.run(["cache", "prune"]);
     expect(kept.code, kept.stderr).toBe(0);
-    expect(kept.stdout).toMatch(/^removed 0 keys and 0 trees/);
+    expect(existsSync(altTree)).toBe(true);
     const again = await home.run(["run", gc, "--", "/bin/sh", "-c", "castle run ~/castle-src/alt --plain"]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toBe("alt\n");
@@ -156,7 +159,29 @@ export default system({ name: "alt", layers: [alt], entrypoint: ["/bin/cat", "/a
     age(innerRoot, 60);
     const pruned = await home.run(["cache", "prune"]);
     expect(pruned.code, pruned.stderr).toBe(0);
-    expect(pruned.stdout).toMatch(/^removed 1 keys and 1 trees/);
+    expect(pruned.stdout).toMatch(/^removed [1-9]\d* keys and [1-9]\d* trees/);
+    expect(existsSync(altTree)).toBe(false);
+  });
+
+  it("--verify inside checks the outer store's trees too: a corrupt one is left there, and made again inside", async () => {
+    const found = await home.run(["build", def, "--json"]);
+    expect(found.code, found.stderr).toBe(0);
+    const motd = (JSON.parse(found.stdout) as { layers: { name: string; digest: string }[] }).layers.find((l) => l.name === "motd")!;
+    const file = join(home.cacheDir, "trees", motd.digest, "etc/motd");
+    writeFileSync(file, "tampered\n");
+    try {
+      const r = await inside("castle run --verify --plain -- cat /etc/motd", ["--ephemeral"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe("outer motd\n");
+      expect(r.stderr).toContain(
+        `castle: warning: layer motd: its tree ${motd.digest} is corrupt (it digests to `,
+      );
+      expect(r.stderr).toMatch(/\); left in the outer store \(\/\.castle\/stores\/0\/trees\/[0-9a-f]{64}, read-only here\) and not used, so it is made again$/m);
+      expect(r.stderr).toMatch(/^\[2\/2\] built motd/m);
+      expect(readFileSync(file, "utf8")).toBe("tampered\n"); // the Castle inside cannot touch it
+    } finally {
+      writeFileSync(file, "outer motd\n");
+    }
   });
 
   it("says clearly why a store moved onto the system's overlay root cannot build", async () => {

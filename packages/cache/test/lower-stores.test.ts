@@ -78,10 +78,35 @@ describe("a store with lower tiers", () => {
     // near's record points at far's tree: valid through the chain.
     near.link(KEY_B, digest, { name: "b", buildMs: 0, origin: "built" });
     const lowers = new LowerStores([near.root, far.root]);
-    expect(lowers.lookup(KEY_B, () => false)?.digest).toBe(digest);
+    expect(lowers.lookup(KEY_B, (r) => lowers.treePath(r.digest) !== undefined)?.digest).toBe(digest);
     const inner = openStore(join(temp(), "inner"), { lowers: [near.root] });
     expect(inner.lookup(KEY_B)).toBeUndefined(); // far is not one of its tiers: the tree is nowhere
     expect(existsSync(near.recordPath(KEY_B))).toBe(true); // and a lower tier's record is never removed
+  });
+
+  it("with verifyTrees, checks a lower tier's trees too: a corrupt one is reported, left there, and not used", async () => {
+    const outer = openStore(join(temp(), "outer"));
+    const digest = await commitTree(outer, KEY_A, { f: "a" });
+    const sound = await commitTree(outer, KEY_B, { f: "b" });
+    const lowerTree = join(outer.root, "trees", digest);
+    chmodSync(lowerTree, 0o755);
+    writeFileSync(join(lowerTree, "f"), "tampered");
+    const seen: { digest: string; lower?: string; name?: string }[] = [];
+    const inner = openStore(join(temp(), "inner"), { lowers: [outer.root], verifyTrees: true, onCorruptTree: (t) => seen.push(t) });
+    expect(inner.lookup(KEY_A)).toBeUndefined();
+    expect(seen).toEqual([{ digest, actual: expect.stringMatching(/^[0-9a-f]{64}$/), lower: lowerTree, name: "layer-a" }]);
+    expect(readFileSync(join(lowerTree, "f"), "utf8")).toBe("tampered"); // left where it is
+    expect(inner.hasTree(digest)).toBe(false);
+    expect(inner.treePath(digest)).toBe(inner.localTreePath(digest)); // never the corrupt one
+    expect(inner.lookup(KEY_B)?.digest).toBe(sound);
+    expect(inner.treePath(sound)).toBe(join(outer.root, "trees", sound));
+    // Made again in the inner store, the same content is its own, and used.
+    expect(await commitTree(inner, KEY_A, { f: "a" })).toBe(digest);
+    expect(inner.lookup(KEY_A)?.digest).toBe(digest);
+    expect(inner.treePath(digest)).toBe(inner.localTreePath(digest));
+    expect(seen).toHaveLength(1);
+    // Without verifyTrees the lower tree is used as it is (a look-up checks only that it is there).
+    expect(openStore(join(temp(), "plain"), { lowers: [outer.root] }).lookup(KEY_A)?.digest).toBe(digest);
   });
 
   it("works on a read-only lower tier and never writes to it; a prune removes only its own trees", async () => {

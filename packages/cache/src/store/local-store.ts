@@ -39,7 +39,9 @@ export interface StoreOptions {
   /**
    * Digest every tree again the first time this process looks it up (`--verify`): a tree whose
    * content does not match its name is removed with the record that led to it, so the layer is
-   * built or pulled again. Default false: a look-up checks only that the tree is a real directory.
+   * built or pulled again. A lower tier's tree is checked the same way; one that does not match
+   * is left where it is (read-only here) and not used. Default false: a look-up checks only that
+   * the tree is a real directory.
    */
   verifyTrees?: boolean;
   /** Told of each corrupt tree verifyTrees found (and removed). */
@@ -54,6 +56,8 @@ export interface CorruptTree {
   actual: string;
   /** The layer whose look-up met it, when a look-up did. */
   name?: string;
+  /** Where it is when a lower tier holds it: left there, only not used. */
+  lower?: string;
 }
 
 /** Opens (creating if needed) the local store at root. */
@@ -68,6 +72,8 @@ export class LocalStore implements Store {
   private readonly syncs: GroupSync;
   /** Digests whose trees verifyTrees found sound in this process. */
   private readonly verified = new Set<OutputDigest>();
+  /** Digests whose lower tier's tree verifyTrees found corrupt (never used by this process). */
+  private readonly corruptBelow = new Set<OutputDigest>();
 
   constructor(root: string, private readonly options: StoreOptions = {}) {
     this.root = root;
@@ -123,13 +129,13 @@ export class LocalStore implements Store {
       // A damaged record, a missing or corrupt tree: forget it so the layer is built or pulled again.
       rmQuiet(file);
     }
-    return this.lowers.empty ? undefined : this.lowers.lookup(key, (digest) => this.treeUsable(digest));
+    return this.lowers.empty ? undefined : this.lowers.lookup(key, (found) => this.treeUsable(found.digest, found.name) || this.lowerTreeUsable(found.digest, found.name));
   }
 
   /** Where the tree lives: in this store, else in the lower tier that has it (else where it would be here). */
   treePath(digest: OutputDigest): string {
     const own = this.localTreePath(digest);
-    if (this.lowers.empty || isTreeDir(own)) return own;
+    if (this.lowers.empty || isTreeDir(own) || this.corruptBelow.has(digest)) return own;
     return this.lowers.treePath(digest) ?? own;
   }
 
@@ -142,10 +148,10 @@ export class LocalStore implements Store {
   /**
    * One lstat: the tree must be a real directory (a symlink in its place does not count). With
    * verifyTrees, also digested (once per process); a corrupt tree is removed and is not there.
-   * Else a lower tier's tree counts too.
+   * Else a lower tier's tree counts too (with verifyTrees, digested the same way).
    */
   hasTree(digest: OutputDigest, name?: string): boolean {
-    return this.treeUsable(digest, name) || (!this.lowers.empty && this.lowers.treePath(digest) !== undefined);
+    return this.treeUsable(digest, name) || (!this.lowers.empty && this.lowerTreeUsable(digest, name));
   }
 
   /** Removes the tree with this digest (renamed out of trees/ first, see trees.ts). */
@@ -178,20 +184,38 @@ export class LocalStore implements Store {
   private treeUsable(digest: OutputDigest, name?: string): boolean {
     const path = this.localTreePath(digest);
     if (!isTreeDir(path)) return false;
-    if (!this.options.verifyTrees || this.verified.has(digest)) return true;
+    const actual = this.misdigest(path, digest);
+    if (actual === undefined) return true;
+    this.removeTree(digest);
+    this.options.onCorruptTree?.({ digest, actual, ...(name !== undefined ? { name } : {}) });
+    return false;
+  }
+
+  /** A lower tier's tree, checked as treeUsable checks this store's own; a corrupt one stays. */
+  private lowerTreeUsable(digest: OutputDigest, name?: string): boolean {
+    if (this.corruptBelow.has(digest)) return false;
+    const path = this.lowers.treePath(digest);
+    if (path === undefined) return false;
+    const actual = this.misdigest(path, digest);
+    if (actual === undefined) return true;
+    this.corruptBelow.add(digest);
+    this.options.onCorruptTree?.({ digest, actual, lower: path, ...(name !== undefined ? { name } : {}) });
+    return false;
+  }
+
+  /** With verifyTrees, what the tree at path digests to when that is not digest (once per
+   * process and digest); undefined when it is sound, or not to be checked. */
+  private misdigest(path: string, digest: OutputDigest): string | undefined {
+    if (!this.options.verifyTrees || this.verified.has(digest)) return undefined;
     let actual: string;
     try {
       actual = digestTree(path).digest;
     } catch (error) {
       actual = `unreadable (${(error as Error).message})`;
     }
-    if (actual === digest) {
-      this.verified.add(digest);
-      return true;
-    }
-    this.removeTree(digest);
-    this.options.onCorruptTree?.({ digest, actual, ...(name !== undefined ? { name } : {}) });
-    return false;
+    if (actual !== digest) return actual;
+    this.verified.add(digest);
+    return undefined;
   }
 
   async stage(label: string): Promise<Staging> {
@@ -284,7 +308,7 @@ export class LocalStore implements Store {
 
   private async placeTree(staged: string, digest: OutputDigest): Promise<void> {
     const target = this.localTreePath(digest);
-    // Same content already stored, here (and with verifyTrees, sound) or in a lower tier, whose
+    // Same content already stored, here or in a lower tier (with verifyTrees, found sound), whose
     // tree the record then names, used in place: the staging copy goes.
     if (this.hasTree(digest)) return;
     await this.syncs.sync();

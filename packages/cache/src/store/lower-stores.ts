@@ -27,13 +27,14 @@ export class LowerStores {
   }
 
   /**
-   * The first tier's record for key whose tree exists in some tier (or passes `alsoHas`, the
-   * store's own trees): a record whose tree is nowhere is skipped, never removed.
+   * The first tier's record for key whose tree `usable` accepts (the store above decides: its own
+   * trees, or a tier's, checked as it checks its own): a record whose tree is nowhere is
+   * skipped, never removed.
    */
-  lookup(key: LayerKey, alsoHas: (digest: OutputDigest) => boolean): KeyRecord | undefined {
+  lookup(key: LayerKey, usable: (record: KeyRecord) => boolean): KeyRecord | undefined {
     for (const root of this.roots) {
       const record = readRecord(join(root, "keys", `${key}.json`), key);
-      if (record && (alsoHas(record.digest) || this.treePath(record.digest) !== undefined)) return record;
+      if (record && usable(record)) return record;
     }
     return undefined;
   }

@@ -80,7 +80,8 @@ async function prepare(
 
 function warnCorrupt(tree: CorruptTree): void {
   const what = tree.name === undefined ? "a stored tree" : tree.name.startsWith("source:") ? `source ${tree.name.slice(7)}` : `layer ${tree.name}`;
-  process.stderr.write(`castle: warning: ${what}: its tree ${tree.digest} is corrupt (it digests to ${tree.actual}); removed, so it is made again\n`);
+  const done = tree.lower === undefined ? "removed" : `left in the outer store (${tree.lower}, read-only here) and not used`;
+  process.stderr.write(`castle: warning: ${what}: its tree ${tree.digest} is corrupt (it digests to ${tree.actual}); ${done}, so it is made again\n`);
 }
 
 /** The edits recorded inside this system whose directories still exist (a removed one is noted). */
