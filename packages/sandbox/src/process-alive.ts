@@ -1,6 +1,6 @@
-// Owns the one answer to "is this process still there?", asked by the cgroup sweep here and by
+// Owns the one answer to "is this process still there?", asked by the cgroup sweep here, by
 // the store's dead-owner sweeps (cache/src/store/owned-names.ts) before they remove what a
-// killed Castle left.
+// killed Castle left, and by `castle log -f` (is the run it follows still going?).
 
 /** True while a process with this pid exists (one we may not signal counts: it exists). */
 export function processAlive(pid: number): boolean {

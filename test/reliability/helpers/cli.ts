@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { processAlive } from "../../../packages/sandbox/src/index";
 import { reachableByOthers, stageExternals } from "../../fixtures/reachable";
 
 export const REPO = resolve(import.meta.dirname, "../../..");
@@ -42,7 +43,7 @@ export function cliMissing(): string | undefined {
   // Copies of test processes that are gone (vitest may end its workers without "exit").
   for (const name of readdirSync(parent)) {
     const pid = Number(/^dist-(\d+)-/.exec(name)?.[1]);
-    if (pid && !alive(pid)) rmSync(join(parent, name), { recursive: true, force: true });
+    if (pid && !processAlive(pid)) rmSync(join(parent, name), { recursive: true, force: true });
   }
   // The copy keeps its directory's name, dist/, as every install of Castle does (its API is
   // known by it when a definition's relative paths are resolved).
@@ -56,15 +57,6 @@ export function cliMissing(): string | undefined {
   snapshot = dir;
   process.once("exit", () => rmSync(mine, { recursive: true, force: true }));
   return undefined;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** The castle binary the CLI cases run (the private copy of the bundle). */

@@ -5,6 +5,7 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { openStore } from "@castle/cache/store";
 import { CastleError } from "@castle/errors";
+import { processAlive } from "@castle/sandbox";
 import { didYouMean } from "@castle/graph";
 import { EXIT } from "../context/exit-codes";
 import { parseCommand } from "../context/options";
@@ -96,13 +97,7 @@ function logPathOf(layer: LayerTimeline, logPath: (key: string) => string): stri
 
 /** A run whose process is alive and that has not finished. */
 function running(timeline: RunTimeline): boolean {
-  if (timeline.result) return false;
-  try {
-    process.kill(timeline.header.pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return !timeline.result && processAlive(timeline.header.pid);
 }
 
 /** Prints the log as it grows until the layer's build ends (or its run stops). */
