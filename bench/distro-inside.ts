@@ -5,7 +5,9 @@
 //    `castle run -- sh -c 'exit 3'` inside until it prints RIP 3 — against the same patch from the
 //    host (CASTLE_OVERRIDE_musl_src), and the 5 s target;
 // 3. a cached `castle run -- /bin/true` on the host with Castle mounted into the system against
-//    `--no-castle` (target ≤ 1.05×: a few bind mounts, no copy).
+//    `--no-castle` (target ≤ 1.05×: a few bind mounts, no copy), through Node;
+// 4. the same through the `castle` launcher, whose fast path a cached run takes: against a copy
+//    of the definition that says `castle: false` (a flag such as --no-castle never takes it).
 // Both sides of 1 and 2 are timed by the same small Node driver (spawn, wait, hrtime), run on the
 // host or inside with Castle's own node. Castle runs as uid 65534 when the bench runs as root
 // (rootless, as users run it). Builds the distro first, untimed, into
@@ -13,8 +15,8 @@
 // Run: npx tsx bench/distro-inside.ts   (exports main() for bench/run.ts)
 
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { BENCH_DIR, DISTRO, RIP_EXIT_C, castleEnv, distroBenchProblem, outcomes, prepareFiles, run, type Run } from "./distro/common";
 import { CASTLE, ensureBundle } from "./lib/castle-cli";
@@ -131,6 +133,35 @@ export async function main(): Promise<BenchRow[]> {
   rows.push(row(
     `cached \`castle run -- /bin/true\` of the distro with Castle mounted in (target ≤ 1.05×; median paired difference ${median(differences).toFixed(1)} ms)`,
     median(withCastle), median(without), "the same with --no-castle",
+  ));
+
+  // 4. The same through the launcher's fast path, both sides timed by the driver on the host.
+  const plain = join(dir, "distro-no-castle");
+  cpSync(DISTRO, plain, { recursive: true });
+  const definition = readFileSync(join(DISTRO, "castle.ts"), "utf8");
+  if (!definition.includes(`hostname: "castle-distro",\n`)) throw new Error("examples/distro/castle.ts no longer sets its hostname where this bench adds castle: false");
+  writeFileSync(join(plain, "castle.ts"), definition.replace(`hostname: "castle-distro",\n`, `hostname: "castle-distro",\n  castle: false,\n`));
+  if (IS_ROOT) execFileSync("chown", ["-R", "65534:65534", plain]);
+  const launcher = join(dirname(CASTLE), "castle");
+  for (const def of [DISTRO, plain]) {
+    // A normal run writes the fast path's entry once the definition's files are out of the
+    // racy window (2 s); then the launcher must take it.
+    await castle(["run", def, "--", "/bin/true"]);
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await castle(["run", def, "--", "/bin/true"]);
+    const check = await drive("host", 1, 0, [launcher, "run", def, "--", "/bin/true"], { CASTLE_FASTPATH_DEBUG: "1" });
+    if (!check.stderr.includes("castle: fast path: taken")) throw new Error(`the fast path is not taken for ${def}: ${check.stderr}`);
+  }
+  const fastWith: number[] = [];
+  const fastWithout: number[] = [];
+  const fastRun = async (def: string, into: number[]) => into.push(...(await drive("host", PER_ROUND, 0, [launcher, "run", def, "--", "/bin/true"])).times);
+  for (let round = 0; round < ROUNDS * 2; round++) {
+    // The order alternates, as in 3.
+    for (const [def, into] of round % 2 ? [[DISTRO, fastWith], [plain, fastWithout]] as const : [[plain, fastWithout], [DISTRO, fastWith]] as const) await fastRun(def, into);
+  }
+  rows.push(row(
+    "cached `castle run -- /bin/true` of the distro through the launcher (fast path) with Castle mounted in (target ≤ 1.05×)",
+    median(fastWith), median(fastWithout), "the same system with castle: false",
   ));
   return rows;
 }
