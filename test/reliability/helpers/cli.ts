@@ -45,17 +45,12 @@ export function cliMissing(): string | undefined {
     const pid = Number(/^dist-(\d+)-/.exec(name)?.[1]);
     if (pid && !processAlive(pid)) rmSync(join(parent, name), { recursive: true, force: true });
   }
-  // The copy keeps its directory's name, dist/, as every install of Castle does (its API is
-  // known by it when a definition's relative paths are resolved).
-  const mine = join(parent, `dist-${process.pid}-${Date.now()}`);
-  const dir = join(mine, "dist");
-  mkdirSync(mine, { mode: 0o755 });
-  chmodSync(mine, 0o755);
+  const dir = join(parent, `dist-${process.pid}-${Date.now()}`);
   cpSync(DIST, dir, { recursive: true });
   if (!inRepo) stageExternals(dir);
   chmodSync(dir, 0o755);
   snapshot = dir;
-  process.once("exit", () => rmSync(mine, { recursive: true, force: true }));
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   return undefined;
 }
 

@@ -12,7 +12,10 @@ import type { DefinitionSite } from "../types";
 
 // Source-mapped frames of the bundled API name its sources relative to dist/api.mjs
 // (…/graph/src/define/layer.ts) wherever Castle is installed, not only under packages/ here.
-const OWN_FILE = /[\\/]graph[\\/]src[\\/]define[\\/]|[\\/]dist[\\/]api\.mjs$|^node:|castle:api/;
+const OWN_FILE = /[\\/]graph[\\/]src[\\/]define[\\/]|[\\/]dist[\\/]api\.mjs$|^node:|^castle:api$/;
+
+/** What the loader calls the API's module in a definition bundle (see BundleInfo.modules). */
+export const API_MODULE = "castle:api";
 
 export interface CallerLocation {
   file: string;

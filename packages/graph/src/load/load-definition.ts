@@ -13,7 +13,7 @@ import { setImmediate } from "node:timers";
 import { pathToFileURL } from "node:url";
 import { CastleError, isCastleError, messageOf } from "@castle/errors";
 import { writeFileAtomic } from "@castle/cache/store";
-import { formatLocation, registerBundle, userLocation } from "../define/site";
+import { API_MODULE, formatLocation, registerBundle, userLocation } from "../define/site";
 import { isSystemValue } from "../define/system";
 import { sha256Hex } from "../hash/canonical";
 import type { System } from "../types";
@@ -43,7 +43,7 @@ export interface LoadedDefinition {
 }
 
 /** Bumped whenever compiled bundles change shape (2: built-ins through the recorder). */
-const INDEX_FORMAT = 2;
+const INDEX_FORMAT = 3;
 
 interface BundleIndex {
   format: number;
@@ -245,7 +245,9 @@ async function compile(
   writeFileAtomic(join(cacheDir, sourceMap), absoluteSources(map.text, code.path), { durable: false });
   writeFileAtomic(bundle, output);
   const inputNames = Object.keys(result.metafile.inputs).filter((p) => !isRecordingInput(p));
-  const modules = moduleStarts(output, inputNames, dirname(file));
+  // Castle's API, bundled in, is named as such: no frame of it passes for the user's file
+  // (site.ts), wherever Castle's dist/ is and whatever its directory is called.
+  const modules = moduleStarts(output, inputNames, dirname(file)).map(([line, path]): [number, string] => [line, path === apiPath ? API_MODULE : path]);
   const resolution = inputNames.map((p) => (isAbsolute(p) ? p : resolve(dirname(file), p)));
   const impure = compiledImpurity(output);
   const inputs = resolution
