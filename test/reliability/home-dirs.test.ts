@@ -2,9 +2,11 @@
 // theirs (uid 65534 with HOME=/nonexistent, as services run) must get one clear error naming
 // the variables that move each directory (CASTLE_CACHE_DIR, CASTLE_STATE_DIR, CASTLE_DATA_DIR
 // and their XDG fallbacks) and exit 5 — never an internal error with a stack trace — and setting
-// those variables must be enough to work without any HOME.
+// those variables must be enough to work without any HOME. A HOME the user cannot even enter
+// (another user's, 0700, as /root is) leaves the configuration file unknowable: one clear error
+// naming the variables that move it.
 
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { busyboxMissing, makeBusyboxRootfs } from "../fixtures/rootfs";
@@ -15,6 +17,9 @@ const skip = cliMissing() ?? busyboxMissing();
 if (skip) console.warn(`skipping home-dir tests: ${skip}`);
 
 const temp = useTempDirs("castle-rel-home");
+// Castle runs as uid 65534 only when the tests run as root: then a dir of theirs is another user's.
+const notOtherUser = process.getuid?.() === 0 ? undefined : "Castle runs as the test's own user, whose dirs it can enter";
+if (!skip && notOtherUser) console.warn(`skipping the closed-HOME case: ${notOtherUser}`);
 let def: string;
 beforeAll(() => {
   if (skip) return;
@@ -62,6 +67,21 @@ describe.skipIf(skip)("castle without a usable HOME", () => {
     const home = makeCliHome();
     const foreign = temp("foreign-home"); // owned by the test runner, mode 0755
     clearError(await runCastle(home, ["build", def, "--plain"], { env: { ...noDirs, HOME: foreign } }), "store", `${foreign}/.cache/castle`);
+  });
+
+  it.skipIf(notOtherUser)("HOME that the user cannot enter (another user's, 0700): the configuration file's variables are named", async () => {
+    const home = makeCliHome();
+    const closed = temp("closed-home"); // the test runner's
+    chmodSync(closed, 0o700);
+    const env = { HOME: closed, CASTLE_CACHE_DIR: home.cache, CASTLE_STATE_DIR: home.state, CASTLE_DATA_DIR: home.data };
+    const r = await runCastle(home, ["build", def, "--plain"], { env });
+    expect(r.code, describeRun(r)).toBe(2);
+    expect(r.stderr).not.toMatch(/internal error|^\s+at /m);
+    expect(r.stderr).toContain(`castle: cannot look for the configuration file ${closed}/.config/castle/config.json: this user cannot enter ${closed}\n`);
+    expect(r.stderr).toMatch(/^hint: set XDG_CONFIG_HOME \(or HOME\) to a directory of this user's, or CASTLE_CONFIG to the file to use$/m);
+    // Pointing the configuration elsewhere is enough.
+    const moved = await runCastle(home, ["build", def, "--plain"], { env: { ...env, XDG_CONFIG_HOME: join(home.dir, "config") } });
+    expect(moved.code, describeRun(moved)).toBe(0);
   });
 
   it("works with no HOME at all once CASTLE_CACHE_DIR, CASTLE_STATE_DIR and CASTLE_DATA_DIR are set", async () => {

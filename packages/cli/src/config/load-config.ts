@@ -4,9 +4,10 @@
 // with no dependency: $CASTLE_CONFIG, else $XDG_CONFIG_HOME/castle/config.json (default
 // ~/.config/castle/config.json), one object whose keys are the settings' dotted names. A missing
 // file is an empty one; a file that is not JSON, holds an unknown key (reported with the closest
-// known one) or a value of the wrong kind is CASTLE_CONFIG_INVALID.
+// known one) or a value of the wrong kind is CASTLE_CONFIG_INVALID, and so is one that cannot be
+// read, or looked for (a HOME this user cannot enter): its settings may matter (trusted keys).
 
-import { readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { CastleError } from "@castle/errors";
@@ -62,7 +63,15 @@ function readConfigFile(file: string, env: NodeJS.ProcessEnv): Record<string, un
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return {};
-    throw invalid(file, `it cannot be read: ${(error as Error).message}`, error);
+    const closed = code === "EACCES" ? closedAncestor(file) : undefined;
+    if (closed !== undefined) {
+      // Not even whether it exists can be told: a HOME that is another user's (e.g. /root, 0700).
+      throw new CastleError("CASTLE_CONFIG_INVALID", `cannot look for the configuration file ${file}: this user cannot enter ${closed}`, {
+        cause: error, data: { file },
+        hint: "set XDG_CONFIG_HOME (or HOME) to a directory of this user's, or CASTLE_CONFIG to the file to use",
+      });
+    }
+    throw invalid(file, `it cannot be read: ${(error as Error).message}`, error, `make ${file} readable by this user, or remove it`);
   }
   let value: unknown;
   try {
@@ -155,6 +164,20 @@ function editDistance(a: string, b: string): number {
 
 function copy<T>(value: T): T {
   return (Array.isArray(value) ? [...value] : value) as T;
+}
+
+/** The first directory on the way to file that this user may not enter, if any. */
+function closedAncestor(file: string): string | undefined {
+  let dir = "/";
+  for (const part of dirname(file).split("/").filter(Boolean)) {
+    dir = join(dir, part);
+    try {
+      accessSync(dir, constants.X_OK);
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === "EACCES" ? dir : undefined;
+    }
+  }
+  return undefined;
 }
 
 function invalid(file: string, why: string, cause?: unknown, hint = `fix or remove ${file}`): CastleError {
