@@ -9,6 +9,8 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync } from "node:f
 import { join } from "node:path";
 import { ownedName, ownerLives, removeDeadOwners, removeTree, type NestedStore } from "@castle/cache/store";
 
+/** A system's dir for the Castle inside it (a plain directory, not on the system's overlay). */
+const NESTED_CASTLE = "castle-store";
 /** The dirs of the Castle inside a system, in its castle-store/: its store, instances, data. */
 export const NESTED_DIRS = { cache: "cache", state: "state", data: "data" } as const;
 /** How deep nestedStores looks: deeper nests than this are not expected of anyone. */
@@ -36,17 +38,17 @@ export function systemUpper(dataDir: string, system: string, mode: { fresh: bool
     const dir = join(tmp, ownedName(system));
     mkdirSync(join(dir, "upper"), { recursive: true });
     mkdirSync(join(dir, "work"));
-    mkdirSync(join(dir, "castle-store"));
+    mkdirSync(join(dir, NESTED_CASTLE));
     const persistent = join(persistentDir(dataDir, system), "upper");
     const above = mode.snapshot && hasEntries(persistent) ? [persistent] : [];
-    return { dir, above, upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, "castle-store"), release: () => removeTree(dir) };
+    return { dir, above, upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, NESTED_CASTLE), release: () => removeTree(dir) };
   }
   const dir = persistentDir(dataDir, system);
   if (mode.fresh) removeTree(dir);
   mkdirSync(join(dir, "upper"), { recursive: true });
   emptyWorkDir(join(dir, "work"));
-  mkdirSync(join(dir, "castle-store"), { recursive: true });
-  return { dir, above: [], upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, "castle-store"), release: () => {} };
+  mkdirSync(join(dir, NESTED_CASTLE), { recursive: true });
+  return { dir, above: [], upper: join(dir, "upper"), work: join(dir, "work"), nestedStore: join(dir, NESTED_CASTLE), release: () => {} };
 }
 
 /**
@@ -62,7 +64,7 @@ export function nestedStores(dataDir: string, running: ReadonlySet<string>): Nes
     if (depth >= MAX_NEST_DEPTH) return;
     for (const [parent, ephemeral] of [[join(data, "systems"), false], [join(data, "tmp"), true]] as const) {
       for (const name of readdirQuiet(parent)) {
-        const nested = join(parent, name, "castle-store");
+        const nested = join(parent, name, NESTED_CASTLE);
         if (!existsSync(join(nested, NESTED_DIRS.cache))) continue;
         const live = isRunning(name, ephemeral);
         found.push({ root: join(nested, NESTED_DIRS.cache), running: live });
