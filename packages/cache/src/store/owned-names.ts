@@ -37,7 +37,8 @@ export function removeDeadOwners(dir: string): number {
     return 0;
   }
   for (const name of names) {
-    if (ownerOf(name) === undefined || ownerLives(name)) continue;
+    const owner = ownerOf(name);
+    if (owner === undefined || processAlive(owner)) continue;
     removeTree(join(dir, name));
     removed++;
   }
